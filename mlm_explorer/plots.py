@@ -1,0 +1,308 @@
+"""Plotly figures for the app and notebooks: bars, heatmaps, strips, curves.
+
+Every function here takes plain numbers and strings (token texts, probabilities,
+``(T, T)`` arrays) and returns a ``plotly.graph_objects.Figure``. Nothing here
+loads or runs a model, tokenizes text or imports gradio: extraction lives in
+``predict.py`` / ``attention.py``, wiring in ``mlm_explorer.ui``.
+
+User text never becomes markup. Plotly renders a subset of HTML in titles, tick
+labels, bar texts and hover labels (``<b>``, ``<br>``, ``<a href>``,
+``<span style>``), and it decodes entities only *inside* the text between tags.
+So every token goes through :func:`safe_label`, which entity-escapes ``&``,
+``<`` and ``>``: plotly then shows ``<img src=x onerror=alert(1)>`` literally.
+
+Token axes are numeric (0..T-1) with ``ticktext``: a categorical axis would
+merge two occurrences of the same word into one row.
+
+Example::
+
+    >>> fig = topk_bars(["paris", "london"], [0.7, 0.2], original="paris")
+    >>> [bar.y[0] for bar in fig.data][:1]
+    [0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe–Ito palette: distinguishable with the common colour-vision deficiencies
+# and on a washed-out classroom projector.
+ORIGINAL_COLOR = "#D55E00"  # the true token among the predictions
+BAR_COLOR = "#0072B2"
+ACTION_COLORS: dict[str, str] = {
+    "masked": "#E69F00",
+    "random": "#CC79A7",
+    "kept": "#56B4E9",
+    "untouched": "#D9D9D9",
+}
+HEAT_SCALE = "Viridis"
+PLL_SCALE = "RdYlGn"  # red = surprising token, green = expected token
+
+MAX_LABEL_CHARS = 24  # longer tokens are cut: a label must not push a chart off a phone screen
+_FONT = dict(size=15)  # readable from the back of a classroom
+
+
+def safe_label(text: object, max_chars: int = MAX_LABEL_CHARS) -> str:
+    """Make ``text`` safe to put in a plotly label: shown literally, never parsed as markup.
+
+    >>> safe_label("<b>bold</b> & co")
+    '&lt;b&gt;bold&lt;/b&gt; &amp; co'
+    """
+    s = str(text)
+    # Line breaks would become <br>-like new lines in hover boxes; tabs and
+    # zero-width characters stay (they are what the tokenizer saw).
+    s = s.replace("\r", " ").replace("\n", " ")
+    if len(s) > max_chars:
+        s = s[: max_chars - 1] + "…"
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mark(label: str, marked: bool) -> str:
+    """Wrap an already-escaped label in our own markup for marked (masked) positions."""
+    return f'<span style="color:{ORIGINAL_COLOR}"><b>{label}</b></span>' if marked else label
+
+
+def _tick_labels(tokens: Sequence[str], marked: Sequence[bool] | None) -> list[str]:
+    marks = marked if marked is not None else [False] * len(tokens)
+    return [_mark(safe_label(t), bool(m)) for t, m in zip(tokens, marks, strict=True)]
+
+
+def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        height=height,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        font=_FONT,
+        template="plotly_white",
+    )
+    return fig
+
+
+def empty_figure(message: str = "Nothing to show yet.", height: int = 220) -> go.Figure:
+    """A blank figure carrying a short message (placeholders before the first run)."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=safe_label(message, max_chars=200), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, None, height)
+
+
+def topk_bars(
+    tokens: Sequence[str],
+    probs: Sequence[float],
+    original: str | None = None,
+    original_prob: float | None = None,
+    original_rank: int | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Horizontal bars of the top-k predictions, best on top, the original highlighted.
+
+    ``original`` is the token that was really there (None when the user typed
+    the mask, so it is unknown). When it is not among the top-k, a note under
+    the bars gives its probability and rank instead.
+    """
+    if len(tokens) != len(probs):
+        raise ValueError(f"tokens and probs differ in length: {len(tokens)} vs {len(probs)}.")
+    n = len(tokens)
+    hits = [original is not None and t == original for t in tokens]
+    colors = [ORIGINAL_COLOR if h else BAR_COLOR for h in hits]
+    labels = [safe_label(t) for t in tokens]
+    fig = go.Figure(
+        go.Bar(
+            x=list(probs),
+            y=list(range(n)),
+            orientation="h",
+            marker_color=colors,
+            text=[f"{p:.1%}" for p in probs],
+            textposition="auto",
+            customdata=labels,
+            hovertemplate="%{customdata}: %{x:.2%}<extra></extra>",
+        )
+    )
+    ticks = [_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)]
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
+    fig.update_xaxes(range=[0, max([1e-9, *probs]) * 1.15], tickformat=".0%", title="probability")
+    if original is not None and not any(hits):
+        rank = f", rank {original_rank}" if original_rank is not None else ""
+        prob = f"{original_prob:.2%}" if original_prob is not None else "?"
+        fig.add_annotation(
+            text=f"original “{safe_label(original)}”: {prob}{rank}",
+            showarrow=False, x=1.0, y=-0.02, xref="paper", yref="paper",
+            xanchor="right", yanchor="top", font=dict(color=ORIGINAL_COLOR),
+        )
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=90 + 34 * max(n, 1))
+
+
+def _heatmap_trace(
+    weights: np.ndarray, tokens: Sequence[str], coloraxis: str | None, zmax: float
+) -> go.Heatmap:
+    n = len(tokens)
+    labels = [safe_label(t) for t in tokens]
+    # hover: "from → to: weight" (row attends to column).
+    hover = [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)]
+    kwargs = dict(coloraxis=coloraxis) if coloraxis else dict(colorscale=HEAT_SCALE, zmin=0.0, zmax=zmax)
+    return go.Heatmap(
+        z=np.asarray(weights, dtype=float),
+        x=list(range(n)),
+        y=list(range(n)),
+        customdata=hover,
+        hovertemplate="%{customdata}: %{z:.3f}<extra></extra>",
+        **kwargs,
+    )
+
+
+def _check_square(weights: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    if w.shape[-2:] != (len(tokens), len(tokens)):
+        raise ValueError(f"attention of shape {w.shape} does not match {len(tokens)} tokens.")
+    return w
+
+
+def attention_heatmap(
+    weights: np.ndarray,
+    tokens: Sequence[str],
+    masked: Sequence[bool] | None = None,
+    title: str | None = None,
+    zmax: float | None = None,
+) -> go.Figure:
+    """One ``(T, T)`` attention map: row = the token attending, column = the token attended to.
+
+    Masked positions are drawn in bold orange on both axes.
+    """
+    w = _check_square(weights, tokens)
+    top = float(zmax if zmax is not None else max(w.max(initial=0.0), 1e-9))
+    fig = go.Figure(_heatmap_trace(w, tokens, None, top))
+    ticks = _tick_labels(tokens, masked)
+    axis = dict(tickvals=list(range(len(tokens))), ticktext=ticks, showgrid=False)
+    fig.update_xaxes(**axis, tickangle=-60, side="bottom", title="attended to")
+    fig.update_yaxes(**axis, autorange="reversed", title="attending")
+    size = min(760, 180 + 28 * len(tokens))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=size)
+
+
+def attention_small_multiples(
+    weights: np.ndarray,
+    tokens: Sequence[str],
+    masked: Sequence[bool] | None = None,
+    title: str | None = None,
+    columns: int = 4,
+) -> go.Figure:
+    """All heads of one layer, ``(H, T, T)``, as a grid sharing one colour scale.
+
+    One shared scale (0 .. the layer's maximum) makes heads comparable: a
+    per-panel scale would make a nearly uniform head look as sharp as a focused one.
+    """
+    w = _check_square(weights, tokens)
+    if w.ndim != 3:
+        raise ValueError(f"expected (heads, T, T), got shape {w.shape}.")
+    heads = w.shape[0]
+    cols = max(1, min(columns, heads))
+    rows = math.ceil(heads / cols)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(heads)],
+        horizontal_spacing=0.03, vertical_spacing=0.08 if rows > 1 else 0.1,
+    )
+    for h in range(heads):
+        fig.add_trace(_heatmap_trace(w[h], tokens, "coloraxis", 1.0), row=h // cols + 1, col=h % cols + 1)
+    n = len(tokens)
+    # Tick labels only where they fit: with many tokens a small panel shows none.
+    ticks = _tick_labels(tokens, masked) if n <= 16 else [""] * n
+    axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, tickfont=dict(size=9))
+    fig.update_xaxes(**axis, tickangle=-60)
+    fig.update_yaxes(**axis, autorange="reversed")
+    top = float(max(w.max(initial=0.0), 1e-9))
+    fig.update_layout(coloraxis=dict(colorscale=HEAT_SCALE, cmin=0.0, cmax=top))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=120 + 230 * rows)
+
+
+def _binomial_halfwidth(p: float, n: int) -> float:
+    """95% normal-approximation half-width of a rate estimated from n draws."""
+    return 1.96 * math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else 0.0
+
+
+def policy_rates_chart(
+    empirical: Mapping[str, float],
+    nominal: Mapping[str, float],
+    counts: Mapping[str, int] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Empirical vs nominal rates of the 80/10/10 policy over many draws.
+
+    ``empirical`` and ``nominal`` map the same names (e.g. "selected", "masked",
+    "random", "kept") to rates; ``counts`` gives the number of trials behind
+    each empirical rate, for a 95% error bar.
+    """
+    names = list(nominal)
+    emp = [float(empirical.get(k, float("nan"))) for k in names]
+    errors = [_binomial_halfwidth(e, (counts or {}).get(k, 0)) for k, e in zip(names, emp, strict=True)]
+    labels = [safe_label(k) for k in names]
+    fig = go.Figure(
+        [
+            go.Bar(name="nominal", x=labels, y=[nominal[k] for k in names], marker_color="#BBBBBB",
+                   text=[f"{nominal[k]:.0%}" for k in names], textposition="outside"),
+            go.Bar(name="empirical", x=labels, y=emp, marker_color=BAR_COLOR,
+                   error_y=dict(type="data", array=errors, visible=counts is not None),
+                   text=[f"{e:.1%}" for e in emp], textposition="outside"),
+        ]
+    )
+    legend = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+    fig.update_layout(barmode="group", legend=legend)
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title="rate")
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=380)
+
+
+def pll_strip(
+    tokens: Sequence[str],
+    log_probs: Sequence[float],
+    title: str | None = None,
+    zmin: float | None = None,
+) -> go.Figure:
+    """Per-token pseudo-log-likelihood as a one-row heat strip (red = surprising).
+
+    Pass the same ``zmin`` to two strips to compare them on one scale.
+    """
+    if len(tokens) != len(log_probs):
+        raise ValueError(f"tokens and log_probs differ in length: {len(tokens)} vs {len(log_probs)}.")
+    n = len(tokens)
+    lp = np.asarray(log_probs, dtype=float)
+    low = float(zmin if zmin is not None else min(lp.min(initial=0.0), -1e-6))
+    labels = [safe_label(t) for t in tokens]
+    fig = go.Figure(
+        go.Heatmap(
+            z=[lp], x=list(range(n)), y=[0], zmin=low, zmax=0.0, colorscale=PLL_SCALE,
+            text=[[f"{v:.2f}" for v in lp]], texttemplate="%{text}", customdata=[labels],
+            hovertemplate="%{customdata}: log p = %{z:.3f}<extra></extra>",
+            colorbar=dict(title="log p", thickness=12),
+        )
+    )
+    fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=230)
+
+
+def loss_curve(
+    steps: Sequence[int],
+    losses: Sequence[float],
+    eval_steps: Sequence[int] = (),
+    eval_losses: Sequence[float] = (),
+    title: str | None = "Training loss",
+) -> go.Figure:
+    """Training loss per step, with held-out loss points when there are any."""
+    train = go.Scatter(x=list(steps), y=list(losses), mode="lines", name="train", line_color=BAR_COLOR)
+    fig = go.Figure(train)
+    if len(eval_steps):
+        fig.add_trace(
+            go.Scatter(x=list(eval_steps), y=list(eval_losses), mode="lines+markers", name="held-out",
+                       line_color=ORIGINAL_COLOR)
+        )
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="loss")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=320)

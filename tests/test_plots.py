@@ -1,0 +1,108 @@
+"""Figures: shapes, highlighting, one shared colour scale, and no user markup in labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from mlm_explorer import plots
+
+HOSTILE = ["<b>bold</b>", "<br>", "<img src=x onerror=alert(1)>", "a&lt;b", "<a href='javascript:x'>"]
+
+
+def _all_text(fig: go.Figure) -> str:
+    """Every string plotly would render from this figure, as one JSON blob."""
+    return json.dumps(fig.to_plotly_json(), default=str)
+
+
+def test_safe_label_escapes_markup_and_entities():
+    assert plots.safe_label("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+    # An entity typed by the user stays literal: plotly would otherwise decode it.
+    assert plots.safe_label("&lt;") == "&amp;lt;"
+    assert plots.safe_label("line\nbreak") == "line break"
+    assert len(plots.safe_label("x" * 100)) == plots.MAX_LABEL_CHARS
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda toks: plots.topk_bars(toks, [0.2] * len(toks), original=toks[0], title=toks[2]),
+        lambda toks: plots.topk_bars(toks, [0.2] * len(toks), original="<i>x</i>", original_prob=0.01),
+        lambda toks: plots.attention_heatmap(np.full((len(toks),) * 2, 0.2), toks, title=toks[1]),
+        lambda toks: plots.attention_small_multiples(np.full((3, len(toks), len(toks)), 0.2), toks),
+        lambda toks: plots.pll_strip(toks, [-1.0] * len(toks), title=toks[0]),
+        lambda toks: plots.policy_rates_chart({t: 0.1 for t in toks}, {t: 0.1 for t in toks}),
+    ],
+)
+def test_no_user_markup_reaches_a_label(make):
+    text = _all_text(make(HOSTILE))
+    for raw in ["<b>bold", "<br>", "<img", "<a href", "<i>x"]:
+        assert raw not in text
+    assert "&lt;img src=x onerror" in text
+
+
+def test_topk_bars_highlights_the_original_and_keeps_order():
+    fig = plots.topk_bars(["paris", "london", "rome"], [0.6, 0.3, 0.1], original="london")
+    bar = fig.data[0]
+    assert list(bar.x) == [0.6, 0.3, 0.1]
+    assert list(bar.marker.color) == [plots.BAR_COLOR, plots.ORIGINAL_COLOR, plots.BAR_COLOR]
+    assert fig.layout.yaxis.autorange == "reversed"  # best prediction on top
+
+
+def test_topk_bars_notes_an_original_outside_the_top_k():
+    fig = plots.topk_bars(["a", "b"], [0.5, 0.4], original="zebra", original_prob=0.001, original_rank=57)
+    notes = [a.text for a in fig.layout.annotations]
+    assert any("zebra" in n and "rank 57" in n for n in notes)
+
+
+def test_duplicate_tokens_keep_their_own_rows():
+    tokens = ["the", "cat", "saw", "the", "dog"]
+    fig = plots.attention_heatmap(np.eye(5), tokens)
+    assert list(fig.layout.xaxis.tickvals) == [0, 1, 2, 3, 4]
+    assert np.asarray(fig.data[0].z).shape == (5, 5)
+
+
+def test_masked_positions_are_marked_on_the_axes():
+    fig = plots.attention_heatmap(np.eye(3), ["a", "[MASK]", "c"], masked=[False, True, False])
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert "<b>" in ticks[1] and "<b>" not in ticks[0]
+
+
+def test_small_multiples_share_one_colour_scale():
+    w = np.random.default_rng(0).random((12, 4, 4))
+    fig = plots.attention_small_multiples(w, ["a", "b", "c", "d"])
+    assert len(fig.data) == 12
+    assert all(t.coloraxis == "coloraxis" for t in fig.data)
+    assert fig.layout.coloraxis.cmax == pytest.approx(w.max())
+    assert fig.layout.coloraxis.cmin == 0.0
+
+
+def test_shapes_that_do_not_match_are_refused():
+    with pytest.raises(ValueError, match="does not match"):
+        plots.attention_heatmap(np.eye(3), ["a", "b"])
+    with pytest.raises(ValueError, match="differ in length"):
+        plots.topk_bars(["a"], [0.1, 0.2])
+
+
+def test_policy_chart_has_nominal_and_empirical_bars_with_error_bars():
+    nominal = {"selected": 0.15, "masked": 0.8, "random": 0.1, "kept": 0.1}
+    empirical = {"selected": 0.149, "masked": 0.79, "random": 0.11, "kept": 0.10}
+    counts = {"selected": 10_000, "masked": 1500, "random": 1500, "kept": 1500}
+    fig = plots.policy_rates_chart(empirical, nominal, counts)
+    assert [t.name for t in fig.data] == ["nominal", "empirical"]
+    errors = list(fig.data[1].error_y.array)
+    assert 0 < errors[0] < errors[1]  # more draws, tighter bound
+
+
+def test_pll_strip_uses_the_given_shared_scale():
+    fig = plots.pll_strip(["a", "b"], [-0.5, -3.0], zmin=-10.0)
+    assert fig.data[0].zmin == -10.0 and fig.data[0].zmax == 0.0
+
+
+def test_loss_curve_and_empty_figure():
+    fig = plots.loss_curve([1, 2, 3], [3.0, 2.0, 1.5], [3], [2.2])
+    assert len(fig.data) == 2
+    assert plots.empty_figure("<b>hi</b>").layout.annotations[0].text == "&lt;b&gt;hi&lt;/b&gt;"
