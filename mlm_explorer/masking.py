@@ -249,7 +249,9 @@ def manual_plan(
         chosen.add(p)
     typed = {i for i, t in enumerate(input_ids) if t == mask_token_id}
     actions = tuple(Action.MASK if (i in chosen or i in typed) else Action.NONE for i in range(n))
-    corrupted = tuple(mask_token_id if a is Action.MASK else t for a, t in zip(actions, input_ids))
+    corrupted = tuple(
+        mask_token_id if a is Action.MASK else t for a, t in zip(actions, input_ids, strict=True)
+    )
     return MaskPlan(
         original_ids=tuple(input_ids),
         corrupted_ids=corrupted,

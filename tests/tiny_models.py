@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import (
     BertConfig,
     BertForMaskedLM,
@@ -76,8 +85,12 @@ def build_tiny_roberta(folder: Path, seed: int = 0, vocab_size: int = 400) -> Pa
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
+    # "<mask>" swallows the space before it, as in roberta-base, so " <mask>" is one
+    # token and not "Ġ" + "<mask>"; it must be declared so in the trained tokenizer
+    # itself (passing it to RobertaTokenizerFast later does not change the added token).
+    mask = AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", mask],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)

@@ -1,0 +1,326 @@
+"""Command line: ``python -m mlm_explorer <command> ...``.
+
+Each command is a pair ``_add_<name>_parser(subparsers)`` / ``_run_<name>(args) -> int``
+registered in :data:`COMMANDS`; adding a command is one pair and one line there.
+Every command takes ``--model`` (a folder or a Hugging Face id; default the
+bundled model) and ``--json`` (machine-readable output on stdout).
+
+Bad input (empty text, no mask, nonsense settings, an unknown model, an
+unreadable file) prints one line ``error: ...`` on stderr and exits with 2,
+never a traceback. Notices such as truncation go to stderr as ``note: ...``
+(and into the JSON as ``message``).
+
+This module only parses arguments and prints; the work is in the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2  # bad input or settings, as argparse itself uses
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one line instead of usage + exit."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's API
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    """--model and --json, which every command takes."""
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model folder or Hugging Face id (default: $MLM_EXPLORER_MODEL or the bundled assets/model)",
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _load(args: argparse.Namespace):
+    from mlm_explorer.models import load_model
+
+    return load_model(args.model)
+
+
+def _emit_json(payload: dict) -> None:
+    json.dump(payload, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _note(message: str) -> None:
+    if message:
+        print(f"note: {message}", file=sys.stderr)
+
+
+def _fraction(name: str) -> Callable[[str], float]:
+    """argparse type for a number in [0, 1]."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            message = f"{name} must be a number between 0 and 1, got {value!r}"
+            raise argparse.ArgumentTypeError(message) from None
+        if not 0.0 <= number <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be between 0 and 1, got {value}")
+        return number
+
+    return parse
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {number}")
+    return number
+
+
+def _fmt_prob(p: float | None) -> str:
+    return "-" if p is None else f"{p:.4f}"
+
+
+# ---------------------------------------------------------------------------- predict
+
+
+def _add_predict_parser(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="top-k fills for the [MASK]s of a text")
+    p.add_argument("text", help='text with [MASK] or <mask>, e.g. "Paris is the [MASK] of France."')
+    p.add_argument("--top-k", type=_positive_int, default=5, help="candidates per position (default 5)")
+    p.add_argument("--positions", type=int, nargs="+", default=(), help="also mask these token positions")
+    p.add_argument("--whole-word", action="store_true", help="extend --positions to whole words")
+    p.add_argument("--all-positions", action="store_true", help="predict at every non-special position")
+    p.add_argument("--iterative", action="store_true", help="fill masks one at a time, most confident first")
+    _add_common(p)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from mlm_explorer.predict import iterative_fill, predict
+
+    lm = _load(args)
+    if args.iterative:
+        if args.positions or args.all_positions:
+            raise UsageError("--iterative fills typed masks only; drop --positions / --all-positions.")
+        result = iterative_fill(lm, args.text, top_k=args.top_k)
+        _note(result.message)
+        if args.json:
+            _emit_json({**result.to_dict(), "predictions": result.to_dict()["steps"]})
+            return 0
+        for step in result.steps:
+            pred = step.prediction
+            chosen = step.chosen
+            print(f"step {step.step}: position {pred.position} -> {chosen.token} ({chosen.prob:.4f})")
+        print(result.filled_text)
+        return 0
+    result = predict(
+        lm, args.text, top_k=args.top_k, positions=args.positions, all_positions=args.all_positions,
+        whole_word=args.whole_word,
+    )
+    _note(result.message)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    for pred in result.predictions:
+        original = ""
+        if pred.original is not None:
+            p_orig = _fmt_prob(pred.original_prob)
+            original = f" (original {pred.original}: p={p_orig}, rank {pred.original_rank})"
+        print(f"[{pred.position}] {pred.input_token}{original}  entropy {pred.entropy:.3f} nats")
+        for c in pred.top_k:
+            print(f"    {c.token:<20} {c.prob:.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- mask
+
+
+def _add_mask_parser(subparsers) -> None:
+    p = subparsers.add_parser("mask", help="apply BERT's 80/10/10 masking policy to a text")
+    p.add_argument("text")
+    p.add_argument("--policy", choices=["bert"], default="bert", help="masking policy (BERT's 80/10/10)")
+    p.add_argument("--rate", type=_fraction("--rate"), default=0.15, help="selection probability (0.15)")
+    p.add_argument("--mask-share", type=_fraction("--mask-share"), default=0.8, help="selected → mask (0.8)")
+    p.add_argument("--random-share", type=_fraction("--random-share"), default=0.1, help="→ random (0.1)")
+    p.add_argument("--whole-word", action="store_true", help="select whole words, not word pieces")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same plan (default 0)")
+    _add_common(p)
+
+
+def _run_mask(args: argparse.Namespace) -> int:
+    from mlm_explorer.masking import PolicyConfig, validate_policy
+    from mlm_explorer.predict import mask_text
+    from mlm_explorer.tokens import check_text
+
+    config = PolicyConfig(args.rate, args.mask_share, args.random_share, whole_word=args.whole_word)
+    validate_policy(config)  # before loading a model: settings errors come first and fast
+    check_text(args.text)
+    lm = _load(args)
+    result = mask_text(lm, args.text, config, seed=args.seed)
+    _note(result.message)
+    if args.json:
+        _emit_json({"model": lm.name, **result.to_dict()})
+        return 0
+    width = max(len(t) for t in result.tokens)
+    rows = zip(result.tokens, result.plan.actions, result.corrupted_tokens, strict=True)
+    for i, (tok, act, new) in enumerate(rows):
+        print(f"{i:>4} {tok:<{width}}  {act.value:<6} {new if act.value != 'none' else ''}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- score
+
+
+def _add_score_parser(subparsers) -> None:
+    p = subparsers.add_parser("score", help="pseudo-log-likelihood and pseudo-perplexity of a sentence")
+    p.add_argument("text")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="masked copies per forward pass")
+    _add_common(p)
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from mlm_explorer.predict import pseudo_log_likelihood
+
+    result = pseudo_log_likelihood(_load(args), args.text, batch_size=args.batch_size)
+    _note(result.message)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    for tok, lp in zip(result.tokens, result.token_log_probs, strict=True):
+        if lp is not None:
+            print(f"{tok:<20} {lp:9.4f}")
+    print(f"PLL {result.pll:.4f}   pseudo-perplexity {result.pseudo_perplexity:.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+def _add_attention_parser(subparsers) -> None:
+    p = subparsers.add_parser("attention", help="attention weights (layers x heads x T x T)")
+    p.add_argument("text")
+    p.add_argument("--rollout", action="store_true", help="also output attention rollout per layer")
+    _add_common(p)
+
+
+def _rounded(array) -> list:
+    return array.round(6).tolist()
+
+
+def _run_attention(args: argparse.Namespace) -> int:
+    from mlm_explorer.attention import rollout
+    from mlm_explorer.predict import attention_for_text
+
+    maps, message = attention_for_text(_load(args), args.text)
+    _note(message)
+    if args.json:
+        payload = {
+            "tokens": list(maps.tokens),
+            "layers": maps.num_layers,
+            "heads": maps.num_heads,
+            "attention": _rounded(maps.array),
+        }
+        if args.rollout:
+            payload["rollout"] = _rounded(rollout(maps))
+        _emit_json(payload)
+        return 0
+    print(f"{maps.num_layers} layers x {maps.num_heads} heads over {len(maps.tokens)} tokens")
+    last = rollout(maps)[-1]
+    print("rollout (last layer): where each token's representation comes from, top 3")
+    for i, tok in enumerate(maps.tokens):
+        top = last[i].argsort()[::-1][:3]
+        print(f"  {tok:<16} " + ", ".join(f"{maps.tokens[j]} {last[i, j]:.2f}" for j in top))
+    return 0
+
+
+# ---------------------------------------------------------------------------- eval-cloze
+
+
+def _add_eval_cloze_parser(subparsers) -> None:
+    p = subparsers.add_parser("eval-cloze", help='top-1/top-5 accuracy on a JSONL of {"text", "answers"}')
+    p.add_argument("file", type=Path, help="JSON lines with a [MASK] in text and a list of answers")
+    _add_common(p)
+
+
+def _run_eval_cloze(args: argparse.Namespace) -> int:
+    from mlm_explorer.cloze import evaluate_cloze, read_cloze_file
+
+    items = read_cloze_file(args.file)  # read before loading: a bad file fails fast
+    result = evaluate_cloze(_load(args), items)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    print(f"{result.n} items   top-1 {result.top1:.3f}   top-5 {result.top5:.3f}   model {result.model}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+#: name → (add the subparser, run it). One line per command.
+COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
+    "predict": (_add_predict_parser, _run_predict),
+    "mask": (_add_mask_parser, _run_mask),
+    "score": (_add_score_parser, _run_score),
+    "attention": (_add_attention_parser, _run_attention),
+    "eval-cloze": (_add_eval_cloze_parser, _run_eval_cloze),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m mlm_explorer",
+        description="See how a masked language model fills in blanks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for add, _ in COMMANDS.values():
+        add(subparsers)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """No progress bars or advisory warnings from transformers on the terminal."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a hard requirement
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input)."""
+    from mlm_explorer.models import ModelLoadError
+
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help / --version
+        return int(exit_.code or 0)
+    _quiet_libraries()
+    try:
+        return COMMANDS[args.command][1](args)
+    except (UsageError, ModelLoadError, ValueError, OSError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE

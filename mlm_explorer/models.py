@@ -1,0 +1,368 @@
+"""Find and load masked-LM encoders: the bundled default, a local folder, or a hub id.
+
+Loading is safe and uniform:
+
+- only ``AutoModelForMaskedLM`` checkpoints (BERT, RoBERTa, DistilBERT, ALBERT, ...);
+- safetensors weights only (``use_safetensors=True``): a pickled ``.bin`` can run code;
+- never ``trust_remote_code``: a checkpoint that needs its own Python is refused;
+- ``attn_implementation="eager"``: transformers 5 returns no attention weights
+  under the default SDPA kernels, and the app shows attention;
+- fp32 (fp16 weights are slower on a CPU), ``.eval()``, GPU when there is one;
+- a fast tokenizer, because offsets and word ids come from it.
+
+A load that fails raises :class:`ModelLoadError` whose message is one sentence
+a user can act on. Loaded models are cached and shared between callers (and
+between the app's users), so nothing here or downstream may mutate them;
+fine-tuning works on a copy.
+
+This module does not tokenize text or run the model (see ``tokens.py`` and
+``predict.py``).
+
+Example::
+
+    >>> lm = load_model("bert-base-uncased")          # doctest: +SKIP
+    >>> lm.mask_token, lm.num_layers, lm.num_heads     # doctest: +SKIP
+    ('[MASK]', 12, 12)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+#: Repository root (the folder holding ``mlm_explorer/``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The encoder shipped with the app (trained by ``pretrain.py``; may be absent in a checkout).
+BUNDLED_MODEL_DIR = REPO_ROOT / "assets" / "model"
+#: Where our pretraining and fine-tuning commands write models; listed as choices.
+DEFAULT_MODELS_DIR = REPO_ROOT / "models"
+#: Environment variables: the default model, and the folder of local models.
+MODEL_ENV = "MLM_EXPLORER_MODEL"
+MODELS_DIR_ENV = "MLM_EXPLORER_MODELS_DIR"
+#: Environment variable forcing a device ("cpu", "cuda", "cuda:1", ...).
+DEVICE_ENV = "MLM_EXPLORER_DEVICE"
+
+# How many distinct models stay loaded at once; a Space's visitors may try many hub ids.
+_CACHE_SIZE = 4
+# BERT vocabularies reserve "[unused0]".."[unused993]" placeholders (Devlin et al.'s
+# vocab.txt); they are never seen in training, so a random replacement must not draw them.
+_UNUSED_TOKEN = re.compile(r"^\[unused\d+\]$")
+
+
+class ModelLoadError(ValueError):
+    """A model id or folder that cannot be used; ``str(err)`` is one user-facing line."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A masked LM ready for inference. Shared and cached: never mutate ``model``.
+
+    ``eq=False`` keeps identity equality and hashing (the model is not a value).
+    """
+
+    name: str  # what the user asked for: a hub id or a folder path
+    model: torch.nn.Module  # AutoModelForMaskedLM, .eval(), eager attention, fp32, on `device`
+    tokenizer: object  # PreTrainedTokenizerFast (typed loosely to keep imports light)
+    device: torch.device
+
+    @property
+    def config(self):
+        """The model's ``PretrainedConfig``."""
+        return self.model.config
+
+    @property
+    def mask_token(self) -> str:
+        """The model's own mask token (``[MASK]`` for BERT, ``<mask>`` for RoBERTa)."""
+        return self.tokenizer.mask_token
+
+    @property
+    def mask_token_id(self) -> int:
+        return int(self.tokenizer.mask_token_id)
+
+    @cached_property
+    def max_length(self) -> int:
+        """Longest input in tokens, special tokens included.
+
+        The tokenizer's ``model_max_length`` is a huge sentinel when unset, and
+        RoBERTa-style models reserve ``pad_token_id + 1`` position slots
+        (``create_position_ids_from_input_ids`` in ``modeling_roberta.py``), so
+        take the smaller of what the tokenizer and the position table allow.
+        """
+        limits = []
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+            limits.append(tok_max)
+        positions = getattr(self.config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            if self.config.model_type in {"roberta", "xlm-roberta", "camembert", "longformer"}:
+                positions -= (self.config.pad_token_id or 0) + 1
+            limits.append(positions)
+        return min(limits) if limits else 512
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.config.num_hidden_layers)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.config.num_attention_heads)
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the output layer (may exceed the tokenizer's size when padded)."""
+        return int(self.config.vocab_size)
+
+    @cached_property
+    def special_ids(self) -> frozenset[int]:
+        """Ids of all special tokens ([CLS], [SEP], [PAD], [UNK], [MASK], ...)."""
+        ids = set(self.tokenizer.all_special_ids)
+        ids.update(i for i, t in self.tokenizer.added_tokens_decoder.items() if t.special)
+        return frozenset(ids)
+
+    @cached_property
+    def candidate_ids(self) -> torch.Tensor:
+        """Ids a ``random`` replacement may draw: real tokens only.
+
+        The vocabulary less special tokens and BERT's ``[unusedN]`` placeholders,
+        restricted to ids both the tokenizer and the output layer know.
+        """
+        from mlm_explorer.masking import replacement_candidates
+
+        size = min(len(self.tokenizer), self.vocab_size)
+        vocab = self.tokenizer.get_vocab()
+        unused = [i for t, i in vocab.items() if _UNUSED_TOKEN.match(t)]
+        return replacement_candidates(size, sorted(self.special_ids) + unused)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A ``save_pretrained`` folder found under the models directory."""
+
+    name: str  # path relative to the models directory, e.g. "finetuned/run-1"
+    path: Path
+
+
+def is_valid_hub_id(s: str) -> bool:
+    """True if ``s`` has the shape of a Hugging Face repo id (``name`` or ``owner/name``).
+
+    Only the shape is checked (``huggingface_hub``'s own validator); whether it
+    exists is known after trying to load it.
+    """
+    if not isinstance(s, str) or not s.strip() or s != s.strip():
+        return False
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(s)
+    except HFValidationError:
+        return False
+    return True
+
+
+def default_model_name() -> str:
+    """``$MLM_EXPLORER_MODEL`` if set, else the bundled folder."""
+    return os.environ.get(MODEL_ENV, "").strip() or str(BUNDLED_MODEL_DIR)
+
+
+def models_dir() -> Path:
+    """``$MLM_EXPLORER_MODELS_DIR`` if set, else ``models/`` at the repository root."""
+    env = os.environ.get(MODELS_DIR_ENV, "").strip()
+    return Path(env).expanduser() if env else DEFAULT_MODELS_DIR
+
+
+def is_model_folder(path: Path) -> bool:
+    """True for a folder with a config and safetensors weights (a loadable checkpoint)."""
+    return path.is_dir() and (path / "config.json").is_file() and _has_safetensors(path)
+
+
+def list_local_models(models_dir_: Path | None = None, max_depth: int = 3) -> list[LocalModel]:
+    """Every ``save_pretrained`` folder under ``models_dir_`` (default :func:`models_dir`).
+
+    Looks ``max_depth`` levels down, so ``models/finetuned/run-1`` is found; a
+    missing directory gives an empty list. Sorted by name.
+    """
+    root = Path(models_dir_) if models_dir_ is not None else models_dir()
+    if not root.is_dir():
+        return []
+    found: list[LocalModel] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        if is_model_folder(folder):
+            found.append(LocalModel(name=folder.relative_to(root).as_posix() or folder.name, path=folder))
+            return
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            walk(child, depth + 1)
+
+    walk(root, 0)
+    return sorted(found, key=lambda m: m.name)
+
+
+def default_device() -> torch.device:
+    """``$MLM_EXPLORER_DEVICE`` if set, else CUDA when available, else CPU."""
+    env = os.environ.get(DEVICE_ENV, "").strip()
+    if env:
+        return torch.device(env)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None, device: str | torch.device | None = None
+) -> LoadedModel:
+    """Load (or fetch from the cache) a masked LM by hub id or folder.
+
+    ``None`` means the default (:func:`default_model_name`). Raises
+    :class:`ModelLoadError` with a one-line reason when it cannot be used.
+    Thread-safe; concurrent callers of the same model get the same object.
+    """
+    name = default_model_name() if name_or_path is None else str(name_or_path).strip()
+    if not name:
+        raise ModelLoadError("No model given: pass a folder or a Hugging Face id such as bert-base-uncased.")
+    dev = torch.device(device) if device is not None else default_device()
+    key = (_cache_key(name), str(dev))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        # Loading under the lock: two visitors asking for the same new model load it once.
+        lm = _load_uncached(name, dev, bundled=name_or_path is None)
+        _cache[key] = lm
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        return lm
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (tests; freeing memory)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _cache_key(name: str) -> str:
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _has_safetensors(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
+
+
+def _looks_like_path(name: str) -> bool:
+    # "./x", "/x", "~/x" and "a/b/c" are folders the user meant; a hub id is "name" or "owner/name".
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _check_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder} has no config.json: it is not a save_pretrained model folder.")
+    if not _has_safetensors(folder):
+        raise ModelLoadError(
+            f"{folder} has no safetensors weights (only safetensors are loaded, never pickled .bin files); "
+            "re-save it with model.save_pretrained(folder, safe_serialization=True)."
+        )
+
+
+def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedModel:
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        _check_folder(folder)
+        source = str(folder)
+    elif folder.exists():
+        raise ModelLoadError(f"{name} is a file; give the folder that holds config.json and the weights.")
+    elif bundled and name == str(BUNDLED_MODEL_DIR):
+        raise ModelLoadError(
+            "The bundled model (assets/model) is missing; pass --model with a folder or a "
+            f"Hugging Face id such as bert-base-uncased, or set {MODEL_ENV}."
+        )
+    elif _looks_like_path(name) or not is_valid_hub_id(name):
+        raise ModelLoadError(f"Model not found: {name!r} is neither a folder nor a valid Hugging Face id.")
+    else:
+        source = name
+    config = _load_config(source, name)
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"{name} is a {config.model_type!r} model, not a masked language model "
+            "(try a BERT-style encoder such as bert-base-uncased or distilroberta-base)."
+        )
+    tokenizer = _load_tokenizer(source, name)
+    model = _load_weights(source, name)
+    model.to(device)
+    model.eval()
+    return LoadedModel(name=name, model=model, tokenizer=tokenizer, device=device)
+
+
+def _load_config(source: str, name: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except Exception as err:  # transformers raises OSError, ValueError, KeyError ... here
+        raise ModelLoadError(_explain(err, name)) from err
+
+
+def _load_tokenizer(source: str, name: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+    except Exception as err:
+        raise ModelLoadError(_explain(err, name)) from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{name} has no fast tokenizer (tokenizer.json), which is needed for offsets.")
+    if tokenizer.mask_token is None:
+        raise ModelLoadError(f"{name}'s tokenizer has no mask token, so it cannot fill in blanks.")
+    return tokenizer
+
+
+def _load_weights(source: str, name: str):
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        return AutoModelForMaskedLM.from_pretrained(
+            source,
+            use_safetensors=True,  # never unpickle .bin weights
+            trust_remote_code=False,  # never run a checkpoint's own Python
+            attn_implementation="eager",  # SDPA returns no attention weights (transformers 5)
+            dtype=torch.float32,  # fp16 matmuls are slow on CPUs; `torch_dtype` is deprecated in v5
+        )
+    except Exception as err:
+        raise ModelLoadError(_explain(err, name)) from err
+
+
+def _explain(err: Exception, name: str) -> str:
+    """Turn a transformers / hub exception into one sentence a user can act on."""
+    text = str(err)
+    low = text.lower()
+    if "trust_remote_code" in low or "custom code" in low:
+        return f"{name} needs its own Python code (trust_remote_code), which is refused for safety."
+    if "safetensors" in low or "use_safetensors" in low:
+        return f"{name} has no safetensors weights; only safetensors checkpoints are loaded."
+    if any(s in low for s in ("offline", "couldn't connect", "connection", "cached files")):
+        return (
+            f"Could not fetch {name}: the Hugging Face hub is unreachable (offline?) "
+            "and the model is not in the local cache."
+        )
+    if any(s in low for s in ("not a valid model identifier", "repository not found", "404")):
+        return f"Model not found: no model {name!r} on the Hugging Face hub."
+    if "unrecognized" in low or "should have a `model_type`" in low:
+        return f"{name} is not a model transformers can load as a masked language model."
+    first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"Could not load {name}: {first_line[:200]}"

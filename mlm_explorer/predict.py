@@ -1,0 +1,607 @@
+"""Run a masked LM: top-k fills, probability/rank of the original, entropy, PLL scores.
+
+Everything starts from one forward pass (:func:`forward`) over token ids,
+which returns logits and, when asked, the attention weights of the same pass,
+so the app never runs the model twice for one input.
+
+- :func:`predict` — text with typed masks (or chosen positions) → a
+  :class:`PredictionResult`: for every target, the top-k tokens with
+  probabilities, the original token's probability and 1-based rank, and the
+  entropy (nats) of the predicted distribution. Masks are filled
+  *independently* from one pass, exactly as transformers' fill-mask pipeline.
+- :func:`predict_plan` — the same for a given :class:`~mlm_explorer.masking.MaskPlan`
+  (the 80/10/10 tab predicts on the corrupted ids, at mask, random and kept
+  positions alike); :func:`mask_text` makes such a plan from text.
+- :func:`iterative_fill` — fill several masks one at a time, most confident
+  first, re-running the model after each, to show how it differs.
+- :func:`pseudo_log_likelihood` — Salazar et al. (2020), "Masked Language
+  Model Scoring": mask each token in turn and score the original; the masked
+  copies go through the model in batches.
+
+Speed: when the model is an encoder plus one head module (BERT's ``cls``,
+RoBERTa's ``lm_head``), the vocabulary projection — the costliest matmul of a
+small model — is applied only at the positions asked for. This is checked
+against the full model once per model and falls back to the full forward
+otherwise.
+
+This module does not plot and knows nothing of the UI or CLI.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from mlm_explorer.attention import AttentionMaps, attention_from_output
+from mlm_explorer.masking import (
+    Action,
+    MaskPlan,
+    PolicyConfig,
+    manual_plan,
+    policy_plan,
+    whole_word_positions,
+)
+from mlm_explorer.models import LoadedModel
+from mlm_explorer.tokens import Encoding, display_tokens, encode
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed token at a position."""
+
+    token: str  # display string
+    id: int
+    prob: float
+
+
+@dataclass(frozen=True)
+class TokenPrediction:
+    """What the model predicts at one position."""
+
+    position: int
+    action: Action  # what the plan did here (NONE for extra positions of all_positions)
+    input_token: str  # what the model saw at this position (mask, random token, or the original)
+    original: str | None  # the original token, None where the user typed the mask
+    original_id: int | None
+    top_k: tuple[Candidate, ...]
+    original_prob: float | None  # p(original | context); None when the original is unknown
+    original_rank: int | None  # 1 = the model's first choice
+    entropy: float  # of the full predicted distribution, in nats
+
+    @property
+    def correct(self) -> bool | None:
+        """Is the top-1 token the original? None when the original is unknown."""
+        return None if self.original_id is None else self.top_k[0].id == self.original_id
+
+    def to_dict(self) -> dict:
+        return {
+            "position": self.position,
+            "action": self.action.value,
+            "input_token": self.input_token,
+            "original": self.original,
+            "original_id": self.original_id,
+            "top_k": [{"token": c.token, "id": c.id, "prob": c.prob} for c in self.top_k],
+            "original_prob": self.original_prob,
+            "original_rank": self.original_rank,
+            "entropy": self.entropy,
+        }
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """Predictions for one sequence; tuples are aligned to token positions."""
+
+    model: str
+    tokens: tuple[str, ...]  # display strings of the original tokens (typed masks show the mask)
+    input_ids: tuple[int, ...]  # original ids
+    model_input_ids: tuple[int, ...]  # what the model saw (the plan's corrupted ids)
+    model_input_tokens: tuple[str, ...]
+    plan: MaskPlan
+    predictions: tuple[TokenPrediction, ...]  # in position order
+    truncated: bool = False
+    message: str = ""  # e.g. the truncation notice
+    attention: AttentionMaps | None = None  # same forward pass, when asked for
+
+    @property
+    def accuracy(self) -> float | None:
+        """Top-1 accuracy over the plan's targets whose original is known."""
+        targets = [p for p in self.predictions if p.action is not Action.NONE]
+        scored = [p.correct for p in targets if p.correct is not None]
+        return sum(scored) / len(scored) if scored else None
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "tokens": list(self.tokens),
+            "input_ids": list(self.input_ids),
+            "model_input_tokens": list(self.model_input_tokens),
+            "predictions": [p.to_dict() for p in self.predictions],
+            "truncated": self.truncated,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class MaskedText:
+    """Text after the 80/10/10 policy: the encoding, the plan and both token views."""
+
+    encoding: Encoding
+    plan: MaskPlan
+    corrupted_tokens: tuple[str, ...]
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return self.encoding.tokens
+
+    @property
+    def truncated(self) -> bool:
+        return self.encoding.truncated
+
+    @property
+    def message(self) -> str:
+        return self.encoding.message
+
+    def to_dict(self) -> dict:
+        return {
+            "tokens": list(self.tokens),
+            "input_ids": list(self.plan.original_ids),
+            "actions": [a.value for a in self.plan.actions],
+            "corrupted_tokens": list(self.corrupted_tokens),
+            "corrupted_ids": list(self.plan.corrupted_ids),
+            "truncated": self.truncated,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class FillStep:
+    """One step of :func:`iterative_fill`: the position filled and what was known then."""
+
+    step: int  # 1-based
+    prediction: TokenPrediction  # made on this pass, with the earlier fills visible
+    chosen: Candidate  # the top-1 token written into the sequence
+
+
+@dataclass(frozen=True)
+class IterativeResult:
+    """Masks filled one at a time, most confident first."""
+
+    model: str
+    tokens: tuple[str, ...]
+    plan: MaskPlan
+    steps: tuple[FillStep, ...]  # in fill order
+    filled_ids: tuple[int, ...]
+    filled_tokens: tuple[str, ...]
+    filled_text: str
+    truncated: bool = False
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "tokens": list(self.tokens),
+            "steps": [{"step": s.step, **s.prediction.to_dict()} for s in self.steps],
+            "filled_tokens": list(self.filled_tokens),
+            "filled_text": self.filled_text,
+            "truncated": self.truncated,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    """Pseudo-log-likelihood of one sentence (Salazar et al., 2020)."""
+
+    model: str
+    tokens: tuple[str, ...]
+    input_ids: tuple[int, ...]
+    token_log_probs: tuple[float | None, ...]  # log p(token | rest), natural log; None at specials
+    pll: float  # sum of the scored tokens' log-probabilities
+    pseudo_perplexity: float  # exp(-pll / n_scored)
+    n_scored: int
+    truncated: bool = False
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "tokens": list(self.tokens),
+            "token_log_probs": list(self.token_log_probs),
+            "pll": self.pll,
+            "pseudo_perplexity": self.pseudo_perplexity,
+            "truncated": self.truncated,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """One forward pass over one sequence."""
+
+    logits: torch.Tensor  # (len(positions), V) float32 on the CPU, rows in `positions` order
+    positions: tuple[int, ...]
+    attentions: tuple[torch.Tensor, ...] | None = field(default=None, repr=False)  # L × (1, H, T, T)
+
+
+# ---------------------------------------------------------------------------- forward
+
+
+# Models for which "encoder, then the single head module at chosen rows" was verified
+# to equal the full forward. Weak keys: a model freed elsewhere is not kept alive here.
+_HEAD_SPLIT_OK: weakref.WeakKeyDictionary[torch.nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
+def _head_module(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The MLM head if the model is ``base_model`` + exactly one other module with weights."""
+    base = model.base_model
+    if base is model:
+        return None
+    heads = [m for m in model.children() if m is not base and next(m.parameters(), None) is not None]
+    return heads[0] if len(heads) == 1 else None
+
+
+@torch.inference_mode()
+def _head_split_works(lm: LoadedModel) -> bool:
+    model = lm.model
+    cached = _HEAD_SPLIT_OK.get(model)
+    if cached is not None:
+        return cached
+    ok = False
+    head = _head_module(model)
+    if head is not None:
+        try:
+            ids = torch.tensor([[lm.mask_token_id] * 4], device=lm.device)
+            full = model(input_ids=ids).logits[0]
+            split = head(model.base_model(input_ids=ids)[0])[0]
+            ok = full.shape == split.shape and torch.allclose(full, split, atol=1e-5, rtol=1e-4)
+        except Exception:  # an architecture whose head needs more than hidden states
+            ok = False
+    _HEAD_SPLIT_OK[model] = ok
+    return ok
+
+
+@torch.inference_mode()
+def _logits_at(
+    lm: LoadedModel, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, with_attentions: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Logits at (rows[i], cols[i]) of a (B, T) batch → (N, V) float32 CPU, plus attentions."""
+    input_ids = input_ids.to(lm.device)
+    attention_mask = torch.ones_like(input_ids)
+    rows, cols = rows.to(lm.device), cols.to(lm.device)
+    if _head_split_works(lm):
+        out = lm.model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions
+        )
+        hidden = out[0][rows, cols]  # (N, hidden): only these rows reach the vocabulary matmul
+        logits = _head_module(lm.model)(hidden)
+    else:
+        out = lm.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions)
+        logits = out.logits[rows, cols]
+    attentions = tuple(out.attentions) if with_attentions else None
+    return logits.float().cpu(), attentions
+
+
+def forward(
+    lm: LoadedModel,
+    input_ids: Sequence[int] | torch.Tensor,
+    with_attentions: bool = False,
+    positions: Sequence[int] | None = None,
+) -> ForwardOutput:
+    """One forward pass over one sequence of ids.
+
+    Returns logits at ``positions`` (all positions when None) and, with
+    ``with_attentions``, the attention weights of the same pass.
+    """
+    ids = torch.as_tensor(list(input_ids) if not isinstance(input_ids, torch.Tensor) else input_ids)
+    ids = ids.long().reshape(1, -1)
+    length = ids.shape[1]
+    pos = tuple(range(length)) if positions is None else tuple(int(p) for p in positions)
+    if any(not 0 <= p < length for p in pos):
+        raise ValueError(f"positions must be within 0..{length - 1}, got {pos}.")
+    cols = torch.tensor(pos, dtype=torch.long)
+    logits, attentions = _logits_at(lm, ids, torch.zeros_like(cols), cols, with_attentions)
+    if attentions is not None:
+        attentions = tuple(a.float().cpu() for a in attentions)
+    return ForwardOutput(logits=logits, positions=pos, attentions=attentions)
+
+
+# ---------------------------------------------------------------------------- predictions
+
+
+def _check_top_k(top_k: object, vocab_size: int) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
+    return min(top_k, vocab_size)
+
+
+def _token_predictions(
+    lm: LoadedModel, logits: torch.Tensor, positions: Sequence[int], plan: MaskPlan, top_k: int
+) -> tuple[TokenPrediction, ...]:
+    """Turn (N, V) logits at ``positions`` into :class:`TokenPrediction` rows (vectorised)."""
+    if not positions:
+        return ()
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
+    probs = log_probs.exp()
+    # Entropy in nats; p·log p is 0 where p underflows to 0 (log_softmax is finite there).
+    entropy = -(probs * log_probs).sum(dim=-1)
+    top_p, top_i = probs.topk(top_k, dim=-1)
+    known = [plan.original_known[p] for p in positions]
+    orig = torch.tensor([plan.original_ids[p] if k else 0 for p, k in zip(positions, known, strict=True)])
+    orig_lp = log_probs.gather(1, orig[:, None])  # (N, 1)
+    # Rank = 1 + number of tokens strictly more likely than the original.
+    ranks = (log_probs > orig_lp).sum(dim=-1) + 1
+    top_tokens = display_tokens(lm, top_i.reshape(-1).tolist())
+    orig_tokens = display_tokens(lm, [plan.original_ids[p] for p in positions])
+    input_tokens = display_tokens(lm, [plan.corrupted_ids[p] for p in positions])
+    out = []
+    for n, p in enumerate(positions):
+        cands = tuple(
+            Candidate(token=top_tokens[n * top_k + j], id=int(top_i[n, j]), prob=float(top_p[n, j]))
+            for j in range(top_k)
+        )
+        out.append(
+            TokenPrediction(
+                position=int(p),
+                action=plan.actions[p],
+                input_token=input_tokens[n],
+                original=orig_tokens[n] if known[n] else None,
+                original_id=int(plan.original_ids[p]) if known[n] else None,
+                top_k=cands,
+                original_prob=float(orig_lp[n, 0].exp()) if known[n] else None,
+                original_rank=int(ranks[n]) if known[n] else None,
+                entropy=float(entropy[n]),
+            )
+        )
+    return tuple(out)
+
+
+def _prediction_positions(lm: LoadedModel, plan: MaskPlan, all_positions: bool) -> tuple[int, ...]:
+    targets = set(plan.targets)
+    if all_positions:
+        special = lm.special_ids
+        targets |= {i for i, t in enumerate(plan.original_ids) if t not in special}
+    return tuple(sorted(targets))
+
+
+def predict_plan(
+    lm: LoadedModel,
+    plan: MaskPlan,
+    top_k: int = 5,
+    all_positions: bool = False,
+    with_attentions: bool = False,
+    truncated: bool = False,
+    message: str = "",
+) -> PredictionResult:
+    """Predict at the plan's targets from its corrupted ids (one forward pass).
+
+    With ``all_positions`` also at every other non-special position (where the
+    model sees the token it predicts). ``truncated``/``message`` are carried
+    into the result for plans made from text.
+    """
+    top_k = _check_top_k(top_k, lm.vocab_size)
+    positions = _prediction_positions(lm, plan, all_positions)
+    if not positions:
+        raise ValueError("Nothing to predict: the plan has no target positions.")
+    out = forward(lm, plan.corrupted_ids, with_attentions=with_attentions, positions=positions)
+    tokens = display_tokens(lm, plan.original_ids)
+    model_tokens = display_tokens(lm, plan.corrupted_ids)
+    attention = None
+    if out.attentions is not None:
+        special = lm.special_ids
+        attention = attention_from_output(
+            model_tokens,
+            out.attentions,
+            special_mask=[
+                t in special and a is Action.NONE
+                for t, a in zip(plan.corrupted_ids, plan.actions, strict=True)
+            ],
+            masked_positions=[i for i, t in enumerate(plan.corrupted_ids) if t == lm.mask_token_id],
+        )
+    return PredictionResult(
+        model=lm.name,
+        tokens=tokens,
+        input_ids=plan.original_ids,
+        model_input_ids=plan.corrupted_ids,
+        model_input_tokens=model_tokens,
+        plan=plan,
+        predictions=_token_predictions(lm, out.logits, positions, plan, top_k),
+        truncated=truncated,
+        message=message,
+        attention=attention,
+    )
+
+
+def manual_plan_for(
+    lm: LoadedModel, encoding: Encoding, positions: Sequence[int] = (), whole_word: bool = False
+) -> MaskPlan:
+    """Mask typed masks plus ``positions`` (extended to whole words if asked)."""
+    positions = [int(p) for p in positions]
+    n = len(encoding)
+    for p in positions:
+        if not 0 <= p < n:
+            hint = " (the text was truncated)" if encoding.truncated else ""
+            raise ValueError(f"Position {p} is outside the sentence, which has tokens 0..{n - 1}{hint}.")
+    if whole_word:
+        positions = list(whole_word_positions(encoding.word_ids, positions))
+    return manual_plan(encoding.input_ids, encoding.special_mask, lm.mask_token_id, positions)
+
+
+def predict(
+    lm: LoadedModel,
+    text: str,
+    top_k: int = 5,
+    positions: Sequence[int] = (),
+    all_positions: bool = False,
+    whole_word: bool = False,
+    with_attentions: bool = False,
+) -> PredictionResult:
+    """Fill the blanks of ``text``: typed ``[MASK]``/``<mask>`` plus token ``positions``.
+
+    Each blank is predicted independently from one forward pass (as the
+    fill-mask pipeline does). ``whole_word`` extends ``positions`` to all pieces
+    of their words. Raises ``ValueError`` for empty text, no blank (unless
+    ``all_positions``), a bad position or top_k.
+    """
+    encoding = encode(lm, text)
+    plan = manual_plan_for(lm, encoding, positions, whole_word)
+    if not plan.targets and not all_positions:
+        where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""
+        raise ValueError(
+            f"No mask{where}: type [MASK] or <mask> where a word should be predicted, "
+            "or choose token positions."
+        )
+    return predict_plan(
+        lm, plan, top_k, all_positions, with_attentions,
+        truncated=encoding.truncated, message=encoding.message,
+    )
+
+
+def mask_text(lm: LoadedModel, text: str, config: PolicyConfig | None = None, seed: int = 0) -> MaskedText:
+    """Apply the 80/10/10 policy to ``text`` (reproducible from ``seed``; default config: BERT's)."""
+    config = PolicyConfig() if config is None else config
+    encoding = encode(lm, text)
+    plan = policy_plan(
+        encoding.input_ids,
+        encoding.special_mask,
+        lm.mask_token_id,
+        lm.candidate_ids,
+        config,
+        seed,
+        word_ids=encoding.word_ids_for_policy if config.whole_word else None,
+    )
+    return MaskedText(encoding=encoding, plan=plan, corrupted_tokens=display_tokens(lm, plan.corrupted_ids))
+
+
+def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5) -> IterativeResult:
+    """Fill the masks one at a time: each pass writes the single most confident position.
+
+    Needs one forward pass per mask; independent filling (:func:`predict`)
+    needs one in all. Only ``mask`` positions are filled (random and kept
+    tokens are visible to the model and stay as they are).
+    """
+    top_k = _check_top_k(top_k, lm.vocab_size)
+    truncated, message = False, ""
+    if isinstance(text_or_plan, MaskPlan):
+        plan = text_or_plan
+    else:
+        encoding = encode(lm, text_or_plan)
+        plan = manual_plan_for(lm, encoding)
+        truncated, message = encoding.truncated, encoding.message
+    remaining = [p for p in plan.targets if plan.actions[p] is Action.MASK]
+    if not remaining:
+        raise ValueError("No mask to fill: type [MASK] or <mask> where a word goes.")
+    ids = list(plan.corrupted_ids)
+    steps: list[FillStep] = []
+    while remaining:
+        out = forward(lm, ids, positions=remaining)
+        current = MaskPlan(
+            original_ids=plan.original_ids, corrupted_ids=tuple(ids), actions=plan.actions,
+            original_known=plan.original_known,
+        )
+        preds = _token_predictions(lm, out.logits, remaining, current, top_k)
+        best = max(range(len(preds)), key=lambda n: preds[n].top_k[0].prob)  # first max on ties
+        chosen = preds[best].top_k[0]
+        ids[preds[best].position] = chosen.id
+        steps.append(FillStep(step=len(steps) + 1, prediction=preds[best], chosen=chosen))
+        remaining.pop(best)
+    filled_tokens = display_tokens(lm, ids)
+    return IterativeResult(
+        model=lm.name,
+        tokens=display_tokens(lm, plan.original_ids),
+        plan=plan,
+        steps=tuple(steps),
+        filled_ids=tuple(ids),
+        filled_tokens=filled_tokens,
+        filled_text=lm.tokenizer.decode(ids, skip_special_tokens=True).strip(),
+        truncated=truncated,
+        message=message,
+    )
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
+    return batch_size
+
+
+def masked_copy_log_probs(
+    lm: LoadedModel, input_ids: Sequence[int], positions: Sequence[int], batch_size: int = 32
+) -> torch.Tensor:
+    """log p(original at p | all other tokens) for each p in ``positions``, float64 (N,).
+
+    Builds one copy of the sequence per position with that position masked
+    and runs the copies ``batch_size`` at a time (all copies have the same
+    length, so no padding is needed and results equal one pass per copy).
+    """
+    batch_size = _check_batch_size(batch_size)
+    ids = torch.tensor(list(input_ids), dtype=torch.long)
+    pos = torch.tensor(list(positions), dtype=torch.long)
+    out = torch.empty(len(pos), dtype=torch.float64)
+    for start in range(0, len(pos), batch_size):
+        chunk = pos[start : start + batch_size]
+        copies = ids.repeat(len(chunk), 1)  # (b, T)
+        rows = torch.arange(len(chunk))
+        copies[rows, chunk] = lm.mask_token_id
+        logits, _ = _logits_at(lm, copies, rows, chunk, with_attentions=False)  # (b, V)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
+    return out
+
+
+def pseudo_log_likelihood(lm: LoadedModel, text: str, batch_size: int = 32) -> SentenceScore:
+    """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
+
+    Every non-special token is masked in turn and the model's log-probability
+    of the original token is read; PLL is their sum and the pseudo-perplexity
+    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text or text with masks.
+    """
+    encoding = encode(lm, text)
+    if encoding.mask_positions:
+        raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
+    positions = [i for i, s in enumerate(encoding.special_mask) if not s]
+    if not positions:
+        raise ValueError("The text has no token that can be scored.")
+    scores = masked_copy_log_probs(lm, encoding.input_ids, positions, batch_size)
+    per_token: list[float | None] = [None] * len(encoding)
+    for p, s in zip(positions, scores.tolist(), strict=True):
+        per_token[p] = s
+    pll = float(scores.sum())
+    return SentenceScore(
+        model=lm.name,
+        tokens=encoding.tokens,
+        input_ids=encoding.input_ids,
+        token_log_probs=tuple(per_token),
+        pll=pll,
+        pseudo_perplexity=math.exp(-pll / len(positions)),
+        n_scored=len(positions),
+        truncated=encoding.truncated,
+        message=encoding.message,
+    )
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+def attention_for_text(lm: LoadedModel, text: str) -> tuple[AttentionMaps, str]:
+    """Attention maps of ``text`` as the model reads it (typed masks included), and any notice.
+
+    For predictions *and* attention from one pass use ``predict(..., with_attentions=True)``.
+    """
+    encoding = encode(lm, text)
+    out = forward(lm, encoding.input_ids, with_attentions=True, positions=())
+    maps = attention_from_output(
+        encoding.tokens,
+        out.attentions,
+        special_mask=[s and p not in encoding.mask_positions for p, s in enumerate(encoding.special_mask)],
+        masked_positions=encoding.mask_positions,
+    )
+    return maps, encoding.message
