@@ -1,0 +1,670 @@
+"""Quick masked-LM fine-tuning on a small text, with progress callbacks and a Stop.
+
+One run: copy the model (the shared, cached one is never touched), split the
+text into training and held-out parts, measure the held-out masked-token
+loss / accuracy / perplexity and the probe sentences' top-k, train with
+AdamW (linear warm-up then linear decay, as in BERT and transformers'
+``run_mlm_no_trainer.py``), and measure again.
+
+- Masking is :func:`mlm_explorer.masking.corrupt_batch`, the same 80/10/10
+  plan the app's policy tab shows, drawn from an explicit seeded generator.
+- Dynamic padding: each batch is padded to its own longest window only.
+- The MLM head runs only at the ~15% target positions (the loss ignores the
+  rest anyway), which is most of the speed-up over ``Trainer`` with
+  ``DataCollatorForLanguageModeling`` on a large vocabulary (see ``bench/``).
+- ``accelerate``'s :class:`~accelerate.Accelerator` prepares the model,
+  optimizer, scheduler and data loader, so the same code runs under
+  ``accelerate launch`` on several GPUs; on a CPU it adds almost nothing.
+- Progress goes to a plain ``on_step(step, loss, info)`` callback; returning
+  ``False`` from it, or setting a :class:`threading.Event` passed as
+  ``stop``, ends the run after the current step. No UI types here.
+- "Watch a model learn": ``from_scratch=True`` starts from a randomly
+  initialised small encoder of the same family, with the same tokenizer.
+
+:func:`save_finetuned` writes a standard ``save_pretrained`` folder with a
+model card (``MODEL_CARD.md`` and the hub's ``README.md``) and a zip of it.
+
+Example::
+
+    >>> lm = load_model()                                           # doctest: +SKIP
+    >>> data = read_file("assets/data/recipes.txt")                 # doctest: +SKIP
+    >>> res = finetune(lm, data, FinetuneConfig(steps=100),
+    ...                probes=["Whisk the [MASK] with the sugar."])  # doctest: +SKIP
+    >>> res.before.accuracy, res.after.accuracy                     # doctest: +SKIP
+    (0.41, 0.55)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mlm_explorer.data import DataError, Split, TextData, Windows, split_heldout, tokenize_windows
+from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, validate_policy
+
+#: Hard caps whatever the caller asks: a shared CPU Space must not be held for long.
+MAX_STEPS = 3000
+MAX_BATCH_SIZE = 128
+MAX_SECONDS = 30 * 60.0
+
+#: Default learning rates: continuing a pretrained encoder wants a small step
+#: (BERT fine-tuning uses 2e-5..1e-4); a random one learns faster with a larger one
+#: (small BERTs are pretrained at 5e-4..1e-3, Turc et al. 2019).
+LR_CONTINUE = 1e-4
+LR_SCRATCH = 5e-4
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings of one fine-tuning run; defaults take about a minute for the bundled model on 2 cores."""
+
+    steps: int = 150  # optimizer steps; ~0.4 s each for a 22M-parameter encoder at batch 16 on 2 cores.
+    lr: float | None = None  # peak learning rate; None: LR_CONTINUE, or LR_SCRATCH from scratch.
+    warmup: float = 0.1  # share of the steps spent warming up linearly (BERT used 1%..10%).
+    batch_size: int = 16  # windows per step; small data wants small batches to see many updates.
+    rate: float = 0.15  # P(token is a target), BERT's 15%; the 80/10/10 split is BERT's.
+    seed: int = 0  # held-out split, shuffling, masking and a fresh model's weights derive from it.
+    max_seconds: float | None = None  # a time budget; the run stops after the step that crosses it.
+    max_length: int = 128  # longest window in tokens (capped by the model); longer lines are split.
+    heldout_fraction: float = 0.1  # share held out for before/after metrics (at most 200 examples).
+    weight_decay: float = 0.01  # on weight matrices only, not biases or LayerNorm (BERT).
+    clip: float = 1.0  # gradient-norm clipping (BERT), keeps a fresh model's first steps sane.
+    from_scratch: bool = False  # "watch a model learn": random small encoder, same tokenizer.
+    probe_every: int = 10  # steps between probe refreshes sent to on_step (0: never).
+    top_k: int = 5  # predictions shown per probe mask.
+    eval_seed: int = 1234  # fixed masking of the held-out part, so before and after are comparable.
+    eval_batch_size: int = 32  # held-out windows per forward pass.
+    policy: PolicyConfig | None = None  # full policy; None: BERT's 80/10/10 at `rate`.
+
+    @property
+    def learning_rate(self) -> float:
+        """The peak learning rate actually used."""
+        if self.lr is not None:
+            return float(self.lr)
+        return LR_SCRATCH if self.from_scratch else LR_CONTINUE
+
+    @property
+    def masking(self) -> PolicyConfig:
+        """The corruption policy used for training and evaluation."""
+        return self.policy if self.policy is not None else PolicyConfig(rate=self.rate)
+
+
+def validate_config(config: FinetuneConfig) -> None:
+    """Raise ``ValueError`` with a sentence for the user if a setting makes no sense."""
+
+    def number(name: str, value, lo: float, hi: float, integer: bool = False) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (integer and int(value) != value):
+            kind = "a whole number" if integer else "a number"
+            raise ValueError(f"{name} must be {kind}, got {value!r}.")
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}.")
+
+    number("steps", config.steps, 1, MAX_STEPS, integer=True)
+    number("batch size", config.batch_size, 1, MAX_BATCH_SIZE, integer=True)
+    number("learning rate", config.learning_rate, 1e-7, 1e-1)
+    number("warm-up", config.warmup, 0.0, 0.9)
+    number("masking rate", config.rate, 0.01, 1.0)
+    number("seed", config.seed, 0, 2**32 - 1, integer=True)
+    number("max length", config.max_length, 8, 4096, integer=True)
+    number("held-out fraction", config.heldout_fraction, 0.0, 0.5)
+    number("weight decay", config.weight_decay, 0.0, 1.0)
+    number("top-k", config.top_k, 1, 50, integer=True)
+    number("probe interval", config.probe_every, 0, MAX_STEPS, integer=True)
+    if config.max_seconds is not None:
+        number("time budget (seconds)", config.max_seconds, 1.0, MAX_SECONDS)
+    validate_policy(config.masking)
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Masked-token metrics over a fixed masking of some windows."""
+
+    loss: float  # mean cross-entropy over the targets (nats)
+    accuracy: float  # share of targets whose top-1 prediction is the original token
+    targets: int  # how many positions were scored
+
+    @property
+    def perplexity(self) -> float:
+        """exp(loss), capped so a random model does not overflow."""
+        return math.exp(min(self.loss, 50.0))
+
+
+@dataclass(frozen=True)
+class MaskGuess:
+    """Top-k predictions at one masked position of a probe sentence."""
+
+    position: int  # token index in the probe's encoding
+    tokens: tuple[str, ...]
+    probs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe sentence and the model's guesses at each of its masks."""
+
+    text: str
+    guesses: tuple[MaskGuess, ...]
+
+    @property
+    def top1(self) -> str:
+        """The best guess at each mask, joined: a one-glance summary."""
+        return " | ".join(g.tokens[0] if g.tokens else "" for g in self.guesses)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What ``on_step`` gets besides the step and the loss."""
+
+    total_steps: int
+    lr: float
+    elapsed: float  # seconds since training started
+    tokens_per_second: float  # non-padding tokens processed per second so far
+    probes: tuple[Probe, ...] | None  # fresh probe predictions every `probe_every` steps, else None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Tokenized training and held-out windows for one run."""
+
+    split: Split
+    train: Windows
+    heldout: Windows
+    heldout_is_train: bool  # too little text to hold any out: metrics use the training text
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        out = []
+        if self.heldout_is_train:
+            out.append("Too little text to hold some out: before/after metrics use the training text.")
+        split = self.train.n_split + (0 if self.heldout_is_train else self.heldout.n_split)
+        if split:
+            out.append(
+                f"{split} example(s) longer than {self.train.max_length} tokens were split into windows."
+            )
+        return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class FinetuneResult:
+    """What a run produced. ``model`` is new; the starting model is untouched."""
+
+    model: nn.Module  # the fine-tuned masked LM, .eval()
+    tokenizer: object
+    base_name: str  # the model it started from ("<name> (fresh random init)" from scratch)
+    config: FinetuneConfig
+    data_source: str
+    n_train: int  # training examples (before windowing)
+    n_heldout: int
+    n_windows: int  # training windows
+    losses: tuple[float, ...]  # training loss per step
+    steps: int  # steps done (fewer than asked when stopped)
+    stopped: str  # "completed", "time budget" or "stopped"
+    seconds: float
+    tokens_per_second: float
+    before: Metrics
+    after: Metrics
+    probes_before: tuple[Probe, ...]
+    probes_after: tuple[Probe, ...]
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> dict:
+        """A JSON-able summary (the CLI prints it; the model card is built from it)."""
+        cfg = asdict(self.config)
+        cfg["lr"] = self.config.learning_rate
+        cfg["policy"] = asdict(self.config.masking)
+        return {
+            "base_model": self.base_name,
+            "data": self.data_source,
+            "train_examples": self.n_train,
+            "heldout_examples": self.n_heldout,
+            "train_windows": self.n_windows,
+            "steps": self.steps,
+            "stopped": self.stopped,
+            "seconds": round(self.seconds, 2),
+            "tokens_per_second": round(self.tokens_per_second, 1),
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None,
+            "before": _metrics_dict(self.before),
+            "after": _metrics_dict(self.after),
+            "probes": [
+                {"text": b.text, "before": b.top1, "after": a.top1}
+                for b, a in zip(self.probes_before, self.probes_after, strict=True)
+            ],
+            "settings": cfg,
+            "notes": list(self.notes),
+        }
+
+
+def _metrics_dict(m: Metrics) -> dict:
+    return {"loss": round(m.loss, 4), "accuracy": round(m.accuracy, 4),
+            "perplexity": round(m.perplexity, 2), "targets": m.targets}
+
+
+# ------------------------------------------------------------------ data
+
+
+def prepare_data(examples: Sequence[str], tokenizer, max_length: int, config: FinetuneConfig) -> PreparedData:
+    """Split (seeded) and window the examples; raise :class:`DataError` if nothing is left."""
+    if not examples:
+        raise DataError("There is no text to train on.")
+    split = split_heldout(examples, fraction=config.heldout_fraction, seed=config.seed)
+    train = tokenize_windows(split.train, tokenizer, max_length)
+    if not train.input_ids:
+        raise DataError("The text has no tokens this model can read.")
+    heldout_is_train = not split.heldout
+    heldout = train if heldout_is_train else tokenize_windows(split.heldout, tokenizer, max_length)
+    return PreparedData(split, train, heldout, heldout_is_train)
+
+
+class _Collator:
+    """Pad a list of windows to the longest one and apply the 80/10/10 policy.
+
+    Runs on the CPU in the data loader (masking draws from a CPU generator);
+    the prepared loader then moves the batch to the device.
+    """
+
+    def __init__(self, windows: Windows, pad_id: int, mask_id: int, candidates: torch.Tensor,
+                 policy: PolicyConfig, generator: torch.Generator):
+        self.windows, self.pad_id, self.mask_id = windows, pad_id, mask_id
+        self.candidates, self.policy, self.generator = candidates, policy, generator
+
+    def __call__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = [self.windows.input_ids[i] for i in indices]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, T)
+        special = torch.ones((len(rows), width), dtype=torch.bool)  # padding counts as special
+        for b, i in enumerate(indices):
+            n = len(self.windows.input_ids[i])
+            ids[b, :n] = torch.tensor(self.windows.input_ids[i])
+            special[b, :n] = torch.tensor(self.windows.special_mask[i])
+        attention = torch.zeros_like(ids)
+        for b, r in enumerate(rows):
+            attention[b, : len(r)] = 1
+        out = corrupt_batch(ids, special, self.mask_id, self.candidates, self.policy, self.generator)
+        return {"input_ids": out.corrupted_ids, "attention_mask": attention, "labels": out.labels}
+
+
+# ------------------------------------------------------------------ model
+
+
+def mlm_head(model: nn.Module) -> nn.Module | None:
+    """The module mapping hidden states to vocabulary logits, for families we know.
+
+    BERT keeps it in ``cls``, RoBERTa in ``lm_head`` (``modeling_bert.py``,
+    ``modeling_roberta.py``); for others we fall back to the full forward.
+    """
+    for name in ("cls", "lm_head"):
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    return None
+
+
+class TargetOnlyMLM(nn.Module):
+    """Wraps a masked LM so that forward returns (summed loss, correct, targets) at targets only.
+
+    Applying the head to the ~15% target rows instead of every position skips
+    most of the (positions x vocabulary) matmul, the largest single cost for a
+    small encoder with a 30k vocabulary. Being a module, it is what
+    ``Accelerator.prepare`` wraps (DDP included), so gradients still sync.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
+        selected = labels != IGNORE_INDEX  # (B, T)
+        head = mlm_head(self.model)
+        if head is None:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
+        else:
+            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
+            logits = head(hidden[selected])  # (targets, V)
+        target = labels[selected]
+        # Summed, not averaged: an empty batch gives 0 instead of NaN, and
+        # evaluation can add batches exactly.
+        loss_sum = nn.functional.cross_entropy(logits.float(), target, reduction="sum")
+        correct = (logits.argmax(-1) == target).sum()
+        return loss_sum, correct, target.numel()
+
+
+def fresh_model(like: nn.Module, seed: int) -> nn.Module:
+    """A randomly initialised, smaller masked LM of ``like``'s family (same vocabulary).
+
+    At most 4 layers and hidden 256, so a CPU takes many steps a minute and a
+    class sees the guesses change. Initialised under a forked RNG seeded with
+    ``seed``, so the global random state is left alone.
+    """
+    from transformers import AutoModelForMaskedLM
+
+    config = copy.deepcopy(like.config)
+    sizes = {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024}
+    for name, cap in sizes.items():
+        if hasattr(config, name):
+            setattr(config, name, min(int(getattr(config, name)), cap))
+    if hasattr(config, "embedding_size"):  # ALBERT factorises the embeddings
+        config.embedding_size = min(int(config.embedding_size), 128)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForMaskedLM.from_config(config, attn_implementation="eager")
+    return model
+
+
+def _decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay weight matrices only, not biases or LayerNorm (BERT's recipe)."""
+    decay, no_decay, seen = [], [], set()
+    for name, param in model.named_parameters():
+        if not param.requires_grad or id(param) in seen:
+            continue
+        seen.add(id(param))  # tied input/output embeddings appear twice
+        (decay if param.ndim >= 2 and "norm" not in name.lower() else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, windows: Windows, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
+             seed: int, batch_size: int = 32, device: torch.device | None = None) -> Metrics:
+    """Masked-token loss and accuracy over ``windows`` with masking fixed by ``seed``.
+
+    The same seed draws the same targets for the same windows, so metrics
+    before and after training compare like with like.
+    """
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scorer = TargetOnlyMLM(model)
+    collate = _Collator(windows, tokenizer.pad_token_id, tokenizer.mask_token_id, candidates, policy,
+                        torch.Generator().manual_seed(seed))
+    total, correct, count = 0.0, 0, 0
+    for start in range(0, len(windows.input_ids), batch_size):
+        batch = collate(list(range(start, min(start + batch_size, len(windows.input_ids)))))
+        loss_sum, ok, n = scorer(**{k: v.to(device) for k, v in batch.items()})
+        total, correct, count = total + float(loss_sum), correct + int(ok), count + n
+    model.train(was_training)
+    return Metrics(loss=total / max(count, 1), accuracy=correct / max(count, 1), targets=count)
+
+
+@torch.inference_mode()
+def probe(model: nn.Module, tokenizer, texts: Sequence[str], top_k: int = 5,
+          max_length: int = 512) -> tuple[Probe, ...]:
+    """Top-k guesses at every mask of each probe sentence.
+
+    Users may type ``[MASK]`` or ``<mask>``; both become the model's own mask
+    token (``tokens.normalise_masks``). A probe without a mask raises ``ValueError``.
+    """
+    from mlm_explorer.tokens import normalise_masks
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for text in texts:
+        norm = normalise_masks(text, tokenizer.mask_token)
+        enc = tokenizer(norm, truncation=True, max_length=max_length, return_tensors="pt")
+        ids = enc["input_ids"].to(device)  # (1, T)
+        positions = (ids[0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
+        if not positions:
+            model.train(was_training)
+            raise ValueError(f"Probe sentence {text!r} has no [MASK] to fill in.")
+        logits = model(input_ids=ids, attention_mask=enc["attention_mask"].to(device)).logits[0]  # (T, V)
+        probs = logits[positions].float().softmax(-1)  # (masks, V)
+        top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+        guesses = tuple(
+            MaskGuess(
+                position=p,
+                tokens=tuple(tokenizer.convert_ids_to_tokens(top.indices[j].tolist())),
+                probs=tuple(round(float(x), 6) for x in top.values[j]),
+            )
+            for j, p in enumerate(positions)
+        )
+        out.append(Probe(text=text, guesses=guesses))
+    model.train(was_training)
+    return tuple(out)
+
+
+def check_probes(texts: Sequence[str], mask_token: str) -> tuple[str, ...]:
+    """Keep non-blank probe lines; each must contain a mask (``[MASK]`` or ``<mask>``)."""
+    from mlm_explorer.tokens import normalise_masks
+
+    kept = tuple(t.strip() for t in texts if t and t.strip())
+    for t in kept:
+        if mask_token not in normalise_masks(t, mask_token):
+            raise ValueError(f"Probe sentence {t!r} has no [MASK] to fill in.")
+    return kept
+
+
+# ------------------------------------------------------------------ training
+
+
+OnStep = Callable[[int, float, StepInfo], "bool | None"]
+
+
+def _max_length_of(lm, config: FinetuneConfig) -> int:
+    limit = getattr(lm, "max_length", None) or 512
+    return int(min(limit, config.max_length))
+
+
+def finetune(
+    lm,
+    data: TextData | Sequence[str],
+    config: FinetuneConfig = FinetuneConfig(),
+    probes: Sequence[str] = (),
+    on_step: OnStep | None = None,
+    stop: threading.Event | None = None,
+) -> FinetuneResult:
+    """Fine-tune a copy of ``lm`` (a :class:`~mlm_explorer.models.LoadedModel`) on ``data``.
+
+    ``on_step(step, loss, info)`` is called after every optimizer step (on the
+    main process); returning ``False`` stops the run, as does setting ``stop``.
+    Raises ``ValueError`` (:class:`DataError` for data) on bad settings or input,
+    before any training starts.
+    """
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    validate_config(config)
+    examples = data.examples if isinstance(data, TextData) else tuple(data)
+    source = data.source if isinstance(data, TextData) else f"{len(examples)} examples"
+    tokenizer = lm.tokenizer
+    probe_texts = check_probes(probes, tokenizer.mask_token)
+    max_length = _max_length_of(lm, config)
+    prepared = prepare_data(examples, tokenizer, max_length, config)
+    candidates = lm.candidate_ids
+    policy = config.masking
+
+    # cpu=True keeps a CPU-loaded model on the CPU even on a GPU machine; under
+    # `accelerate launch` the launcher's settings decide.
+    accelerator = Accelerator(cpu=lm.device.type == "cpu" and torch.cuda.is_available())
+    base_name = str(lm.name)
+    if config.from_scratch:
+        model = fresh_model(lm.model, config.seed)
+        base_name += " (fresh random init)"
+    else:
+        model = copy.deepcopy(lm.model)  # the cached model is shared: never train it in place
+    model.to(accelerator.device)
+    main = accelerator.is_main_process
+
+    # ---- before
+    held = prepared.heldout
+    before = evaluate(model, held, tokenizer, candidates, policy, config.eval_seed, config.eval_batch_size)
+    probes_before = probe(model, tokenizer, probe_texts, config.top_k, max_length) if probe_texts else ()
+
+    # ---- set up; every process draws different masks, the same shuffles (the sampler syncs them)
+    collate = _Collator(prepared.train, tokenizer.pad_token_id, tokenizer.mask_token_id, candidates, policy,
+                        torch.Generator().manual_seed(config.seed * 7919 + accelerator.process_index))
+    loader = torch.utils.data.DataLoader(
+        list(range(len(prepared.train.input_ids))), batch_size=config.batch_size, shuffle=True,
+        collate_fn=collate, generator=torch.Generator().manual_seed(config.seed),
+    )
+    wrapped = TargetOnlyMLM(model)
+    wrapped.train()
+    optimizer = torch.optim.AdamW(_decay_groups(model, config.weight_decay), lr=config.learning_rate)
+    # A prepared scheduler steps once per process per optimizer step, hence the
+    # factor (as run_mlm_no_trainer.py does).
+    n = accelerator.num_processes
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, num_warmup_steps=int(config.warmup * config.steps) * n,
+        num_training_steps=config.steps * n,
+    )
+    wrapped, optimizer, loader, scheduler = accelerator.prepare(wrapped, optimizer, loader, scheduler)
+
+    # ---- train
+    losses: list[float] = []
+    tokens, step, stopped = 0, 0, "completed"
+    start = time.perf_counter()
+    while step < config.steps and stopped == "completed":
+        for batch in loader:
+            loss_sum, _, n_targets = wrapped(**batch)
+            loss = loss_sum / max(n_targets, 1)
+            accelerator.backward(loss)
+            if config.clip:
+                accelerator.clip_grad_norm_(wrapped.parameters(), config.clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(batch["attention_mask"].sum())
+            losses.append(float(loss.detach()))
+            elapsed = time.perf_counter() - start
+            want_stop = False
+            if main and on_step is not None:
+                fresh = None
+                if probe_texts and config.probe_every and (step % config.probe_every == 0 or step == 1):
+                    fresh = probe(model, tokenizer, probe_texts, config.top_k, max_length)
+                info = StepInfo(config.steps, scheduler.get_last_lr()[0], elapsed,
+                                tokens / max(elapsed, 1e-9), fresh)
+                if on_step(step, losses[-1], info) is False:
+                    want_stop = True
+            want_stop = want_stop or (stop is not None and stop.is_set())
+            over_time = config.max_seconds is not None and elapsed >= config.max_seconds
+            if n > 1:  # all processes must stop at the same step, or DDP waits forever
+                flags = torch.tensor([float(want_stop), float(over_time)], device=accelerator.device)
+                want_stop, over_time = (bool(x) for x in accelerator.reduce(flags, "max").tolist())
+            if want_stop or over_time:
+                stopped = "stopped" if want_stop else "time budget"
+                break
+            if step >= config.steps:
+                break
+    seconds = time.perf_counter() - start
+    optimizer.zero_grad(set_to_none=True)
+    model = accelerator.unwrap_model(wrapped).model
+    model.eval()
+    accelerator.free_memory()  # drop the accelerator's references to optimizer and loader
+
+    # ---- after
+    after = evaluate(model, held, tokenizer, candidates, policy, config.eval_seed, config.eval_batch_size)
+    probes_after = probe(model, tokenizer, probe_texts, config.top_k, max_length) if probe_texts else ()
+    notes = tuple(data.notes if isinstance(data, TextData) else ()) + prepared.notes
+    return FinetuneResult(
+        model=model, tokenizer=tokenizer, base_name=base_name, config=config, data_source=source,
+        n_train=len(prepared.split.train), n_heldout=len(prepared.split.heldout),
+        n_windows=len(prepared.train.input_ids), losses=tuple(losses), steps=step, stopped=stopped,
+        seconds=seconds, tokens_per_second=tokens * n / max(seconds, 1e-9), before=before, after=after,
+        probes_before=probes_before, probes_after=probes_after, notes=notes,
+    )
+
+
+# ------------------------------------------------------------------ saving
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """Where :func:`save_finetuned` wrote things."""
+
+    folder: Path  # save_pretrained folder: config, safetensors, tokenizer, MODEL_CARD.md, README.md
+    zip_path: Path | None  # the folder zipped, for download
+    files: tuple[str, ...] = field(default=())
+
+
+def model_card(result: FinetuneResult) -> str:
+    """A Markdown model card: base model, data, settings, metrics, probes."""
+    s = result.summary()
+    b, a = s["before"], s["after"]
+    held = f"{result.n_heldout} held-out examples"
+    if result.n_heldout == 0:
+        held = "the training text (too little to hold some out)"
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: fill-mask",
+        "tags:\n  - masked-language-modeling\n  - mlm-explorer",
+        "---",
+        "",
+        "# Fine-tuned masked language model",
+        "",
+        f"Fine-tuned with MLM Explorer from **{_md(result.base_name)}** on **{_md(result.data_source)}** "
+        f"({result.n_train} training examples, {result.n_windows} windows).",
+        "",
+        "## Settings",
+        "",
+        f"- steps: {result.steps} of {result.config.steps} ({result.stopped}), {result.seconds:.1f} s",
+        f"- learning rate: {result.config.learning_rate:g}, warm-up {result.config.warmup:g}, "
+        f"linear decay, AdamW (weight decay {result.config.weight_decay:g})",
+        f"- batch size: {result.config.batch_size}, max length {result.config.max_length}",
+        f"- masking: rate {result.config.masking.rate:g}, 80/10/10 "
+        f"(mask {result.config.masking.mask_share:g} / random {result.config.masking.random_share:g})",
+        f"- seed: {result.config.seed}; from scratch: {result.config.from_scratch}",
+        "",
+        f"## Metrics (on {held}, masking seed {result.config.eval_seed})",
+        "",
+        "| | before | after |",
+        "|---|---|---|",
+        f"| masked-token accuracy | {b['accuracy']:.3f} | {a['accuracy']:.3f} |",
+        f"| loss | {b['loss']:.3f} | {a['loss']:.3f} |",
+        f"| perplexity | {b['perplexity']:.1f} | {a['perplexity']:.1f} |",
+        "",
+    ]
+    if s["probes"]:
+        lines += ["## Probe sentences (top guess)", "", "| sentence | before | after |", "|---|---|---|"]
+        lines += [f"| {_md(p['text'])} | {_md(p['before'])} | {_md(p['after'])} |" for p in s["probes"]]
+        lines.append("")
+    lines += ["## Settings as JSON", "", "```json", json.dumps(s["settings"], indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Neutralise Markdown table and HTML characters in user text."""
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def save_finetuned(result: FinetuneResult, out_dir: str | Path, make_zip: bool = True) -> SavedModel:
+    """Write ``result`` as a ``save_pretrained`` folder with a model card, and zip it.
+
+    Safetensors weights, the tokenizer, ``MODEL_CARD.md`` (this project's
+    convention), the same card as ``README.md`` (the hub's), and
+    ``finetune.json`` with the summary. An existing folder is replaced.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder.")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    result.model.save_pretrained(out, safe_serialization=True)
+    result.tokenizer.save_pretrained(out)
+    card = model_card(result)
+    (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    (out / "README.md").write_text(card, encoding="utf-8")
+    (out / "finetune.json").write_text(json.dumps(result.summary(), indent=2), encoding="utf-8")
+    zip_path = None
+    if make_zip:
+        zip_path = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+    return SavedModel(folder=out, zip_path=zip_path, files=tuple(sorted(p.name for p in out.iterdir())))
