@@ -155,3 +155,37 @@ def test_saved_folder_reloads_with_the_same_predictions(tiny_model_dir, tmp_path
     assert torch.allclose(again, ours, atol=1e-5)
     reloaded = load_model(str(saved.folder))
     assert ft.probe(reloaded.model, reloaded.tokenizer, [PROBE]) == res.probes_after
+
+
+def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsys):
+    from mlm_explorer.cli import main
+
+    data = tmp_path / "toy.csv"
+    data.write_text("id,body\n" + "".join(f"{i},{s}\n" for i, s in enumerate(REPETITIVE)))
+    out = tmp_path / "models" / "toy"
+    code = main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
+                 "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["steps"] == 4 and summary["settings"]["seed"] == 3 and summary["data"] == "toy.csv"
+    assert (out / "MODEL_CARD.md").is_file() and (out / "model.safetensors").is_file()
+    assert (tmp_path / "models" / "toy.zip").is_file()
+    assert "fine-tuning" in captured.err  # tqdm progress on stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--steps", "0"], "whole number of at least 1"), (["--lr", "2"], "learning rate"),
+     (["--rate", "1.5"], "between 0 and 1"), (["--text-column", "nope"], "no column 'nope'")],
+)
+def test_cli_finetune_bad_input_is_one_line_exit_2(tiny_bert_dir, tmp_path, capsys, extra, message):
+    from mlm_explorer.cli import main
+
+    data = tmp_path / "toy.csv"
+    data.write_text("text\nthe cat sat\n")
+    code = main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--out", str(tmp_path / "o"),
+                 *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and err.count("\n") == 0 and err.startswith("error:")
+    assert not (tmp_path / "o").exists()
