@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -138,6 +139,66 @@ def topk_bars(
             xanchor="right", yanchor="top", font=dict(color=ORIGINAL_COLOR),
         )
     return _base_layout(fig, safe_label(title, 80) if title else None, height=90 + 34 * max(n, 1))
+
+
+@dataclass(frozen=True)
+class BarPanel:
+    """One position's top-k, for :func:`topk_bars_grid`."""
+
+    tokens: Sequence[str]
+    probs: Sequence[float]
+    original: str | None = None  # the true token, None when unknown (typed mask)
+    original_prob: float | None = None
+    original_rank: int | None = None
+    title: str = ""
+
+
+def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | None = None) -> go.Figure:
+    """Several positions' top-k bars in one figure (one panel per masked position).
+
+    Each panel is drawn as :func:`topk_bars` draws one; an original outside the
+    top-k is named in the panel title. Panels fill ``columns`` columns.
+    """
+    if not panels:
+        return empty_figure("No masked position to show.")
+    cols = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / cols)
+    titles = []
+    for p in panels:
+        t = safe_label(p.title, 60)
+        if p.original is not None and p.original not in p.tokens:
+            rank = f", rank {p.original_rank}" if p.original_rank is not None else ""
+            prob = f"{p.original_prob:.1%}" if p.original_prob is not None else "?"
+            note = f"original “{safe_label(p.original)}”: {prob}{rank}"
+            t += f"<br><span style='font-size:12px;color:{ORIGINAL_COLOR}'>{note}</span>"
+        titles.append(t)
+    k = max(len(p.tokens) for p in panels)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.25 if cols > 1 else 0.1,
+        vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.1,
+    )
+    for n, p in enumerate(panels):
+        if len(p.tokens) != len(p.probs):
+            raise ValueError(f"panel {n}: tokens and probs differ in length.")
+        hits = [p.original is not None and t == p.original for t in p.tokens]
+        labels = [safe_label(t) for t in p.tokens]
+        r, c = n // cols + 1, n % cols + 1
+        fig.add_trace(
+            go.Bar(
+                x=list(p.probs), y=list(range(len(p.tokens))), orientation="h",
+                marker_color=[ORIGINAL_COLOR if h else BAR_COLOR for h in hits],
+                text=[f"{v:.1%}" for v in p.probs], textposition="auto", customdata=labels,
+                hovertemplate="%{customdata}: %{x:.2%}<extra></extra>", showlegend=False,
+            ),
+            row=r, col=c,
+        )
+        ticks = [_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)]
+        fig.update_yaxes(
+            tickvals=list(range(len(p.tokens))), ticktext=ticks, autorange="reversed", row=r, col=c
+        )
+        fig.update_xaxes(range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=".0%", row=r, col=c)
+    fig.update_annotations(font_size=14)
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k))
 
 
 def _heatmap_trace(

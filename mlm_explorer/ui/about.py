@@ -1,0 +1,61 @@
+"""About: what masked language modelling is, why 80/10/10, and the current model's card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from mlm_explorer.ui.common import describe_model, md_escape, session_model
+from mlm_explorer.ui.state import Session
+
+EXPLAINER = """
+### What is masked language modelling?
+A masked language model (BERT, RoBERTa, DistilBERT, ALBERT, ...) is trained on a simple game: hide some
+words of a sentence and guess them back. It reads the **whole** sentence at once, left *and* right of each
+blank, and outputs a probability for every word of its vocabulary at every hidden position.
+Doing this on billions of sentences teaches it grammar, facts and, alas, the biases of its texts (try
+*"The man worked as a [MASK]."* against *"The woman worked as a [MASK]."*).
+
+### Why 80/10/10?
+During pretraining BERT selects 15% of the tokens as targets. If every target became `[MASK]`, the model
+would only learn to be useful where it sees `[MASK]` — a token that never appears in real text. So of the
+selected tokens **80%** become `[MASK]`, **10%** a random token and **10%** stay unchanged, and the model
+must predict the original at all of them: it cannot trust any token blindly, so every position keeps a
+useful representation (Devlin et al., 2019, §3.1 and Appendix C.2).
+
+### Why doesn't it write text left to right?
+A GPT-style model predicts the *next* token from the ones before it, so it can generate one token after
+another. A masked LM was never trained to continue a text: it fills blanks given context on both sides,
+and it predicts each blank **independently** in one pass. Filling several blanks at once can therefore
+give words that do not agree with each other; the Fill tab's *iterative* mode fills one blank at a time
+to show the difference. Scoring a sentence needs one pass per token (pseudo-log-likelihood).
+"""
+
+_CARD_FILES = ("MODEL_CARD.md", "README.md")
+_CARD_MAX_CHARS = 6000  # a card is documentation, not a page to scroll through for minutes
+
+
+def model_card(session: Session) -> str:
+    """The current model's summary and, when it has one on disk, its model card."""
+    lm = session_model(session)
+    summary = describe_model(lm, session.model_key)
+    card = ""
+    folder = Path(getattr(lm.model, "name_or_path", "") or "")
+    if folder.is_dir():
+        for name in _CARD_FILES:
+            path = folder / name
+            if path.is_file():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                card = text[:_CARD_MAX_CHARS] + ("\n\n…" if len(text) > _CARD_MAX_CHARS else "")
+                break
+    if session.uses_own_model:
+        card = f"Fine-tuned in this session: {md_escape(session.own_label)}"
+    # The card is the model author's Markdown: gr.Markdown sanitises its HTML.
+    return f"### Current model\n{summary}\n\n{card or '_This model has no model card on disk._'}"
+
+
+def build_about_tab(card: gr.Markdown) -> None:
+    """Layout of the About tab; ``card`` (refreshed by the model picker) is rendered here."""
+    gr.Markdown(EXPLAINER)
+    card.render()

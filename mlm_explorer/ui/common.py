@@ -1,0 +1,246 @@
+"""What every tab shares: the model picker, resolving a session's model, errors, exports.
+
+Model choices are *keys* (strings the API shows): ``"bundled"``, ``"default"``
+(when the operator set ``MLM_EXPLORER_MODEL``), a preset hub id,
+``"local:<name>"`` for a folder under ``models/``, ``SESSION_MODEL`` for this
+session's fine-tuned model, or whatever a user loaded by name. A key is turned
+into a model on every event through ``models.load_model``'s cache, so sessions
+share loaded weights but never each other's choice.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from mlm_explorer import models
+from mlm_explorer.models import LoadedModel, ModelLoadError
+from mlm_explorer.ui.state import SESSION_MODEL, Session
+from mlm_explorer.views import table_to_json
+
+#: The classic checkpoints offered in the picker (and preloaded on a Space).
+PRESETS: tuple[str, ...] = (
+    "google-bert/bert-base-uncased",
+    "distilbert/distilbert-base-uncased",
+    "FacebookAI/roberta-base",
+    "albert/albert-base-v2",
+)
+BUNDLED = "bundled"
+DEFAULT = "default"
+LOCAL_PREFIX = "local:"
+#: Environment variable: "1" lets visitors load any folder of the server by path (tests, a
+#: teacher's own machine). Off by default: on a Space a path would probe the server's disk.
+ALLOW_LOCAL_ENV = "MLM_EXPLORER_ALLOW_LOCAL_PATHS"
+
+# How many characters of user text a handler accepts: far more than any model's
+# 512 tokens, small enough that tokenizing it cannot stall the server.
+MAX_TEXT_CHARS = 5000
+
+
+# ------------------------------------------------------------------ errors and text
+
+
+def user_error(message: str) -> gr.Error:
+    """A ``gr.Error`` for a user mistake; the toast renders HTML, so the text is escaped."""
+    return gr.Error(html.escape(str(message)), print_exception=False)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def md_escape(text: object) -> str:
+    """Show ``text`` literally inside Markdown: HTML-escape it, backslash-escape Markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text)))
+
+
+def check_user_text(text: object, what: str = "text") -> str:
+    """Return the text, or raise a ``gr.Error`` that says what to do."""
+    if not isinstance(text, str) or not text.strip():
+        raise user_error(f"The {what} is empty: type a sentence.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise user_error(f"The {what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
+    return text
+
+
+def parse_positions(raw: object) -> list[int]:
+    """Token positions typed as ``"3, 5 7"`` (or a list from the API) → sorted unique ints."""
+    if raw is None:
+        return []
+    if isinstance(raw, (list, tuple)):
+        parts = [str(p) for p in raw]
+    else:
+        parts = [p for p in re.split(r"[\s,;]+", str(raw).strip()) if p]
+    try:
+        values = sorted({int(p) for p in parts})
+    except ValueError:
+        raise user_error(f"Positions must be whole numbers such as 2, 5; got {str(raw)[:50]!r}.") from None
+    return values
+
+
+def format_positions(positions: list[int] | set[int]) -> str:
+    return ", ".join(str(p) for p in sorted(positions))
+
+
+# ------------------------------------------------------------------ model choices
+
+
+def allow_local_paths() -> bool:
+    return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def default_key() -> str:
+    """The picker value a new session starts with."""
+    return DEFAULT if os.environ.get(models.MODEL_ENV, "").strip() else BUNDLED
+
+
+def new_session() -> Session:
+    """A fresh session on the operator's default model."""
+    return Session(model_key=default_key())
+
+
+def model_choices(session: Session | None = None) -> list[tuple[str, str]]:
+    """(label, key) pairs for the picker, in the order a user looks for them."""
+    bundled_ok = models.is_model_folder(models.BUNDLED_MODEL_DIR)
+    choices = [("Bundled model" + ("" if bundled_ok else " (missing)"), BUNDLED)]
+    env = os.environ.get(models.MODEL_ENV, "").strip()
+    if env:
+        choices.insert(0, (f"Default: {Path(env).name if Path(env).is_dir() else env}", DEFAULT))
+    choices += [(p, p) for p in PRESETS]
+    choices += [(f"models/{m.name}", LOCAL_PREFIX + m.name) for m in models.list_local_models()]
+    if session is not None and session.own_model is not None:
+        choices.append((f"Fine-tuned in this session: {session.own_label or 'model'}", SESSION_MODEL))
+    if session is not None and session.model_key not in {k for _, k in choices}:
+        choices.append((session.model_key, session.model_key))  # loaded by name
+    return choices
+
+
+def _source(key: str) -> str | None:
+    """The ``load_model`` argument for a picker key (None = the operator's default)."""
+    if key == DEFAULT:
+        return None
+    if key == BUNDLED:
+        if not models.is_model_folder(models.BUNDLED_MODEL_DIR):
+            raise ModelLoadError(
+                "The bundled model (assets/model) is not installed on this server; "
+                "pick a preset or another model above."
+            )
+        return str(models.BUNDLED_MODEL_DIR)
+    if key.startswith(LOCAL_PREFIX):
+        name = key[len(LOCAL_PREFIX):]
+        for m in models.list_local_models():
+            if m.name == name:
+                return str(m.path)
+        raise ModelLoadError(f"models/{name} is no longer there.")
+    return key
+
+
+def check_typed_name(name: str) -> str:
+    """Vet a model name typed in the free field: a hub id, or a folder if the operator allows it."""
+    name = (name or "").strip()
+    if not name:
+        raise ModelLoadError("Type a Hugging Face id such as google-bert/bert-base-uncased.")
+    looks_local = Path(name).expanduser().exists() or name.startswith((".", "/", "~", "\\")) or "\\" in name
+    if looks_local or not models.is_valid_hub_id(name):
+        if not allow_local_paths():
+            if looks_local or name.count("/") > 1:
+                raise ModelLoadError(
+                    "Loading folders of the server by path is switched off here "
+                    f"(the operator can allow it with {ALLOW_LOCAL_ENV}=1); give a Hugging Face id."
+                )
+            raise ModelLoadError(
+                f"{name!r} is not a valid Hugging Face id (owner/name, e.g. google-bert/bert-base-uncased)."
+            )
+    return name
+
+
+def session_model(session: Session) -> LoadedModel:
+    """The model this session uses; a ``gr.Error`` when it cannot be loaded."""
+    if session.uses_own_model:
+        if session.own_model is None:
+            raise user_error("This session's fine-tuned model is gone; pick another model above.")
+        return session.own_model
+    try:
+        return models.load_model(_source(session.model_key))
+    except ModelLoadError as err:
+        raise user_error(f"No model to run: {err}") from None
+
+
+def load_key(key: str) -> LoadedModel:
+    """Load the model behind a picker key (raises ``ModelLoadError``)."""
+    return models.load_model(_source(key))
+
+
+def describe_model(lm: LoadedModel, key: str) -> str:
+    """One Markdown line: which model, its size, its mask token."""
+    name = "the model fine-tuned in this session" if key == SESSION_MODEL else lm.name
+    if key == BUNDLED:
+        name = "the bundled model"
+    params = sum(p.numel() for p in lm.model.parameters())
+    return (
+        f"Using **{md_escape(name)}** ({md_escape(lm.config.model_type)}, {lm.num_layers} layers × "
+        f"{lm.num_heads} heads, {params / 1e6:.1f} M parameters, up to {lm.max_length} tokens); "
+        f"its mask token is `{lm.mask_token}`."
+    )
+
+
+def startup_status() -> str:
+    """The status line a new page shows, loading the default model if it can."""
+    key = default_key()
+    try:
+        lm = load_key(key)
+    except ModelLoadError as err:
+        return f"⚠️ {md_escape(err)}"
+    return describe_model(lm, key)
+
+
+# ------------------------------------------------------------------ exports
+
+_EXPORT_DIR = Path(tempfile.gettempdir()) / "mlm-explorer-exports"
+_EXPORT_MAX_AGE_S = 3600  # exports are one-shot downloads; an hour is plenty
+
+
+def write_exports(table: pd.DataFrame, stem: str) -> tuple[str, str]:
+    """Write ``table`` as CSV and JSON files for download buttons; returns their paths.
+
+    Files get unique names (sessions never see each other's exports) and are
+    deleted after an hour, on the next export.
+    """
+    _EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_exports()
+    base = _EXPORT_DIR / f"{stem}-{uuid.uuid4().hex[:10]}"
+    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
+    table.to_csv(csv_path, index=False)
+    json_path.write_text(table_to_json(table), encoding="utf-8")
+    return str(csv_path), str(json_path)
+
+
+def _prune_exports() -> None:
+    cutoff = time.time() - _EXPORT_MAX_AGE_S
+    for f in _EXPORT_DIR.glob("*"):
+        try:
+            if f.stat().st_mtime < cutoff:
+                f.unlink()
+        except OSError:
+            pass  # another worker removed it first
+
+
+def download_buttons() -> tuple[gr.DownloadButton, gr.DownloadButton]:
+    """A CSV and a JSON download button, side by side, disabled until there is a table."""
+    with gr.Row():
+        csv_btn = gr.DownloadButton("Download CSV", size="sm", interactive=False)
+        json_btn = gr.DownloadButton("Download JSON", size="sm", interactive=False)
+    return csv_btn, json_btn
+
+
+def export_updates(table: pd.DataFrame, stem: str) -> tuple[dict, dict]:
+    """Updates that point the two download buttons at fresh files for ``table``."""
+    csv_path, json_path = write_exports(table, stem)
+    return gr.update(value=csv_path, interactive=True), gr.update(value=json_path, interactive=True)

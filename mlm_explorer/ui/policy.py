@@ -1,0 +1,187 @@
+"""The 80/10/10 policy: corrupt a sentence as BERT's pretraining does, predict every target."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from mlm_explorer import plots
+from mlm_explorer.masking import Action, PolicyConfig, validate_policy
+from mlm_explorer.predict import mask_text, predict_plan
+from mlm_explorer.ui.common import (
+    check_user_text,
+    download_buttons,
+    export_updates,
+    md_escape,
+    session_model,
+    user_error,
+)
+from mlm_explorer.ui.state import Session
+from mlm_explorer.views import ACTION_LABELS, policy_draws, predictions_table
+
+EXAMPLE = (
+    "The children walked to school in the morning, and the teacher read them a story "
+    "about a dragon who lived under the old bridge."
+)
+TOP_K = 5
+DRAWS = 1000
+MAX_SEED = 2**31 - 1
+
+
+def _config(rate: float, mask_share: float, random_share: float, whole_word: bool) -> PolicyConfig:
+    config = PolicyConfig(
+        rate=float(rate), mask_share=float(mask_share), random_share=float(random_share),
+        whole_word=bool(whole_word),
+    )
+    try:
+        validate_policy(config)
+    except ValueError as err:
+        raise user_error(err) from None
+    return config
+
+
+def _seed(seed: float | None) -> int:
+    if seed is None:
+        raise user_error("The seed is empty: type a whole number.")
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise user_error(f"The seed must be between 0 and {MAX_SEED}.")
+    return value
+
+
+def _chip(original: str, seen: str, action: Action) -> tuple[str, str]:
+    if action in (Action.MASK, Action.RANDOM):
+        return f"{original}→{seen}", ACTION_LABELS[action]
+    return original, ACTION_LABELS[action]
+
+
+def apply_policy(
+    text: str, rate: float, mask_share: float, random_share: float, seed: float, whole_word: bool,
+    session: Session,
+):
+    """Corrupt the text with the 80/10/10 policy and predict at every selected position."""
+    lm = session_model(session)
+    text = check_user_text(text)
+    config = _config(rate, mask_share, random_share, whole_word)
+    try:
+        masked = mask_text(lm, text, config, _seed(seed))
+    except ValueError as err:
+        raise user_error(err) from None
+    plan = masked.plan
+    chips = [
+        _chip(masked.tokens[i], masked.corrupted_tokens[i], plan.actions[i])
+        for i in range(len(plan.actions))
+        if masked.encoding.word_ids[i] is not None  # every token of the text, [UNK] included
+    ]
+    if not plan.targets:
+        note = "No token was selected this time: raise the selection rate or re-roll."
+        empty = plots.empty_figure(note)
+        return chips, note, empty, None, gr.update(interactive=False), gr.update(interactive=False)
+    try:
+        result = predict_plan(lm, plan, TOP_K, truncated=masked.truncated, message=masked.message)
+    except ValueError as err:
+        raise user_error(err) from None
+    table = predictions_table(result)
+    hits = sum(p.correct is True for p in result.predictions)
+    n = len(result.predictions)
+    actions = (Action.MASK, Action.RANDOM, Action.KEEP)
+    counts = ", ".join(f"{plan.count(a)} {ACTION_LABELS[a]}" for a in actions)
+    note = (
+        f"**Accuracy over the {n} selected positions: {hits}/{n} ({hits / n:.0%})** · {counts}. "
+        "The model must recover the original at random and kept positions too."
+    )
+    if masked.message:
+        note += f"\n\n⚠️ {md_escape(masked.message)}"
+    panels = [
+        plots.BarPanel(
+            tokens=[c.token for c in p.top_k], probs=[c.prob for c in p.top_k], original=p.original,
+            original_prob=p.original_prob, original_rank=p.original_rank,
+            title=f"{p.position}: {ACTION_LABELS[p.action]} “{p.input_token}” "
+            f"({'hit' if p.correct else 'miss'})",
+        )
+        for p in result.predictions
+    ]
+    figure = plots.topk_bars_grid(panels, columns=2)
+    csv_file, json_file = export_updates(table, "policy")
+    return chips, note, figure, table, csv_file, json_file
+
+
+def reroll_policy(
+    text: str, rate: float, mask_share: float, random_share: float, seed: float, whole_word: bool,
+    session: Session,
+):
+    """Draw again with the next seed."""
+    new_seed = (_seed(seed) + 1) % (MAX_SEED + 1)
+    return (new_seed, *apply_policy(text, rate, mask_share, random_share, new_seed, whole_word, session))
+
+
+def draw_many(
+    text: str, rate: float, mask_share: float, random_share: float, seed: float, whole_word: bool,
+    session: Session,
+):
+    """Apply the policy 1,000 times and chart the empirical rates against the nominal ones."""
+    lm = session_model(session)
+    text = check_user_text(text)
+    config = _config(rate, mask_share, random_share, whole_word)
+    try:
+        masked = mask_text(lm, text, config, _seed(seed))
+        enc = masked.encoding
+        stats = policy_draws(
+            enc.input_ids, enc.special_mask, lm.mask_token_id, lm.candidate_ids, config, DRAWS, _seed(seed),
+            word_ids=enc.word_ids_for_policy if config.whole_word else None,
+        )
+    except ValueError as err:
+        raise user_error(err) from None
+    title = f"{DRAWS:,} draws: selected = share of tokens; masked/random/kept = share of the selected"
+    return plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title)
+
+
+def keep_share_note(mask_share: float, random_share: float) -> str:
+    """Say what share of the selected tokens stays unchanged."""
+    keep = 1.0 - float(mask_share) - float(random_share)
+    if keep < -1e-9:
+        return "⚠️ mask + random exceed 100%: lower one of them."
+    return f"Kept unchanged (but still predicted): **{max(keep, 0.0):.0%}** of the selected tokens."
+
+
+def build_policy_tab(session: gr.State) -> None:
+    """Layout and wiring of the 80/10/10 tab."""
+    gr.Markdown(
+        "BERT learns by corrupting its input: it **selects** 15% of the tokens; of those, 80% become "
+        "`[MASK]`, 10% a random token, 10% stay as they are, and it must predict the original at all of them."
+    )
+    text = gr.Textbox(label="Text", value=EXAMPLE, lines=3, max_length=5000, elem_id="policy-text")
+    with gr.Row():
+        rate = gr.Slider(0.0, 1.0, value=0.15, step=0.01, label="Selection rate")
+        mask_share = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="→ mask share")
+        random_share = gr.Slider(0.0, 1.0, value=0.1, step=0.05, label="→ random share")
+    keep_note = gr.Markdown(keep_share_note(0.8, 0.1))
+    with gr.Row():
+        seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", scale=1)
+        whole_word = gr.Checkbox(label="Whole words", scale=1)
+        apply_btn = gr.Button("Apply", variant="primary", scale=1, elem_id="policy-apply")
+        reroll = gr.Button("🎲 Re-roll", scale=1, elem_id="policy-reroll")
+    chips = gr.HighlightedText(
+        label="What the model sees (original→replacement)", color_map=plots.ACTION_COLORS,
+        show_legend=True, show_inline_category=False, elem_id="policy-chips",
+    )
+    note = gr.Markdown(elem_id="policy-note")
+    bars = gr.Plot(label="Predictions at the selected positions", elem_id="policy-bars")
+    table = gr.Dataframe(label="Selected positions", wrap=True, interactive=False)
+    csv_btn, json_btn = download_buttons()
+    with gr.Accordion("Draw 1,000 times: do the rates match the settings?", open=False):
+        draw_btn = gr.Button(f"Draw {DRAWS:,} times")
+        draw_plot = gr.Plot(label="Empirical vs nominal rates")
+
+    inputs = [text, rate, mask_share, random_share, seed, whole_word, session]
+    outputs = [chips, note, bars, table, csv_btn, json_btn]
+    gr.on(
+        [apply_btn.click, rate.release, mask_share.release, random_share.release, whole_word.input,
+         text.submit],
+        apply_policy, inputs, outputs, api_name="policy", concurrency_limit=4,
+    )
+    reroll.click(reroll_policy, inputs, [seed, *outputs], api_name="reroll", concurrency_limit=4)
+    draw_btn.click(draw_many, inputs, [draw_plot], api_name="policy_draws", concurrency_limit=2)
+    gr.on(
+        [mask_share.change, random_share.change], keep_share_note, [mask_share, random_share], [keep_note],
+        api_name="keep_share", show_progress="hidden", queue=False,
+    )

@@ -1,0 +1,263 @@
+"""The app through its API: every endpoint via gradio_client against a launched server.
+
+The server runs in this process on 127.0.0.1 with the tiny test checkpoints,
+so a test can also look inside (e.g. count model runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+INDEPENDENT = "independent (one pass)"
+ITERATIVE = "iterative (most confident first)"
+HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert_dir: Path):
+    """The app launched on loopback with the tiny BERT as the operator's default."""
+    saved = {k: os.environ.get(k) for k in ("MLM_EXPLORER_MODEL", "MLM_EXPLORER_ALLOW_LOCAL_PATHS")}
+    os.environ["MLM_EXPLORER_MODEL"] = str(tiny_bert_dir)
+    os.environ["MLM_EXPLORER_ALLOW_LOCAL_PATHS"] = "1"
+    from mlm_explorer.ui import build_demo
+
+    demo = build_demo()
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, run_history=False,
+        enable_monitoring=False, max_file_size="1mb",
+    )
+    yield url
+    demo.close()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture()
+def client(server: str) -> Client:
+    return Client(server, verbose=False)
+
+
+def _file(update) -> Path:
+    """A download button's file as gradio_client hands it back (an update carrying a path)."""
+    return Path(update["value"] if isinstance(update, dict) else update)
+
+
+def _rows(table: dict) -> list[dict]:
+    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+
+
+def test_import_app_builds_the_demo_without_launching():
+    import app
+
+    assert isinstance(app.demo, gr.Blocks)
+    assert not app.demo.is_running
+
+
+def test_the_library_does_not_import_gradio():
+    code = (
+        "import sys, mlm_explorer, mlm_explorer.predict, mlm_explorer.plots, mlm_explorer.views; "
+        "print('gradio' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_every_computing_event_has_an_api_name(server: str):
+    api = Client(server, verbose=False).view_api(return_format="dict")["named_endpoints"]
+    expected = {
+        "/tokenize", "/toggle_token", "/redraw_chips", "/predict", "/policy", "/reroll", "/policy_draws",
+        "/attention", "/attention_plot", "/score", "/choose_model", "/load_model", "/start_session",
+    }
+    assert expected <= set(api)
+
+
+def test_tokenize_shows_chips_and_typed_masks(client: Client):
+    chips, positions, _ = client.predict("The cat sat on the [MASK].", api_name="/tokenize")
+    assert positions == ""
+    assert [c["token"] for c in chips][:3] == ["the", "cat", "sat"]
+    assert chips[-2] == {"token": "[MASK]", "class_or_confidence": "masked"}
+    chips = client.predict("The cat sat on the mat.", "2", api_name="/redraw_chips")
+    assert chips[1]["class_or_confidence"] == "masked"
+
+
+def test_predict_gives_bars_table_and_exports(client: Client):
+    bars, table, csv_file, json_file, _ = client.predict(
+        "The cat sat on the [MASK].", "2", 3, False, INDEPENDENT, api_name="/predict"
+    )
+    rows = _rows(table)
+    assert [r["position"] for r in rows] == [2, 6]
+    assert rows[0]["original"] == "cat" and rows[1]["original"] == "(unknown)"
+    assert rows[0]["rank of original"] >= 1
+    figure = json.loads(bars["plot"])
+    assert len(figure["data"]) == 2  # one panel of bars per blank
+    assert _file(csv_file).read_text().startswith("position,")
+    assert json.loads(_file(json_file).read_text())[0]["position"] == 2
+
+
+def test_iterative_fill_reports_steps(client: Client):
+    _, table, _, _, note = client.predict(
+        "The [MASK] sat on the [MASK].", "", 3, False, ITERATIVE, api_name="/predict"
+    )
+    assert [r["step"] for r in _rows(table)] == [1, 2]
+    assert note.startswith("Filled:")
+
+
+@pytest.mark.parametrize(
+    ("text", "positions", "message"),
+    [
+        ("", "", "empty"),
+        ("The cat sat on the mat.", "", "No mask"),
+        ("The cat sat on the mat.", "99", "outside"),
+        ("The cat sat on the mat.", "two", "whole numbers"),
+    ],
+)
+def test_bad_input_is_a_message_not_a_traceback(client: Client, text, positions, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(text, positions, 3, False, INDEPENDENT, api_name="/predict")
+    chips, _, _ = client.predict("still up?", api_name="/tokenize")  # the server stays up
+    assert chips
+
+
+@pytest.mark.parametrize(
+    "text", ["🎭 [MASK] 🎉", "שלום [MASK] עולם", "zero\u200bwidth [MASK]", "[MASK] " * 80]
+)
+def test_unusual_text_works(client: Client, text):
+    _, table, _, _, _ = client.predict(text, "", 2, False, INDEPENDENT, api_name="/predict")
+    assert _rows(table)
+
+
+def test_user_markup_comes_back_as_plain_text(client: Client):
+    chips, _, _ = client.predict(HOSTILE, api_name="/tokenize")
+    # The tiny BERT has no "<" in its vocabulary: it reads [UNK], which still gets a chip.
+    assert [c["token"] for c in chips][0] == "[UNK]"
+    bars, table, _, _, _ = client.predict(HOSTILE + " [MASK]", "", 3, False, INDEPENDENT, api_name="/predict")
+    assert "<img" not in bars["plot"] and "<b>bold" not in bars["plot"]
+
+
+def test_policy_is_reproducible_and_rerolls(client: Client):
+    text = "the cat sat on the mat and the dog sat on the floor ."
+    first = client.predict(text, 0.5, 0.8, 0.1, 7, False, api_name="/policy")
+    again = client.predict(text, 0.5, 0.8, 0.1, 7, False, api_name="/policy")
+    assert first[0] == again[0]
+    labels = {c["class_or_confidence"] for c in first[0]}
+    assert labels <= {"masked", "random", "kept", "untouched"}
+    assert "Accuracy over the" in first[1]
+    seed, chips, *_ = client.predict(text, 0.5, 0.8, 0.1, 7, False, api_name="/reroll")
+    assert seed == 8
+    with pytest.raises(AppError, match="at most 1"):
+        client.predict(text, 0.5, 0.8, 0.5, 7, False, api_name="/policy")
+
+
+def test_policy_draws_match_the_nominal_rates(client: Client):
+    chart = client.predict("the cat sat on the mat .", 0.3, 0.8, 0.1, 0, False, api_name="/policy_draws")
+    data = json.loads(chart["plot"])["data"]
+    nominal, empirical = data[0]["y"], data[1]["y"]
+    for n, e in zip(nominal, empirical, strict=True):
+        assert abs(n - e) < 0.06
+
+
+def test_attention_replots_without_running_the_model(client: Client, monkeypatch):
+    plot, caption, layer, head = client.predict(
+        "The cat sat on the [MASK].", "one head", 0, 0, False, api_name="/attention"
+    )
+    assert "cat" in caption and layer["maximum"] == 1
+    from mlm_explorer.ui import attention as attention_tab
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model ran for a re-plot")
+
+    monkeypatch.setattr(attention_tab, "forward", no_model)
+    for view in ["one head", "all heads of the layer", "mean over heads", "rollout up to the layer"]:
+        replot, _ = client.predict(view, 1, 1, True, api_name="/attention_plot")
+        assert json.loads(replot["plot"])["data"]
+    hidden = json.loads(client.predict("one head", 1, 1, True, api_name="/attention_plot")[0]["plot"])
+    assert "[CLS]" not in json.dumps(hidden["layout"]["xaxis"]["ticktext"])
+
+
+def test_attention_replot_before_a_run_says_what_to_do(client: Client):
+    plot, _ = client.predict("one head", 0, 0, False, api_name="/attention_plot")
+    assert "Run" in plot["plot"]
+
+
+def test_sentence_scores_compare_two_sentences(client: Client):
+    strip_a, strip_b, table, verdict, csv_file, _ = client.predict(
+        "The keys to the cabinet are here.", "The keys to the cabinet is here.", api_name="/score"
+    )
+    rows = _rows(table)
+    assert len(rows) == 2 and all(r["pseudo-perplexity"] > 1 for r in rows)
+    assert "more likely" in verdict
+    assert json.loads(strip_a["plot"])["data"][0]["zmin"] == json.loads(strip_b["plot"])["data"][0]["zmin"]
+    with pytest.raises(AppError, match="mask"):
+        client.predict("The [MASK] is here.", "", api_name="/score")
+
+
+def test_a_failed_switch_keeps_the_model(client: Client):
+    picker, status, _ = client.predict("definitely-not/a-model-xyz", api_name="/load_model")
+    assert "Still using the previous model" in status
+    assert picker["value"] == "default"
+    _, table, _, _, _ = client.predict("the [MASK] sat .", "", 2, False, INDEPENDENT, api_name="/predict")
+    assert _rows(table)[0]["model saw"] == "[MASK]"
+
+
+def test_local_paths_are_refused_unless_allowed(client: Client, tiny_roberta_dir, monkeypatch):
+    monkeypatch.delenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS")
+    _, status, _ = client.predict(str(tiny_roberta_dir), api_name="/load_model")
+    assert "switched off" in status
+    _, status, _ = client.predict("not a valid id!", api_name="/load_model")
+    assert "not a valid Hugging Face id" in status
+
+
+def test_a_missing_bundled_model_is_explained(client: Client, monkeypatch):
+    from mlm_explorer import models
+
+    monkeypatch.setattr(models, "BUNDLED_MODEL_DIR", Path("/nonexistent/assets/model"))
+    _, status, _ = client.predict("bundled", api_name="/choose_model")
+    assert "bundled model" in status and "not installed" in status
+
+
+def test_two_clients_with_different_models_see_their_own_results(server: str, tiny_roberta_dir: Path):
+    bert, roberta = Client(server, verbose=False), Client(server, verbose=False)
+    _, status, card = roberta.predict(str(tiny_roberta_dir), api_name="/load_model")
+    assert "roberta" in status and "<mask>" in status
+    results: dict[str, list[str]] = {"bert": [], "roberta": []}
+
+    def run(name: str, c: Client) -> None:
+        for _ in range(4):
+            _, table, _, _, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT,
+                                          api_name="/predict")
+            results[name].append(_rows(table)[0]["model saw"])
+
+    threads = [threading.Thread(target=run, args=item) for item in (("bert", bert), ("roberta", roberta))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results["bert"] == ["[MASK]"] * 4
+    assert results["roberta"] == ["<mask>"] * 4
+
+
+def test_session_state_is_freed(monkeypatch):
+    from mlm_explorer.ui.state import Session, release_session, session_ttl
+
+    s = Session(model_key="bundled", own_model=object(), attention=object())
+    release_session(s)
+    assert s.own_model is None and s.attention is None
+    monkeypatch.setenv("MLM_EXPLORER_SESSION_TTL", "120")
+    assert session_ttl() == 120
+    monkeypatch.setenv("MLM_EXPLORER_SESSION_TTL", "nonsense")
+    assert session_ttl() == 3600
