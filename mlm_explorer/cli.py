@@ -328,6 +328,111 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- corpus / pretrain
+
+
+def _add_corpus_parser(subparsers) -> None:
+    p = subparsers.add_parser("corpus", help="build a pretraining corpus from installed WordNet")
+    p.add_argument("--out", type=Path, default=Path("corpus"), help="output folder (default corpus/)")
+    p.add_argument("--wordnet", type=Path, default=None, help="WordNet data folder (Debian: wordnet-base)")
+    p.add_argument("--heldout-every", type=_positive_int, default=50, help="hold out 1 line in N")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from mlm_explorer.corpus import WORDNET_DIR, write_corpus
+
+    stats = write_corpus(args.out, args.wordnet or WORDNET_DIR, args.heldout_every)
+    if args.json:
+        _emit_json(asdict(stats) | {"out": str(args.out)})
+    else:
+        print(f"{stats.train_lines:,} training lines ({stats.train_words:,} words), "
+              f"{stats.heldout_lines:,} held out, written to {args.out}")
+    return 0
+
+
+def _add_pretrain_parser(subparsers) -> None:
+    from mlm_explorer.pretrain import PretrainConfig, ScratchSize
+
+    d, s = PretrainConfig(), ScratchSize()
+    p = subparsers.add_parser("pretrain", help="masked-LM pretraining: warm start or from scratch")
+    add = p.add_argument
+    add("--corpus", type=Path, nargs="+", required=True, help="text files, one example a line (.txt or .gz)")
+    add("--heldout", type=Path, nargs="*", default=[], help="held-out files (default: 2%% of the corpus)")
+    add("--out", type=Path, required=True, help="output folder, e.g. models/my-encoder")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--init", type=Path, help="warm start from this BERT-style encoder folder")
+    start.add_argument("--from-scratch", action="store_true", help="new WordPiece tokenizer and encoder")
+    add("--vocab-size", type=_positive_int, default=s.vocab_size, help=f"from scratch ({s.vocab_size})")
+    add("--layers", type=_positive_int, default=s.layers, help=f"from scratch (default {s.layers})")
+    add("--hidden", type=_positive_int, default=s.hidden, help=f"from scratch (default {s.hidden})")
+    add("--heads", type=_positive_int, default=s.heads, help=f"from scratch (default {s.heads})")
+    add("--steps", type=_positive_int, default=None, help="step budget")
+    add("--minutes", type=float, default=None, help="time budget in minutes (default 10 if no --steps)")
+    add("--batch-size", type=_positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    add("--seq-len", type=_positive_int, default=d.seq_len, help=f"packed length (default {d.seq_len})")
+    add("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    add("--rate", type=_fraction("--rate"), default=0.15, help="masking rate (default 0.15)")
+    add("--whole-word", action="store_true", help="whole-word masking")
+    add("--eval-every", type=_positive_int, default=d.eval_every, help=f"default {d.eval_every} steps")
+    add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
+    add("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    add("--resume", action="store_true", help="continue from OUT/checkpoint")
+    add("--json", action="store_true", help="print a JSON summary")
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    from mlm_explorer.masking import PolicyConfig
+    from mlm_explorer.pretrain import PretrainConfig, ScratchSize, run_pretraining
+
+    for path in [*args.corpus, *args.heldout]:
+        if not path.is_file():
+            raise UsageError(f"corpus file not found: {path}")
+    if args.lr <= 0 or args.lr > 1:
+        raise UsageError(f"--lr must be in (0, 1], got {args.lr}")
+    minutes = args.minutes if args.minutes is not None else (None if args.steps else 10.0)
+    if minutes is not None and minutes <= 0:
+        raise UsageError(f"--minutes must be positive, got {minutes}")
+    config = PretrainConfig(
+        seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps, minutes=minutes,
+        eval_every=args.eval_every, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
+        policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word),
+    )
+    scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
+    main_process = PartialState().is_main_process
+    with tqdm(total=1000, desc="pretraining", unit="‰", file=sys.stderr, disable=not main_process) as bar:
+
+        def on_step(step: int, loss: float, progress: float) -> None:
+            bar.n = min(1000, int(progress * 1000))
+            bar.set_postfix(step=step, loss=f"{loss:.3f}", refresh=False)
+            bar.refresh()
+
+        result = run_pretraining(
+            args.corpus, args.out, config, init_dir=args.init, scratch=None if args.init else scratch,
+            heldout=args.heldout, resume=args.resume, on_step=on_step,
+            log=lambda m: print(m, file=sys.stderr) if main_process else None,
+        )
+    if not main_process:
+        return 0
+    best = result.best
+    summary = {
+        "out": str(result.out_dir), "steps": result.steps, "minutes": round(result.seconds / 60, 2),
+        "tokens_seen": result.tokens_seen,
+        "heldout_accuracy": best.accuracy if best else None,
+        "heldout_loss": best.loss if best else None,
+    }
+    if args.json:
+        _emit_json(summary)
+    else:
+        print(json.dumps(summary))
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 #: name → (add the subparser, run it). One line per command.
@@ -338,6 +443,8 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "attention": (_add_attention_parser, _run_attention),
     "eval-cloze": (_add_eval_cloze_parser, _run_eval_cloze),
     "finetune": (_add_finetune_parser, _run_finetune),
+    "corpus": (_add_corpus_parser, _run_corpus),
+    "pretrain": (_add_pretrain_parser, _run_pretrain),
 }
 
 

@@ -1,0 +1,249 @@
+"""Build a pretraining corpus from text a user can install from a package registry.
+
+Source: WordNet 3.0 (Debian package ``wordnet-base``, files
+``/usr/share/wordnet/data.{noun,verb,adj,adv}``), whose licence allows use and
+redistribution with its notice (see ``assets/model/LICENSE-WORDNET``). From each
+synset we take
+
+- the quoted example sentences ("She sighed sadly"): everyday running English;
+- the gloss turned into a definitional sentence ("Paris is the capital and
+  largest city of France."), so the encoder sees words in the frames that
+  dictionary knowledge takes in ordinary prose;
+- the remaining gloss clauses as they are.
+
+Lines are normalised (whitespace), kept when they have at least three words,
+and deduplicated. The held-out split is a fixed function of the line's text
+(a hash), so it stays the same whatever else is added to the corpus.
+
+This module writes text files; it does not tokenize or train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+WORDNET_DIR = Path("/usr/share/wordnet")
+POS_FILES = {"noun": "data.noun", "verb": "data.verb", "adj": "data.adj", "adv": "data.adv"}
+MIN_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Synset:
+    """The parts of one WordNet data line that the corpus uses."""
+
+    pos: str
+    lemmas: tuple[str, ...]
+    definitions: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """What :func:`write_corpus` wrote."""
+
+    train_lines: int
+    heldout_lines: int
+    train_words: int
+    heldout_words: int
+    sources: tuple[str, ...]
+
+
+def _split_gloss(gloss: str) -> tuple[list[str], list[str]]:
+    """Split a gloss on ``;`` outside double quotes into definitions and examples."""
+    parts, buf, in_quote = [], [], False
+    for ch in gloss:
+        if ch == '"':
+            in_quote = not in_quote
+        if ch == ";" and not in_quote:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    definitions, examples = [], []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        quoted = re.findall(r'"([^"]+)"', part)
+        if quoted:
+            examples.extend(q.strip() for q in quoted)
+            rest = re.sub(r'"[^"]*"', "", part).strip(" -,")
+            if len(rest.split()) >= MIN_WORDS:
+                definitions.append(rest)
+        else:
+            definitions.append(part)
+    return definitions, examples
+
+
+def parse_wordnet_line(line: str, pos: str) -> Synset | None:
+    """Parse one line of a WordNet ``data.*`` file (format: wndb(5WN)); None for the header."""
+    if line.startswith("  ") or " | " not in line:
+        return None
+    head, gloss = line.split(" | ", 1)
+    fields = head.split()
+    n_words = int(fields[3], 16)  # w_cnt is hexadecimal
+    lemmas = tuple(re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).replace("_", " ") for i in range(n_words))
+    definitions, examples = _split_gloss(gloss.strip())
+    return Synset(pos=pos, lemmas=lemmas, definitions=tuple(definitions), examples=tuple(examples))
+
+
+def read_wordnet(folder: Path = WORDNET_DIR) -> Iterator[Synset]:
+    """Every synset of the four WordNet data files under ``folder``."""
+    for pos, name in POS_FILES.items():
+        path = folder / name
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: install WordNet (`apt-get install wordnet-base`) or pass --wordnet DIR."
+            )
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                synset = parse_wordnet_line(line, pos)
+                if synset is not None:
+                    yield synset
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[0].upper() + text[1:] if text else text
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def definitional_sentence(synset: Synset) -> str | None:
+    """The first definition as a sentence about the first lemma.
+
+    Nouns: "Paris is the capital and largest city of France." Verbs: "To sigh
+    is to heave or utter a sigh." Adjectives and adverbs: "Quick means ...".
+    """
+    if not synset.definitions or not synset.lemmas:
+        return None
+    lemma = synset.lemmas[0]
+    # Drop a leading domain label such as "(Greek mythology)".
+    definition = re.sub(r"^\([^)]*\)\s*", "", synset.definitions[0])
+    if not definition:
+        return None
+    if synset.pos == "noun":
+        # A common noun needs its article too ("A dog is ..."); a name does not ("Paris is ...").
+        subject = with_article(lemma) if lemma[:1].islower() else lemma
+        return _sentence(f"{subject} is {with_article(definition)}")
+    if synset.pos == "verb":
+        return _sentence(f"to {lemma} is to {definition}")
+    return _sentence(f"{lemma} means {definition}")
+
+
+_DETERMINERS = {
+    "a",
+    "an",
+    "the",
+    "any",
+    "one",
+    "some",
+    "each",
+    "every",
+    "either",
+    "neither",
+    "no",
+    "this",
+    "that",
+    "these",
+    "those",
+    "its",
+    "his",
+    "her",
+    "their",
+    "our",
+    "your",
+    "my",
+    "all",
+    "both",
+    "two",
+    "three",
+    "many",
+    "much",
+    "more",
+    "most",
+    "several",
+    "something",
+    "someone",
+    "somebody",
+    "anything",
+    "used",
+}
+
+
+def with_article(definition: str) -> str:
+    """Prefix "a"/"an" to a noun gloss that starts with a bare noun phrase.
+
+    WordNet glosses drop the article ("plant grown for its leaves"); in a
+    sentence English needs it ("Rapini is a plant grown for its leaves").
+    """
+    first = definition.split()[0].lower()
+    if first in _DETERMINERS or not first[:1].isalpha():
+        return definition
+    return ("an " if first[0] in "aeiou" else "a ") + definition
+
+
+def synset_lines(synset: Synset) -> Iterator[str]:
+    """The corpus lines one synset contributes."""
+    yield from (_sentence(e) for e in synset.examples)
+    made = definitional_sentence(synset)
+    if made:
+        yield made
+    yield from synset.definitions[1:]
+
+
+def normalise(line: str) -> str:
+    """Collapse whitespace; WordNet has stray double spaces and trailing blanks."""
+    return " ".join(line.split())
+
+
+def is_heldout(line: str, every: int = 50) -> bool:
+    """True for a fixed ~1/every share of lines, decided by the text alone (2% by default)."""
+    digest = hashlib.blake2b(line.lower().encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % every == 0
+
+
+def dedupe(lines: Iterable[str]) -> Iterator[str]:
+    """Normalised lines of at least MIN_WORDS words, first occurrence only (case-insensitive)."""
+    seen: set[str] = set()
+    for raw in lines:
+        line = normalise(raw)
+        key = line.lower()
+        if len(line.split()) < MIN_WORDS or key in seen:
+            continue
+        seen.add(key)
+        yield line
+
+
+def write_corpus(out_dir: Path, wordnet_dir: Path = WORDNET_DIR, heldout_every: int = 50) -> CorpusStats:
+    """Write ``train.txt``, ``heldout.txt`` and ``SOURCES.md`` under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = dedupe(line for synset in read_wordnet(wordnet_dir) for line in synset_lines(synset))
+    counts = {"train": [0, 0], "heldout": [0, 0]}
+    with (
+        (out_dir / "train.txt").open("w", encoding="utf-8") as train,
+        (out_dir / "heldout.txt").open("w", encoding="utf-8") as heldout,
+    ):
+        for line in lines:
+            split = "heldout" if is_heldout(line, heldout_every) else "train"
+            (heldout if split == "heldout" else train).write(line + "\n")
+            counts[split][0] += 1
+            counts[split][1] += len(line.split())
+    sources = ("WordNet 3.0 (Princeton University), Debian package wordnet-base: examples and glosses",)
+    (out_dir / "SOURCES.md").write_text(
+        "# Corpus sources\n\n"
+        + "\n".join(f"- {s}" for s in sources)
+        + "\n\nWordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. "
+        "Used and redistributed under the WordNet 3.0 licence.\n",
+        encoding="utf-8",
+    )
+    return CorpusStats(
+        train_lines=counts["train"][0],
+        heldout_lines=counts["heldout"][0],
+        train_words=counts["train"][1],
+        heldout_words=counts["heldout"][1],
+        sources=sources,
+    )

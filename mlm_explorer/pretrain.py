@@ -1,0 +1,675 @@
+"""Masked-LM pretraining of a small encoder: warm start or from scratch.
+
+This is what makes the bundled ``assets/model`` and what lets a user train
+("self-train") an encoder on a corpus of their own:
+
+- ``--init DIR``: a warm start from any BERT-style encoder folder (for the
+  bundled model, the all-MiniLM-L6-v2 sentence encoder, which has no MLM
+  head): the encoder weights are loaded under the model's base prefix, a new
+  MLM head is added with its decoder tied to the word embeddings, and the
+  report says which weights were loaded and which are new;
+- ``--from-scratch``: a WordPiece tokenizer is trained on the corpus first
+  (``tokenizers``), then a randomly initialised BERT of the given size.
+
+Training follows BERT and RoBERTa practice: lines are packed
+``[CLS] a [SEP] b [SEP] ...`` up to ``seq_len`` tokens (RoBERTa's FULL-SENTENCES,
+Liu et al. 2019, §4.2); the 80/10/10 policy of :mod:`mlm_explorer.masking` is
+drawn afresh for every batch (dynamic masking, ibid. §4.1); the loss is taken
+only at selected positions, and the MLM head is run only there (the encoder
+output at other positions does not enter the loss, so computing their 30k-way
+logits would be wasted work); AdamW with betas (0.9, 0.98), eps 1e-6 and
+weight decay on matrices only (RoBERTa, Table 9), linear warm-up then linear
+decay to zero over a step or time budget; gradient clipping at 1.0.
+
+It runs through ``accelerate.Accelerator``, so the same code runs on a CPU, on
+one GPU in bf16, or under ``accelerate launch`` on several. Checkpoints
+(model, optimizer, scheduler, step, elapsed time) are written at a fixed
+interval and ``--resume`` continues from the last one. The model with the
+lowest held-out loss is what gets saved.
+
+This module does not build the corpus (see :mod:`mlm_explorer.corpus`).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import math
+import platform
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, replacement_candidates
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Settings of one pretraining run; defaults are the bundled model's recipe on a CPU."""
+
+    seq_len: int = 64  # packed sequence length; cloze sentences are short, so 64 covers several.
+    batch_size: int = 64  # sequences per optimizer step.
+    lr: float = 1e-4  # peak learning rate; 1e-4 is BERT's, and safe for a warm start.
+    warmup: float = 0.06  # share of the budget spent warming up (RoBERTa: 6%).
+    weight_decay: float = 0.01  # on weight matrices only, not biases or LayerNorm (BERT).
+    betas: tuple[float, float] = (0.9, 0.98)  # RoBERTa's beta2 is steadier with large batches.
+    eps: float = 1e-6  # RoBERTa, Table 9.
+    clip: float = 1.0  # gradient-norm clipping (BERT).
+    max_steps: int | None = None  # a step budget; the schedule spans it.
+    minutes: float | None = None  # a time budget; used when max_steps is None.
+    eval_every: int = 200  # steps between held-out evaluations (and best-model checks).
+    checkpoint_minutes: float = 10.0  # wall-clock interval between resumable checkpoints.
+    seed: int = 0  # packing order, masking and dropout all derive from it.
+    policy: PolicyConfig = field(default_factory=PolicyConfig)  # the 80/10/10 policy (BERT §3.1).
+    mixed_precision: str = "auto"  # "auto": bf16 on a GPU, full precision on a CPU.
+    save_fp16: bool = True  # halves the folder (fp16 loads back as fp32 on a CPU).
+
+
+@dataclass(frozen=True)
+class ScratchSize:
+    """Size of a from-scratch encoder (defaults: a small BERT that trains on a CPU)."""
+
+    vocab_size: int = 16000
+    layers: int = 4
+    hidden: int = 256
+    heads: int = 4
+    intermediate: int = 1024
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """Which weights came from the starting encoder and which are new."""
+
+    source: str
+    loaded: tuple[str, ...]
+    new: tuple[str, ...]
+    unused: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    """Held-out masked-token metrics at one step (masking drawn with a fixed seed)."""
+
+    step: int
+    loss: float
+    accuracy: float
+    targets: int
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.loss, 50.0))
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    """What a run produced."""
+
+    out_dir: Path
+    steps: int
+    seconds: float
+    tokens_seen: int
+    best: EvalMetrics | None
+    history: tuple[EvalMetrics, ...]
+    train_losses: tuple[tuple[int, float], ...]
+    init: InitReport | None
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_lines(paths: Sequence[Path]) -> list[str]:
+    """Non-empty lines of plain or gzipped text files, in order."""
+    lines: list[str] = []
+    for path in paths:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            lines.extend(s for s in (line.strip() for line in handle) if s)
+    if not lines:
+        raise ValueError("The corpus is empty: give at least one file with text lines.")
+    return lines
+
+
+def train_wordpiece(lines: Iterable[str], out_dir: Path, vocab_size: int, max_length: int):
+    """Train a BERT-style uncased WordPiece tokenizer and return it as a fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(lines, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    # Wrapping a trained tokenizers object (not vocab_file=...) avoids the
+    # transformers 5 trap of a silently tiny vocabulary.
+    fast = BertTokenizerFast(tokenizer_object=tok, model_max_length=max_length)
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Packed training sequences: ids and word index per token (-1 at special tokens)."""
+
+    input_ids: torch.Tensor  # (N, seq_len) long, padded with pad id
+    word_ids: torch.Tensor  # (N, seq_len) long
+    special: torch.Tensor  # (N, seq_len) bool: [CLS], [SEP] and padding
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def pack_lines(tokenizer, lines: Sequence[str], seq_len: int, seed: int) -> Packed:
+    """Tokenize lines and pack them ``[CLS] a [SEP] b [SEP] ...`` into ``seq_len`` rows.
+
+    Line order is shuffled once with ``seed`` so neighbours in a row are
+    unrelated (as across documents in RoBERTa's packing); a line longer than a
+    row is cut into row-sized pieces, never dropped.
+    """
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    enc = tokenizer([lines[i] for i in order], add_special_tokens=False)
+    room = seq_len - 2
+    rows_ids: list[list[int]] = []
+    rows_words: list[list[int]] = []
+    ids, words, next_word = [cls_id], [-1], 0
+
+    def flush() -> None:
+        nonlocal ids, words, next_word
+        if len(ids) > 1:
+            rows_ids.append(ids + [pad_id] * (seq_len - len(ids)))
+            rows_words.append(words + [-1] * (seq_len - len(words)))
+        ids, words, next_word = [cls_id], [-1], 0
+
+    for k in range(len(order)):
+        piece_ids = enc["input_ids"][k]
+        line_words = enc.word_ids(k)
+        for start in range(0, len(piece_ids), room):
+            chunk = piece_ids[start : start + room]
+            chunk_words = line_words[start : start + room]
+            if len(ids) + len(chunk) + 1 > seq_len:
+                flush()
+            base = next_word - (chunk_words[0] or 0)
+            ids.extend(chunk + [sep_id])
+            words.extend([(w or 0) + base for w in chunk_words] + [-1])
+            next_word = max(words) + 1
+    flush()
+    input_ids = torch.tensor(rows_ids, dtype=torch.long)
+    special = (input_ids == cls_id) | (input_ids == sep_id) | (input_ids == pad_id)
+    return Packed(input_ids, torch.tensor(rows_words, dtype=torch.long), special)
+
+
+def candidate_ids_for(tokenizer) -> torch.Tensor:
+    """Random-replacement ids: the vocabulary less special tokens and BERT's ``[unusedN]``."""
+    vocab = tokenizer.get_vocab()
+    excluded = set(tokenizer.all_special_ids)
+    excluded |= {i for t, i in vocab.items() if t.startswith("[unused")}
+    return replacement_candidates(len(tokenizer), sorted(excluded))
+
+
+# -------------------------------------------------------------------------- model
+
+
+def warm_start(init_dir: Path):
+    """A masked LM whose encoder comes from ``init_dir`` and whose MLM head is new and tied.
+
+    Works for any encoder folder with a config.json and safetensors weights,
+    prefixed (``bert.encoder...``) or not (``encoder...``, as sentence-transformers saves).
+    """
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(init_dir)
+    config.tie_word_embeddings = True
+    model = AutoModelForMaskedLM.from_config(config, attn_implementation="eager")
+    prefix = model.base_model_prefix
+    weights = sorted(Path(init_dir).glob("*.safetensors"))
+    if not weights:
+        raise ValueError(f"{init_dir} has no .safetensors weights to start from.")
+    state: dict[str, torch.Tensor] = {}
+    for path in weights:
+        state.update(load_file(path))
+    own = model.state_dict()
+    mapped = {}
+    for key, tensor in state.items():
+        name = key if key.startswith(prefix + ".") else f"{prefix}.{key}"
+        if name in own and own[name].shape == tensor.shape:
+            mapped[name] = tensor.float()
+    model.load_state_dict(mapped, strict=False)
+    model.tie_weights()
+    unused = tuple(
+        sorted(k for k in state if (k if k.startswith(prefix + ".") else f"{prefix}.{k}") not in mapped)
+    )
+    new = tuple(sorted(k for k in own if k not in mapped))
+    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    report = InitReport(source=str(init_dir), loaded=tuple(sorted(mapped)), new=new, unused=unused)
+    return model, tokenizer, report
+
+
+def from_scratch(tokenizer, size: ScratchSize, seq_len: int):
+    """A randomly initialised BERT masked LM of ``size`` for ``tokenizer``."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=size.hidden,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        intermediate_size=size.intermediate,
+        max_position_embeddings=max(512, seq_len),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return BertForMaskedLM(config)
+
+
+def masked_lm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
+    """Cross-entropy at the selected positions, with the head applied only there.
+
+    Returns (loss, number of correct top-1 predictions, number of targets).
+    """
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
+    selected = labels != IGNORE_INDEX
+    head = getattr(model, "cls", None) or getattr(model, "lm_head", None)
+    if head is None:  # a family we do not know the head of: full forward, same loss
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
+    else:
+        logits = head(hidden[selected])  # (targets, V)
+    target = labels[selected]
+    loss = nn.functional.cross_entropy(logits.float(), target)
+    correct = (logits.argmax(-1) == target).sum()
+    return loss, correct, target.numel()
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay weight matrices, not biases, LayerNorm or embeddings' norms (BERT)."""
+    decay, no_decay, seen = [], [], set()
+    for name, param in model.named_parameters():
+        if not param.requires_grad or id(param) in seen:
+            continue
+        seen.add(id(param))  # tied weights appear twice
+        (decay if param.ndim >= 2 and "LayerNorm" not in name else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_factor(progress: float, warmup: float) -> float:
+    """Linear warm-up over ``warmup`` of the budget, then linear decay to zero."""
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup > 0 and progress < warmup:
+        return progress / warmup
+    return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - warmup))
+
+
+# -------------------------------------------------------------------------- train
+
+
+def batches(packed: Packed, batch_size: int, epoch_seed: int) -> Iterator[torch.Tensor]:
+    """Row indices of one shuffled epoch, in batches (last partial batch dropped)."""
+    order = torch.randperm(len(packed), generator=torch.Generator().manual_seed(epoch_seed))
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.inference_mode()
+def evaluate(
+    model,
+    packed: Packed,
+    tokenizer,
+    candidates,
+    policy: PolicyConfig,
+    device,
+    step: int,
+    batch_size: int = 128,
+    seed: int = 1234,
+) -> EvalMetrics:
+    """Held-out masked-token loss and top-1 accuracy, with masking fixed by ``seed``."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    total_loss, correct, count = 0.0, 0, 0
+    for start in range(0, len(packed), batch_size):
+        ids = packed.input_ids[start : start + batch_size]
+        out = corrupt_batch(
+            ids,
+            packed.special[start : start + batch_size],
+            tokenizer.mask_token_id,
+            candidates,
+            policy,
+            generator,
+            packed.word_ids[start : start + batch_size],
+        )
+        if (out.labels != IGNORE_INDEX).sum() == 0:
+            continue
+        attention = (ids != tokenizer.pad_token_id).long()
+        loss, ok, n = masked_lm_loss(
+            model, out.corrupted_ids.to(device), attention.to(device), out.labels.to(device)
+        )
+        total_loss += float(loss) * n
+        correct += int(ok)
+        count += n
+    model.train(was_training)
+    return EvalMetrics(
+        step=step, loss=total_loss / max(count, 1), accuracy=correct / max(count, 1), targets=count
+    )
+
+
+def _save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    step: int,
+    elapsed: float,
+    tokens: int,
+    best_state,
+    best: EvalMetrics | None,
+    history,
+    losses,
+) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / "state.pt.tmp"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed": elapsed,
+            "tokens": tokens,
+            "best_state": best_state,
+            "best": asdict(best) if best else None,
+            "history": [asdict(h) for h in history],
+            "losses": list(losses),
+        },
+        tmp,
+    )
+    tmp.replace(path / "state.pt")  # atomic: a kill mid-write leaves the last good checkpoint
+
+
+def pretrain(
+    model,
+    tokenizer,
+    train: Packed,
+    heldout: Packed,
+    out_dir: Path,
+    config: PretrainConfig,
+    on_step: Callable[[int, float, float], None] | None = None,
+    resume: bool = False,
+    init: InitReport | None = None,
+) -> PretrainResult:
+    """Train ``model`` on ``train`` and save the best (lowest held-out loss) to ``out_dir``.
+
+    ``on_step(step, loss, progress)`` is called after every optimizer step.
+    """
+    from accelerate import Accelerator
+
+    if config.max_steps is None and config.minutes is None:
+        raise ValueError("Give a budget: max_steps or minutes.")
+    if len(train) < config.batch_size:
+        raise ValueError(
+            f"The corpus packs into {len(train)} rows, fewer than one batch of {config.batch_size}."
+        )
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() else "no"
+    accelerator = Accelerator(mixed_precision=precision)
+    torch.manual_seed(config.seed)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+    candidates = candidate_ids_for(tokenizer)
+    optimizer = torch.optim.AdamW(
+        decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ckpt_dir = out_dir / "checkpoint"
+    step, elapsed, tokens = 0, 0.0, 0
+    best: EvalMetrics | None = None
+    best_state = None
+    history: list[EvalMetrics] = []
+    losses: list[tuple[int, float]] = []
+    if resume and (ckpt_dir / "state.pt").exists():
+        state = torch.load(ckpt_dir / "state.pt", map_location="cpu", weights_only=False)
+        accelerator.unwrap_model(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed, tokens = state["step"], state["elapsed"], state["tokens"]
+        best_state = state["best_state"]
+        best = EvalMetrics(**state["best"]) if state["best"] else None
+        history = [EvalMetrics(**h) for h in state["history"]]
+        losses = [tuple(x) for x in state["losses"]]
+        accelerator.print(f"resumed at step {step} ({elapsed / 60:.1f} min)")
+
+    def progress_now() -> float:
+        if config.max_steps is not None:
+            return step / config.max_steps
+        return elapsed / (config.minutes * 60)
+
+    def check_heldout() -> None:
+        nonlocal best, best_state
+        metrics = evaluate(
+            accelerator.unwrap_model(model),
+            heldout,
+            tokenizer,
+            candidates,
+            config.policy,
+            accelerator.device,
+            step,
+        )
+        history.append(metrics)
+        if best is None or metrics.loss < best.loss:
+            best = metrics
+            best_state = {
+                k: v.detach().to("cpu", copy=True)
+                for k, v in accelerator.unwrap_model(model).state_dict().items()
+            }
+        accelerator.print(
+            f"step {step}: held-out loss {metrics.loss:.3f} acc {metrics.accuracy:.3f}"
+            f" (best {best.accuracy:.3f} at {best.step})"
+        )
+
+    model.train()
+    started = time.perf_counter() - elapsed
+    last_ckpt = time.perf_counter()
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    epoch = step // max(1, len(train) // config.batch_size)
+    done = False
+    while not done:
+        for rows in batches(train, config.batch_size, config.seed * 7919 + epoch):
+            ids = train.input_ids[rows]
+            out = corrupt_batch(
+                ids,
+                train.special[rows],
+                tokenizer.mask_token_id,
+                candidates,
+                config.policy,
+                generator,
+                train.word_ids[rows],
+            )
+            attention = (ids != tokenizer.pad_token_id).long()
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(progress_now(), config.warmup)
+            with accelerator.autocast():
+                loss, _, _ = masked_lm_loss(
+                    model,
+                    out.corrupted_ids.to(accelerator.device),
+                    attention.to(accelerator.device),
+                    out.labels.to(accelerator.device),
+                )
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(attention.sum())
+            elapsed = time.perf_counter() - started
+            value = float(loss.detach())
+            losses.append((step, value))
+            if on_step is not None:
+                on_step(step, value, progress_now())
+            if step % config.eval_every == 0:
+                check_heldout()
+            if (
+                time.perf_counter() - last_ckpt > config.checkpoint_minutes * 60
+                and accelerator.is_main_process
+            ):
+                _save_checkpoint(
+                    ckpt_dir,
+                    accelerator.unwrap_model(model),
+                    optimizer,
+                    step,
+                    elapsed,
+                    tokens,
+                    best_state,
+                    best,
+                    history,
+                    losses,
+                )
+                last_ckpt = time.perf_counter()
+            if progress_now() >= 1.0:
+                done = True
+                break
+        epoch += 1
+    if not history or history[-1].step != step:
+        check_heldout()
+
+    final = accelerator.unwrap_model(model)
+    if best_state is not None:
+        final.load_state_dict(best_state)
+    if accelerator.is_main_process:
+        save_model(final, tokenizer, out_dir, fp16=config.save_fp16)
+    return PretrainResult(
+        out_dir=out_dir,
+        steps=step,
+        seconds=elapsed,
+        tokens_seen=tokens,
+        best=best,
+        history=tuple(history),
+        train_losses=tuple(losses),
+        init=init,
+    )
+
+
+def save_model(model, tokenizer, out_dir: Path, fp16: bool = True, max_shard_size: str = "2GB") -> None:
+    """A standard ``save_pretrained`` folder (safetensors) that Auto* classes load."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    to_save = copy.deepcopy(model).half() if fp16 else model
+    to_save.save_pretrained(out_dir, safe_serialization=True, max_shard_size=max_shard_size)
+    tokenizer.save_pretrained(out_dir)
+
+
+def write_model_card(
+    out_dir: Path,
+    result: PretrainResult,
+    config: PretrainConfig,
+    corpus: Sequence[str],
+    extra: dict | None = None,
+) -> Path:
+    """``MODEL_CARD.md`` and ``training.json``: data, licences, settings, time and metrics."""
+    best = result.best
+    info = {
+        "steps": result.steps,
+        "minutes": round(result.seconds / 60, 2),
+        "tokens_seen": result.tokens_seen,
+        "heldout": asdict(best) | {"perplexity": best.perplexity} if best else None,
+        "config": asdict(config),
+        "corpus": list(corpus),
+        "init": result.init.source if result.init else "from scratch",
+        "init_new_weights": list(result.init.new) if result.init else None,
+        "device": torch.cuda.get_device_name(0)
+        if torch.cuda.is_available()
+        else platform.processor() or "cpu",
+        "torch": torch.__version__,
+    } | (extra or {})
+    (out_dir / "training.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    lines = [
+        "# Model card",
+        "",
+        "A BERT-style masked language model trained with `python -m mlm_explorer pretrain`.",
+        "",
+        "## Training",
+        f"- start: {info['init']}",
+        f"- corpus: {', '.join(corpus)}",
+        f"- steps: {result.steps}, time: {info['minutes']} min on {info['device']}, "
+        f"tokens seen: {result.tokens_seen:,}",
+        f"- sequence length {config.seq_len}, batch {config.batch_size}, peak lr {config.lr}, "
+        f"warm-up {config.warmup:.0%}, linear decay, AdamW betas {config.betas}, "
+        f"weight decay {config.weight_decay}",
+        f"- masking: {config.policy.rate:.0%} of tokens selected, {config.policy.mask_share:.0%} mask / "
+        f"{config.policy.random_share:.0%} random / {config.policy.keep_share:.0%} kept"
+        + (", whole-word" if config.policy.whole_word else ""),
+        "",
+        "## Held-out metrics (best checkpoint)",
+    ]
+    if best:
+        lines += [
+            f"- masked-token accuracy: {best.accuracy:.3f} over {best.targets:,} targets",
+            f"- loss: {best.loss:.3f} (perplexity {best.perplexity:.1f}), at step {best.step}",
+        ]
+    for key, value in (extra or {}).items():
+        lines.append(f"- {key}: {value}")
+    path = out_dir / "MODEL_CARD.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_pretraining(
+    corpus: Sequence[Path],
+    out_dir: Path,
+    config: PretrainConfig,
+    init_dir: Path | None = None,
+    scratch: ScratchSize | None = None,
+    heldout: Sequence[Path] = (),
+    heldout_share: float = 0.02,
+    resume: bool = False,
+    on_step: Callable[[int, float, float], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> PretrainResult:
+    """Everything ``python -m mlm_explorer pretrain`` does: data, model, training, card.
+
+    Exactly one of ``init_dir`` (warm start) and ``scratch`` (from scratch) is given.
+    Without ``heldout`` files, a fixed ``heldout_share`` of the corpus lines is held out.
+    """
+    if (init_dir is None) == (scratch is None):
+        raise ValueError("Choose one start: --init ENCODER_DIR or --from-scratch.")
+    lines = read_lines(corpus)
+    if heldout:
+        held_lines = read_lines(heldout)
+    else:
+        rng = random.Random(config.seed)
+        flags = [rng.random() < heldout_share for _ in lines]
+        held_lines = [line for line, h in zip(lines, flags, strict=True) if h]
+        lines = [line for line, h in zip(lines, flags, strict=True) if not h]
+        if not held_lines:
+            held_lines, lines = lines[:1], lines[1:]
+    log(f"corpus: {len(lines):,} training lines, {len(held_lines):,} held out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = None
+    if init_dir is not None:
+        model, tokenizer, report = warm_start(init_dir)
+        log(
+            f"warm start from {init_dir}: {len(report.loaded)} tensors loaded, "
+            f"new: {', '.join(report.new) or 'none'}"
+        )
+    else:
+        tokenizer = train_wordpiece(lines, out_dir, scratch.vocab_size, max_length=512)
+        model = from_scratch(tokenizer, scratch, config.seq_len)
+        log(f"from scratch: vocabulary {len(tokenizer):,}, {scratch.layers} layers, hidden {scratch.hidden}")
+    tokenizer.model_max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    train = pack_lines(tokenizer, lines, config.seq_len, config.seed)
+    held = pack_lines(tokenizer, held_lines, config.seq_len, config.seed + 1)
+    log(f"packed: {len(train):,} training rows, {len(held):,} held-out rows of {config.seq_len} tokens")
+    result = pretrain(
+        model, tokenizer, train, held, out_dir, config, on_step=on_step, resume=resume, init=report
+    )
+    write_model_card(out_dir, result, config, [str(p) for p in corpus])
+    return result

@@ -1,0 +1,143 @@
+"""The pretraining command: packing, warm start, a tiny from-scratch run, resume, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertModel
+
+from mlm_explorer.cli import main
+from mlm_explorer.masking import PolicyConfig
+from mlm_explorer.pretrain import (
+    PretrainConfig,
+    ScratchSize,
+    lr_factor,
+    pack_lines,
+    run_pretraining,
+    warm_start,
+)
+from tests.tiny_models import TOY_CORPUS
+
+TINY = ScratchSize(vocab_size=200, layers=1, hidden=32, heads=2, intermediate=64)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "train.txt"
+    path.write_text("\n".join(TOY_CORPUS * 25), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    """An encoder without MLM head, saved without the ``bert.`` prefix (as sentence-transformers does)."""
+    folder = tmp_path_factory.mktemp("encoder")
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_pack_lines_keeps_every_token_and_marks_words(tiny_bert_dir: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    lines = TOY_CORPUS
+    packed = pack_lines(tok, lines, seq_len=24, seed=0)
+    assert packed.input_ids.shape[1] == 24
+    assert bool((packed.input_ids[:, 0] == tok.cls_token_id).all())
+    body = packed.input_ids[~packed.special]
+    expected = sum(len(tok(line, add_special_tokens=False)["input_ids"]) for line in lines)
+    assert body.numel() == expected  # nothing dropped, nothing duplicated
+    assert bool((packed.word_ids[packed.special] == -1).all())
+    assert bool((packed.word_ids[~packed.special] >= 0).all())
+    # each [SEP] closes a line: as many separators as lines
+    assert int((packed.input_ids == tok.sep_token_id).sum()) == len(lines)
+
+
+def test_long_line_is_split_not_cut(tiny_bert_dir: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    long_line = " ".join(TOY_CORPUS)
+    n = len(tok(long_line, add_special_tokens=False)["input_ids"])
+    packed = pack_lines(tok, [long_line], seq_len=16, seed=0)
+    assert int((~packed.special).sum()) == n
+    assert len(packed) >= n // 14
+
+
+def test_warm_start_loads_encoder_and_ties_new_head(encoder_dir: Path) -> None:
+    model, tok, report = warm_start(encoder_dir)
+    assert report.loaded and all(k.startswith("bert.") for k in report.loaded)
+    assert any(k.startswith("cls.predictions") for k in report.new)
+    assert not any(k.startswith("bert.encoder") for k in report.new)
+    source = BertModel.from_pretrained(encoder_dir)
+    torch.testing.assert_close(model.bert.encoder.layer[0].attention.self.query.weight,
+                               source.encoder.layer[0].attention.self.query.weight)
+    assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    assert lr_factor(0.0, 0.1) == 0.0
+    assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
+    assert lr_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1) == 0.0
+
+
+def test_from_scratch_loss_falls_and_folder_reloads(corpus_file: Path, tmp_path: Path) -> None:
+    losses: list[float] = []
+    config = PretrainConfig(seq_len=32, batch_size=8, lr=2e-3, max_steps=60, eval_every=30,
+                            save_fp16=False, policy=PolicyConfig(rate=0.3))
+    result = run_pretraining([corpus_file], tmp_path / "scratch", config, scratch=TINY,
+                             on_step=lambda s, loss, p: losses.append(loss), log=lambda m: None)
+    assert result.steps == 60
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.5
+    assert result.best is not None and result.best.targets > 0
+    model = AutoModelForMaskedLM.from_pretrained(tmp_path / "scratch")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "scratch")
+    assert len(tok) <= TINY.vocab_size and tok.mask_token == "[MASK]"
+    assert model.config.vocab_size == len(tok)
+    card = (tmp_path / "scratch" / "MODEL_CARD.md").read_text()
+    assert "masked-token accuracy" in card and "80% mask" in card
+
+
+def test_warm_start_run_improves_heldout(corpus_file: Path, encoder_dir: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(seq_len=32, batch_size=8, lr=3e-3, max_steps=40, eval_every=20, save_fp16=True)
+    result = run_pretraining([corpus_file], tmp_path / "warm", config, init_dir=encoder_dir,
+                             log=lambda m: None)
+    first, best = result.history[0], result.best
+    assert best is not None and best.loss <= first.loss
+    reloaded = AutoModelForMaskedLM.from_pretrained(tmp_path / "warm")
+    assert reloaded.dtype == torch.float16  # stored fp16, as the bundled model is
+    assert reloaded.config.tie_word_embeddings
+
+
+def test_resume_continues_from_checkpoint(corpus_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resumable"
+    first = PretrainConfig(seq_len=32, batch_size=8, lr=1e-3, max_steps=6, eval_every=3,
+                           checkpoint_minutes=0.0, save_fp16=False)
+    run_pretraining([corpus_file], out, first, scratch=TINY, log=lambda m: None)
+    assert (out / "checkpoint" / "state.pt").exists()
+    steps: list[int] = []
+    longer = PretrainConfig(seq_len=32, batch_size=8, lr=1e-3, max_steps=9, eval_every=3, save_fp16=False)
+    result = run_pretraining([corpus_file], out, longer, scratch=TINY, resume=True,
+                             on_step=lambda s, loss, p: steps.append(s), log=lambda m: None)
+    assert steps[0] >= 6 and result.steps == 9
+
+
+def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cli"
+    code = main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
+                 "--vocab-size", "200", "--layers", "1", "--hidden", "32", "--heads", "2",
+                 "--steps", "4", "--batch-size", "4", "--seq-len", "32", "--json"])
+    assert code == 0
+    assert (out / "model.safetensors").exists() and (out / "MODEL_CARD.md").exists()
+    assert '"steps": 4' in capsys.readouterr().out
+    assert main(["pretrain", "--corpus", str(tmp_path / "missing.txt"), "--out", str(out),
+                 "--from-scratch", "--steps", "2"]) == 2
+    assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--steps", "2"]) == 2
+    assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
+                 "--rate", "1.5"]) == 2
+    assert "error:" in capsys.readouterr().err
