@@ -39,19 +39,24 @@ def preload_default_model() -> None:
         logging.getLogger("mlm_explorer").warning("Default model not loaded: %s", err)
 
 
-def main() -> None:
-    preload_default_model()
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY)
-    demo.launch(
+def launch_options() -> dict:
+    """Keyword arguments of ``launch()`` (shared with the tests, so they run what production runs)."""
+    return dict(
         max_file_size=MAX_FILE_SIZE,
-        allowed_paths=[],
+        allowed_paths=[],  # nothing beyond Gradio's own cache is served
         run_history=False,
         enable_monitoring=False,
-        show_error=False,
+        show_error=False,  # user mistakes arrive as gr.Error messages; no tracebacks to the browser
         css=CSS,
         theme=gr.themes.Soft(text_size="lg"),
         footer_links=["api"],
     )
+
+
+def main() -> None:
+    preload_default_model()
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY)
+    demo.launch(**launch_options())
 
 
 if __name__ == "__main__":

@@ -62,10 +62,10 @@ def predictions_table(result: PredictionResult) -> pd.DataFrame:
         }
         for p in result.predictions
     ]
-    return pd.DataFrame(rows, columns=_PREDICTION_COLUMNS)
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
-_PREDICTION_COLUMNS = [
+PREDICTION_COLUMNS = [
     "position", "action", "model saw", "original", "top-1", "p(top-1)", "p(original)",
     "rank of original", "entropy (nats)", "hit", "top-k",
 ]
@@ -100,9 +100,10 @@ def scores_table(scores: Sequence[tuple[str, SentenceScore]]) -> pd.DataFrame:
         }
         for label, s in scores
     ]
-    return pd.DataFrame(
-        rows, columns=["sentence", "PLL (nats)", "pseudo-perplexity", "tokens scored", "least expected token"]
-    )
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+SCORE_COLUMNS = ["sentence", "PLL (nats)", "pseudo-perplexity", "tokens scored", "least expected token"]
 
 
 def _least_expected(score: SentenceScore) -> str:

@@ -7,7 +7,6 @@ so a test can also look inside (e.g. count model runs).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.app_server import running_app  # noqa: E402
+
 INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
@@ -27,24 +28,8 @@ HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b>"
 @pytest.fixture(scope="module")
 def server(tiny_bert_dir: Path):
     """The app launched on loopback with the tiny BERT as the operator's default."""
-    saved = {k: os.environ.get(k) for k in ("MLM_EXPLORER_MODEL", "MLM_EXPLORER_ALLOW_LOCAL_PATHS")}
-    os.environ["MLM_EXPLORER_MODEL"] = str(tiny_bert_dir)
-    os.environ["MLM_EXPLORER_ALLOW_LOCAL_PATHS"] = "1"
-    from mlm_explorer.ui import build_demo
-
-    demo = build_demo()
-    demo.queue(max_size=32, default_concurrency_limit=2)
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, run_history=False,
-        enable_monitoring=False, max_file_size="1mb",
-    )
-    yield url
-    demo.close()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with running_app(tiny_bert_dir) as url:
+        yield url
 
 
 @pytest.fixture()

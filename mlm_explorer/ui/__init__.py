@@ -139,8 +139,8 @@ def build_demo() -> gr.Blocks:
         session = gr.State(
             common.new_session(), time_to_live=session_ttl(), delete_callback=release_session
         )
-        gr.Markdown(f"# 🎭 {TITLE}\nHow does a masked language model fill in the blanks?")
-        with gr.Row(equal_height=True):
+        gr.Markdown(f"# {TITLE}\nHow does a masked language model fill in the blanks?")
+        with gr.Row():
             picker = gr.Dropdown(
                 common.model_choices(), value=common.default_key(), label="Model", scale=3,
                 elem_id="model-picker",
@@ -149,13 +149,13 @@ def build_demo() -> gr.Blocks:
                 label="…or a Hugging Face id", placeholder="e.g. distilbert/distilroberta-base", scale=3,
                 elem_id="model-name",
             )
-            load_btn = gr.Button("Load", scale=1, elem_id="model-load")
+            load_btn = gr.Button("Load", scale=1, min_width=80, elem_id="model-load")
         status = gr.Markdown(elem_id="model-status")
         # Rendered inside the About tab, created here so the Fine-tune tab can refresh it.
         card = gr.Markdown(elem_id="model-card", render=False)
         with gr.Tabs() as tabs:
             with gr.Tab("Fill in the blanks", id="fill"):
-                build_fill_tab(session)
+                fill_on_load = build_fill_tab(session)
             with gr.Tab("80/10/10 policy", id="policy"):
                 build_policy_tab(session)
             with gr.Tab("Attention", id="attention"):
@@ -176,4 +176,5 @@ def build_demo() -> gr.Blocks:
         # Another tab (Fine-tune) may have switched the session's model: keep the picker honest.
         tabs.change(refresh_picker, [session], [picker, status, card], api_name=False, show_progress="hidden")
         demo.load(start_session, [session], [picker, status, card], api_name="start_session")
+        demo.load(fill_on_load.fn, fill_on_load.inputs, fill_on_load.outputs, api_name=False)
     return demo

@@ -110,7 +110,8 @@ def build_attention_tab(session: gr.State) -> None:
         [plot, caption, layer, head, session], api_name="attention", concurrency_limit=4,
     )
     gr.on(
-        [view.input, layer.release, head.release, hide_special.input], replot_attention,
+        # .change, not .release: keyboard users move sliders with arrow keys; a re-plot is cheap.
+        [view.input, layer.change, head.change, hide_special.input], replot_attention,
         [view, layer, head, hide_special, session], [plot, caption], api_name="attention_plot",
         trigger_mode="always_last", concurrency_limit=8,
     )

@@ -186,19 +186,13 @@ def describe_model(lm: LoadedModel, key: str) -> str:
     params = sum(p.numel() for p in lm.model.parameters())
     return (
         f"Using **{md_escape(name)}** ({md_escape(lm.config.model_type)}, {lm.num_layers} layers × "
-        f"{lm.num_heads} heads, {params / 1e6:.1f} M parameters, up to {lm.max_length} tokens); "
+        f"{lm.num_heads} heads, {_count(params)} parameters, up to {lm.max_length} tokens); "
         f"its mask token is `{lm.mask_token}`."
     )
 
 
-def startup_status() -> str:
-    """The status line a new page shows, loading the default model if it can."""
-    key = default_key()
-    try:
-        lm = load_key(key)
-    except ModelLoadError as err:
-        return f"⚠️ {md_escape(err)}"
-    return describe_model(lm, key)
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
 
 
 # ------------------------------------------------------------------ exports

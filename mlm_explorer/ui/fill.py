@@ -17,8 +17,8 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui.state import Session
-from mlm_explorer.views import iterative_table, predictions_table
+from mlm_explorer.ui.state import OnLoad, Session
+from mlm_explorer.views import PREDICTION_COLUMNS, iterative_table, predictions_table
 
 EXAMPLES = [
     "The capital of France is [MASK].",
@@ -137,8 +137,8 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
     return figure, table, csv_file, json_file, note, session
 
 
-def build_fill_tab(session: gr.State) -> None:
-    """Layout and wiring of the Fill-in-the-blanks tab."""
+def build_fill_tab(session: gr.State) -> OnLoad:
+    """Layout and wiring of the Fill-in-the-blanks tab; returns what to run when a page opens."""
     gr.Markdown(
         "Type a sentence with `[MASK]` where a word is missing, or **click a token** to hide it. "
         "The model guesses each hidden token from the words on *both* sides."
@@ -160,7 +160,9 @@ def build_fill_tab(session: gr.State) -> None:
     run = gr.Button("Predict", variant="primary", elem_id="fill-predict")
     note = gr.Markdown()
     bars = gr.Plot(label="Top-k predictions (the original in orange)", elem_id="fill-bars")
-    table = gr.Dataframe(label="Predictions", wrap=True, interactive=False, elem_id="fill-table")
+    table = gr.Dataframe(
+        label="Predictions", headers=PREDICTION_COLUMNS, wrap=True, interactive=False, elem_id="fill-table"
+    )
     csv_btn, json_btn = download_buttons()
 
     text.change(
@@ -179,3 +181,5 @@ def build_fill_tab(session: gr.State) -> None:
         [run.click, text.submit], fill_blanks, [text, positions, top_k, whole_word, mode, session],
         [bars, table, csv_btn, json_btn, note, session], api_name="predict", concurrency_limit=4,
     )
+    # The example text is there before any typing: its chips must be too.
+    return OnLoad(show_tokens, [text, session], [chips, positions, note])

@@ -16,7 +16,7 @@ from mlm_explorer.ui.common import (
     user_error,
 )
 from mlm_explorer.ui.state import Session
-from mlm_explorer.views import ACTION_LABELS, policy_draws, predictions_table
+from mlm_explorer.views import ACTION_LABELS, PREDICTION_COLUMNS, policy_draws, predictions_table
 
 EXAMPLE = (
     "The children walked to school in the morning, and the teacher read them a story "
@@ -159,14 +159,16 @@ def build_policy_tab(session: gr.State) -> None:
         seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", scale=1)
         whole_word = gr.Checkbox(label="Whole words", scale=1)
         apply_btn = gr.Button("Apply", variant="primary", scale=1, elem_id="policy-apply")
-        reroll = gr.Button("🎲 Re-roll", scale=1, elem_id="policy-reroll")
+        reroll = gr.Button("Re-roll", scale=1, elem_id="policy-reroll")
     chips = gr.HighlightedText(
         label="What the model sees (original→replacement)", color_map=plots.ACTION_COLORS,
         show_legend=True, show_inline_category=False, elem_id="policy-chips",
     )
     note = gr.Markdown(elem_id="policy-note")
     bars = gr.Plot(label="Predictions at the selected positions", elem_id="policy-bars")
-    table = gr.Dataframe(label="Selected positions", wrap=True, interactive=False)
+    table = gr.Dataframe(
+        label="Selected positions", headers=PREDICTION_COLUMNS, wrap=True, interactive=False
+    )
     csv_btn, json_btn = download_buttons()
     with gr.Accordion("Draw 1,000 times: do the rates match the settings?", open=False):
         draw_btn = gr.Button(f"Draw {DRAWS:,} times")

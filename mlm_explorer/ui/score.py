@@ -15,7 +15,7 @@ from mlm_explorer.ui.common import (
     user_error,
 )
 from mlm_explorer.ui.state import Session
-from mlm_explorer.views import scored_tokens, scores_table
+from mlm_explorer.views import SCORE_COLUMNS, scored_tokens, scores_table
 
 EXAMPLES = [
     ["The keys to the cabinet are here.", "The keys to the cabinet is here."],
@@ -75,7 +75,7 @@ def build_score_tab(session: gr.State) -> None:
     verdict = gr.Markdown()
     strip_a = gr.Plot(label="Sentence A", elem_id="score-strip-a")
     strip_b = gr.Plot(label="Sentence B")
-    table = gr.Dataframe(label="Scores", wrap=True, interactive=False)
+    table = gr.Dataframe(label="Scores", headers=SCORE_COLUMNS, wrap=True, interactive=False)
     csv_btn, json_btn = download_buttons()
     run.click(
         score_sentences, [text_a, text_b, session], [strip_a, strip_b, table, verdict, csv_btn, json_btn],

@@ -14,6 +14,7 @@ This module does not import gradio, so it is testable on its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,15 @@ class Session:
         self.own_model = None
         self.attention = None
         self.extras.clear()
+
+
+@dataclass(frozen=True)
+class OnLoad:
+    """An event a tab wants run when a page opens (``demo.load``), e.g. to draw its first chips."""
+
+    fn: Callable
+    inputs: list
+    outputs: list
 
 
 def release_session(session: Session | None) -> None:
