@@ -174,6 +174,8 @@ class StepInfo:
     elapsed: float  # seconds since training started
     tokens_per_second: float  # non-padding tokens processed per second so far
     probes: tuple[Probe, ...] | None  # fresh probe predictions every `probe_every` steps, else None
+    before: Metrics  # held-out metrics of the starting model, for side-by-side displays
+    probes_before: tuple[Probe, ...]  # the starting model's probe predictions
 
 
 @dataclass(frozen=True)
@@ -550,7 +552,7 @@ def finetune(
                 if probe_texts and config.probe_every and (step % config.probe_every == 0 or step == 1):
                     fresh = probe(model, tokenizer, probe_texts, config.top_k, max_length)
                 info = StepInfo(config.steps, scheduler.get_last_lr()[0], elapsed,
-                                tokens / max(elapsed, 1e-9), fresh)
+                                tokens / max(elapsed, 1e-9), fresh, before, probes_before)
                 if on_step(step, losses[-1], info) is False:
                     want_stop = True
             want_stop = want_stop or (stop is not None and stop.is_set())

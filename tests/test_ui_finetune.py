@@ -1,0 +1,172 @@
+"""The Fine-tune tab through its API: private models per session, a real Stop, a queue, bad input."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from mlm_explorer.ui import finetune as tab  # noqa: E402
+
+CAT = "\n".join(["the cat sat on the mat ."] * 40)
+DOG = "\n".join(["the dog sat on the floor ."] * 40)
+PROBE = "the cat sat on the [MASK] ."
+INDEPENDENT = "independent (one pass)"
+# Outputs of /finetune_start as the API returns them (the session state is not part of the API).
+STATUS, PROGRESS, LOSS, PROBES, METRICS, DOWNLOAD = range(6)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert_dir: Path):
+    saved = os.environ.get("MLM_EXPLORER_MODEL")
+    os.environ["MLM_EXPLORER_MODEL"] = str(tiny_bert_dir)
+    from mlm_explorer.ui import build_demo
+
+    demo = build_demo()
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, max_file_size="1mb"
+    )
+    yield url
+    demo.close()
+    if saved is None:
+        os.environ.pop("MLM_EXPLORER_MODEL", None)
+    else:
+        os.environ["MLM_EXPLORER_MODEL"] = saved
+
+
+def start(client: Client, text: str, steps: int = 60, seconds: int = 120, source: str = "Paste text",
+          upload=None):
+    """Submit a training (tiny model: a large learning rate learns one sentence in a few dozen steps)."""
+    return client.submit(
+        source, "recipes.txt", upload, text, "", "Current model", steps, 0.003, 0.15, 0, 8, seconds, PROBE,
+        api_name="/finetune_start",
+    )
+
+
+def wait(job, timeout: float = 60.0):
+    t0 = time.monotonic()
+    while not job.done():
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.1)
+    return job.outputs()[-1]
+
+
+def top1(client: Client) -> str:
+    _, table, *_ = client.predict(PROBE, "", 3, False, INDEPENDENT, api_name="/predict")
+    return table["data"][0][table["headers"].index("top-1")]
+
+
+def test_two_sessions_train_at_once_and_keep_their_own_models(server, monkeypatch):
+    monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "2")
+    a, b, bystander = (Client(server, verbose=False) for _ in range(3))
+    untouched = top1(bystander)
+    peak = []
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            peak.append(tab.SLOTS.running)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    job_a, job_b = start(a, CAT), start(b, DOG)
+    final_a, final_b = wait(job_a), wait(job_b)
+    watching.set()
+    watcher.join()
+    assert max(peak) == 2  # both really trained at the same time
+    for final in (final_a, final_b):
+        assert final[STATUS].startswith("**Done**") and Path(final[DOWNLOAD]["value"]).suffix == ".zip"
+        metrics = {row[0]: row[1:] for row in final[METRICS]["data"]}
+        assert metrics["loss (nats)"][1] < metrics["loss (nats)"][0]
+    # Each session switches to its own model; their answers differ as their texts did.
+    a.predict(api_name="/finetune_use")
+    b.predict(api_name="/finetune_use")
+    assert top1(a) == "mat" and top1(b) == "floor"
+    assert top1(bystander) == untouched  # a third visitor's predictions never changed
+
+
+def test_stop_ends_a_long_run_within_a_few_steps(server):
+    client = Client(server, verbose=False)
+    job = start(client, CAT, steps=1000, seconds=300)
+    t0 = time.monotonic()
+    while not any(isinstance(o[PROGRESS], str) and "step " in o[PROGRESS] for o in job.outputs()):
+        assert time.monotonic() - t0 < 30
+        time.sleep(0.1)
+    assert client.predict(api_name="/finetune_stop").startswith("Stopping")
+    stopped_at = time.monotonic()
+    final = wait(job, timeout=20)
+    assert time.monotonic() - stopped_at < 5
+    assert "stopped by you" in final[STATUS]
+    steps_done = int(final[PROGRESS].split('value="')[1].split('"')[0])
+    assert 0 < steps_done < 1000
+    assert client.predict(api_name="/finetune_stop") == "Nothing is training in this session."
+
+
+def test_second_visitor_queues_with_its_position(server, monkeypatch):
+    monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "1")
+    first, second = Client(server, verbose=False), Client(server, verbose=False)
+    job1 = start(first, CAT, steps=1000, seconds=300)
+    while tab.SLOTS.running == 0:
+        time.sleep(0.05)
+    job2 = start(second, DOG, steps=5)
+    t0 = time.monotonic()
+    while not any("**number 1** in the queue" in str(o[STATUS]) for o in job2.outputs()):
+        assert time.monotonic() - t0 < 20
+        time.sleep(0.1)
+    with pytest.raises(AppError, match="already running"):  # one training per session
+        start(first, CAT).result()
+    first.predict(api_name="/finetune_stop")
+    assert wait(job2)[STATUS].startswith("**Done**")
+    wait(job1)
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "upload", "message"),
+    [
+        ("Paste text", "   ", None, "empty"),
+        ("Upload a file", "", None, "Upload a"),
+        ("Upload a file", "", b"\x00\x01\x02binary", "binary"),
+        ("Upload a file", "", "latin", "not valid UTF"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(server, tmp_path, source, text, upload, message):
+    client = Client(server, verbose=False)
+    file_arg = None
+    if upload is not None:
+        path = tmp_path / "data.txt"
+        if upload == "latin":  # a wrong encoding is repaired and reported, not an error
+            path.write_bytes(("the café is open .\n" * 3).encode("latin-1") + b"the cat sat .\n" * 10)
+        else:
+            path.write_bytes(upload)
+        file_arg = handle_file(str(path))
+    job = start(client, text, steps=5, source=source, upload=file_arg)
+    if upload == "latin":
+        final = wait(job)
+        assert message in final[STATUS] and "3 line" in final[STATUS]
+        return
+    with pytest.raises(AppError, match=message):
+        job.result()
+
+
+def test_nonsense_settings_are_refused(server):
+    client = Client(server, verbose=False)
+    with pytest.raises(AppError, match="greater than maximum"):  # the slider's own bound
+        client.predict("Paste text", None, None, CAT, "", "Current model", 5000, 0.003, 0.15, 0, 8, 60, PROBE,
+                       api_name="/finetune_start")
+    with pytest.raises(AppError, match="learning rate must be between"):
+        client.predict("Paste text", None, None, CAT, "", "Current model", 5, -1, 0.15, 0, 8, 60, PROBE,
+                       api_name="/finetune_start")
+    with pytest.raises(AppError, match="has no \\[MASK\\]"):
+        client.predict("Paste text", None, None, CAT, "", "Current model", 5, 0.003, 0.15, 0, 8, 60,
+                       "no blank", api_name="/finetune_start")
+    with pytest.raises(AppError, match="No model has been fine-tuned"):
+        client.predict(api_name="/finetune_use")
