@@ -59,7 +59,8 @@ def test_prediction_fields_match_direct_computation(tiny_model_dir) -> None:
     ids = list(enc.input_ids)
     ids[pos] = lm.mask_token_id
     with torch.inference_mode():
-        probs = lm.model(input_ids=torch.tensor([ids])).logits[0, pos].softmax(-1).double()
+        logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0, pos].cpu()
+    probs = logits.softmax(-1).double()
     original = enc.input_ids[pos]
     assert pred.action is Action.MASK and pred.original_id == original and pred.original == enc.tokens[pos]
     assert pred.input_token == lm.mask_token
@@ -134,7 +135,8 @@ def test_predict_plan_uses_corrupted_ids_at_every_target(tiny_bert_dir) -> None:
     result = predict_plan(lm, masked.plan, top_k=3)
     assert tuple(p.position for p in result.predictions) == masked.plan.targets
     with torch.inference_mode():
-        logits = lm.model(input_ids=torch.tensor([masked.plan.corrupted_ids])).logits[0]
+        corrupted = torch.tensor([masked.plan.corrupted_ids], device=lm.device)
+        logits = lm.model(input_ids=corrupted).logits[0].cpu()
     for p in result.predictions:
         assert p.top_k[0].id == int(logits[p.position].argmax())
         assert p.input_token == masked.corrupted_tokens[p.position]
@@ -147,14 +149,14 @@ def test_forward_fast_path_equals_full_model(tiny_model_dir, monkeypatch) -> Non
     lm = load_model(tiny_model_dir)
     ids = encode(lm, "the [MASK] sat on the mat .").input_ids
     with torch.inference_mode():
-        full = lm.model(input_ids=torch.tensor([ids]), output_attentions=True)
+        full = lm.model(input_ids=torch.tensor([ids], device=lm.device), output_attentions=True)
     assert predict_module._head_split_works(lm)
     fast = forward(lm, ids, with_attentions=True)
-    assert torch.allclose(fast.logits, full.logits[0], atol=1e-5)
-    assert all(torch.allclose(a, b) for a, b in zip(fast.attentions, full.attentions, strict=True))
+    assert torch.allclose(fast.logits, full.logits[0].cpu(), atol=1e-5)
+    assert all(torch.allclose(a, b.cpu()) for a, b in zip(fast.attentions, full.attentions, strict=True))
     monkeypatch.setattr(predict_module, "_head_split_works", lambda lm: False)
     slow = forward(lm, ids, positions=[2, 4])
-    assert torch.allclose(slow.logits, full.logits[0, [2, 4]], atol=1e-5)
+    assert torch.allclose(slow.logits, full.logits[0, [2, 4]].cpu(), atol=1e-5)
 
 
 def test_iterative_fill(tiny_model_dir) -> None:
@@ -185,7 +187,7 @@ def _naive_log_probs(lm, ids: tuple[int, ...]) -> list[float]:
                 continue
             copy = list(ids)
             copy[i] = lm.mask_token_id
-            logits = lm.model(input_ids=torch.tensor([copy])).logits[0, i]
+            logits = lm.model(input_ids=torch.tensor([copy], device=lm.device)).logits[0, i]
             out.append(float(torch.log_softmax(logits, -1)[token]))
     return out
 
