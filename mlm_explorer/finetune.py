@@ -378,6 +378,18 @@ def _decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _adamw(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """AdamW, fused where PyTorch has the kernel (CPU and CUDA since 2.4; ``Trainer``'s default too).
+
+    The per-tensor loop of the plain implementation costs about as much as the
+    backward pass of a small encoder on a CPU.
+    """
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older build or an unsupported device
+        return torch.optim.AdamW(groups, lr=lr)
+
+
 # ------------------------------------------------------------------ evaluation
 
 
@@ -518,7 +530,7 @@ def finetune(
     )
     wrapped = TargetOnlyMLM(model)
     wrapped.train()
-    optimizer = torch.optim.AdamW(_decay_groups(model, config.weight_decay), lr=config.learning_rate)
+    optimizer = _adamw(_decay_groups(model, config.weight_decay), config.learning_rate)
     # A prepared scheduler steps once per process per optimizer step, hence the
     # factor (as run_mlm_no_trainer.py does).
     n = accelerator.num_processes
