@@ -73,20 +73,46 @@ def _tick_labels(tokens: Sequence[str], marked: Sequence[bool] | None) -> list[s
     return [_mark(safe_label(t), bool(m)) for t, m in zip(tokens, marks, strict=True)]
 
 
+# A small explicit template: plotly.py otherwise deep-copies its large default
+# template into every new figure, which costs more than the model's forward pass.
+_TEMPLATE = {
+    "layout": {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {"gridcolor": "#EBEEF2", "zerolinecolor": "#D5DAE1", "automargin": True},
+        "yaxis": {"gridcolor": "#EBEEF2", "zerolinecolor": "#D5DAE1", "automargin": True},
+        "hoverlabel": {"align": "left"},
+    }
+}
+
+
+def _figure(data=None) -> go.Figure:
+    """A new figure with the light template (see ``_TEMPLATE``)."""
+    return go.Figure(data=data, layout={"template": _TEMPLATE})
+
+
+def _subplots(**kwargs) -> go.Figure:
+    return make_subplots(figure=_figure(), **kwargs)
+
+
 def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.0, xanchor="left") if title else None,
         height=height,
         margin=dict(l=10, r=10, t=50 if title else 20, b=10),
         font=_FONT,
-        template="plotly_white",
     )
     return fig
 
 
+def _percent_format(probs: Sequence[float]) -> str:
+    """Tick format that tells ticks apart: whole percents unless every bar is under 5%."""
+    return ".0%" if max([0.0, *probs]) >= 0.05 else ".1%"
+
+
 def empty_figure(message: str = "Nothing to show yet.", height: int = 220) -> go.Figure:
     """A blank figure carrying a short message (placeholders before the first run)."""
-    fig = go.Figure()
+    fig = _figure()
     fig.add_annotation(
         text=safe_label(message, max_chars=200), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
     )
@@ -115,7 +141,7 @@ def topk_bars(
     hits = [original is not None and t == original for t in tokens]
     colors = [ORIGINAL_COLOR if h else BAR_COLOR for h in hits]
     labels = [safe_label(t) for t in tokens]
-    fig = go.Figure(
+    fig = _figure(
         go.Bar(
             x=list(probs),
             y=list(range(n)),
@@ -129,7 +155,10 @@ def topk_bars(
     )
     ticks = [_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)]
     fig.update_yaxes(tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
-    fig.update_xaxes(range=[0, max([1e-9, *probs]) * 1.15], tickformat=".0%", title="probability")
+    fig.update_xaxes(
+        range=[0, max([1e-9, *probs]) * 1.15], tickformat=_percent_format(probs), nticks=5,
+        title="probability",
+    )
     if original is not None and not any(hits):
         rank = f", rank {original_rank}" if original_rank is not None else ""
         prob = f"{original_prob:.2%}" if original_prob is not None else "?"
@@ -173,7 +202,7 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
             t += f"<br><span style='font-size:12px;color:{ORIGINAL_COLOR}'>{note}</span>"
         titles.append(t)
     k = max(len(p.tokens) for p in panels)
-    fig = make_subplots(
+    fig = _subplots(
         rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.25 if cols > 1 else 0.1,
         vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.1,
     )
@@ -196,7 +225,10 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
         fig.update_yaxes(
             tickvals=list(range(len(p.tokens))), ticktext=ticks, autorange="reversed", row=r, col=c
         )
-        fig.update_xaxes(range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=".0%", row=r, col=c)
+        fig.update_xaxes(
+            range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=_percent_format(p.probs), nticks=4,
+            row=r, col=c,
+        )
     fig.update_annotations(font_size=14)
     return _base_layout(fig, safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k))
 
@@ -239,7 +271,7 @@ def attention_heatmap(
     """
     w = _check_square(weights, tokens)
     top = float(zmax if zmax is not None else max(w.max(initial=0.0), 1e-9))
-    fig = go.Figure(_heatmap_trace(w, tokens, None, top))
+    fig = _figure(_heatmap_trace(w, tokens, None, top))
     ticks = _tick_labels(tokens, masked)
     axis = dict(tickvals=list(range(len(tokens))), ticktext=ticks, showgrid=False)
     fig.update_xaxes(**axis, tickangle=-60, side="bottom", title="attended to")
@@ -266,7 +298,7 @@ def attention_small_multiples(
     heads = w.shape[0]
     cols = max(1, min(columns, heads))
     rows = math.ceil(heads / cols)
-    fig = make_subplots(
+    fig = _subplots(
         rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(heads)],
         horizontal_spacing=0.03, vertical_spacing=0.08 if rows > 1 else 0.1,
     )
@@ -304,7 +336,7 @@ def policy_rates_chart(
     emp = [float(empirical.get(k, float("nan"))) for k in names]
     errors = [_binomial_halfwidth(e, (counts or {}).get(k, 0)) for k, e in zip(names, emp, strict=True)]
     labels = [safe_label(k) for k in names]
-    fig = go.Figure(
+    fig = _figure(
         [
             go.Bar(name="nominal", x=labels, y=[nominal[k] for k in names], marker_color="#BBBBBB",
                    text=[f"{nominal[k]:.0%}" for k in names], textposition="outside"),
@@ -335,7 +367,7 @@ def pll_strip(
     lp = np.asarray(log_probs, dtype=float)
     low = float(zmin if zmin is not None else min(lp.min(initial=0.0), -1e-6))
     labels = [safe_label(t) for t in tokens]
-    fig = go.Figure(
+    fig = _figure(
         go.Heatmap(
             z=[lp], x=list(range(n)), y=[0], zmin=low, zmax=0.0, colorscale=PLL_SCALE,
             text=[[f"{v:.2f}" for v in lp]], texttemplate="%{text}", customdata=[labels],
@@ -357,7 +389,7 @@ def loss_curve(
 ) -> go.Figure:
     """Training loss per step, with held-out loss points when there are any."""
     train = go.Scatter(x=list(steps), y=list(losses), mode="lines", name="train", line_color=BAR_COLOR)
-    fig = go.Figure(train)
+    fig = _figure(train)
     if len(eval_steps):
         fig.add_trace(
             go.Scatter(x=list(eval_steps), y=list(eval_losses), mode="lines+markers", name="held-out",

@@ -48,15 +48,15 @@ def predictions_table(result: PredictionResult) -> pd.DataFrame:
     """One row per predicted position: input, original, top-1, p/rank of the original, entropy."""
     rows = [
         {
-            "position": p.position,
+            "pos.": p.position,
             "action": ACTION_LABELS[p.action],
             "model saw": p.input_token,
             "original": p.original if p.original is not None else "(unknown)",
             "top-1": p.top_k[0].token,
             "p(top-1)": round(p.top_k[0].prob, 4),
             "p(original)": None if p.original_prob is None else round(p.original_prob, 4),
-            "rank of original": p.original_rank,
-            "entropy (nats)": round(p.entropy, 3),
+            "rank": p.original_rank,
+            "entropy": round(p.entropy, 3),
             "hit": _hit(p),
             "top-k": _top_k_text(p),
         }
@@ -65,9 +65,11 @@ def predictions_table(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
+#: Short headers, so the table fits a phone; the README and About tab explain them
+#: (rank 1 = the model's first choice; entropy in nats over the whole vocabulary).
 PREDICTION_COLUMNS = [
-    "position", "action", "model saw", "original", "top-1", "p(top-1)", "p(original)",
-    "rank of original", "entropy (nats)", "hit", "top-k",
+    "pos.", "action", "model saw", "original", "top-1", "p(top-1)", "p(original)", "rank", "entropy", "hit",
+    "top-k",
 ]
 
 
@@ -79,12 +81,12 @@ def iterative_table(result: IterativeResult) -> pd.DataFrame:
             "position": s.prediction.position,
             "filled with": s.chosen.token,
             "p(chosen)": round(s.chosen.prob, 4),
-            "entropy (nats)": round(s.prediction.entropy, 3),
+            "entropy": round(s.prediction.entropy, 3),
             "top-k": _top_k_text(s.prediction),
         }
         for s in result.steps
     ]
-    columns = ["step", "position", "filled with", "p(chosen)", "entropy (nats)", "top-k"]
+    columns = ["step", "position", "filled with", "p(chosen)", "entropy", "top-k"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -85,13 +85,13 @@ def test_predict_gives_bars_table_and_exports(client: Client):
         "The cat sat on the [MASK].", "2", 3, False, INDEPENDENT, api_name="/predict"
     )
     rows = _rows(table)
-    assert [r["position"] for r in rows] == [2, 6]
+    assert [r["pos."] for r in rows] == [2, 6]
     assert rows[0]["original"] == "cat" and rows[1]["original"] == "(unknown)"
-    assert rows[0]["rank of original"] >= 1
+    assert rows[0]["rank"] >= 1
     figure = json.loads(bars["plot"])
     assert len(figure["data"]) == 2  # one panel of bars per blank
-    assert _file(csv_file).read_text().startswith("position,")
-    assert json.loads(_file(json_file).read_text())[0]["position"] == 2
+    assert _file(csv_file).read_text().startswith("pos.,")
+    assert json.loads(_file(json_file).read_text())[0]["pos."] == 2
 
 
 def test_iterative_fill_reports_steps(client: Client):

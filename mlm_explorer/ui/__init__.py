@@ -48,7 +48,12 @@ TITLE = "MLM Explorer"
 # plots that never force a horizontal scroll of the page.
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: auto; }
-#fill-chips span, #policy-chips span { cursor: pointer; font-size: 1.05rem; }
+/* Flex items default to min-width:auto, so one wide table or tab strip would widen the
+   whole page past a phone's 390 px; let them shrink and scroll inside instead. */
+.gradio-container, .gradio-container .main, .gradio-container .wrap, .gradio-container .contain,
+.gradio-container .column { min-width: 0 !important; }
+.gradio-container .tab-container { flex-wrap: wrap !important; height: auto !important; }
+#fill-chips .token, #policy-chips .token { cursor: pointer; font-size: 1.05rem; }
 .js-plotly-plot, .plot-container { max-width: 100%; }
 @media (max-width: 480px) { .gradio-container { padding: 4px !important; } }
 """

@@ -131,7 +131,7 @@ def draw_many(
         )
     except ValueError as err:
         raise user_error(err) from None
-    title = f"{DRAWS:,} draws: selected = share of tokens; masked/random/kept = share of the selected"
+    title = f"{DRAWS:,} draws: empirical vs nominal rates"
     return plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title)
 
 
@@ -171,6 +171,10 @@ def build_policy_tab(session: gr.State) -> None:
     )
     csv_btn, json_btn = download_buttons()
     with gr.Accordion("Draw 1,000 times: do the rates match the settings?", open=False):
+        gr.Markdown(
+            "*selected* is a share of all (non-special) tokens; *masked*, *random* and *kept* are shares of "
+            "the selected ones. Error bars: 95% intervals."
+        )
         draw_btn = gr.Button(f"Draw {DRAWS:,} times")
         draw_plot = gr.Plot(label="Empirical vs nominal rates")
 
