@@ -41,6 +41,7 @@ from mlm_explorer.finetune import (
     LR_SCRATCH,
     FinetuneConfig,
     FinetuneResult,
+    Metrics,
     Probe,
     StepInfo,
     check_probes,
@@ -251,8 +252,8 @@ def parse_probes(text: str | None, mask_token: str) -> tuple[str, ...]:
 def _guesses(probe: Probe | None, k: int = 3) -> str:
     if probe is None:
         return ""
-    return " / ".join(
-        "  ".join(f"{t} {p:.2f}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
+    return " | ".join(
+        ", ".join(f"{t} {p:.0%}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
         for g in probe.guesses
     )
 
@@ -267,13 +268,12 @@ def probes_table(before: tuple[Probe, ...], now: tuple[Probe, ...], now_label: s
     return pd.DataFrame(rows, columns=["probe", "before", now_label])
 
 
-def metrics_table(result: FinetuneResult) -> pd.DataFrame:
-    """Held-out masked-token accuracy, loss and perplexity before and after."""
-    b, a = result.before, result.after
+def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame:
+    """Held-out masked-token accuracy, loss and perplexity before and (once known) after."""
     rows = [
-        ("masked-token accuracy", b.accuracy, a.accuracy),
-        ("loss (nats)", b.loss, a.loss),
-        ("perplexity", b.perplexity, a.perplexity),
+        ("masked-token accuracy", before.accuracy, after.accuracy if after else math.nan),
+        ("loss (nats)", before.loss, after.loss if after else math.nan),
+        ("perplexity", before.perplexity, after.perplexity if after else math.nan),
     ]
     return pd.DataFrame(
         [
@@ -335,21 +335,23 @@ def _live_view(session: Session, job: Job, started: float) -> View:
     steps, losses, info, live = job.snapshot()
     total = job.config.steps
     step = steps[-1] if steps else 0
+    table = metrics = None
     if info is None:
         text = "Measuring the model before training …"
-        table = None
     else:
+        metrics = metrics_table(info.before)
         text = (
             f"step {step} / {total} · loss {losses[-1]:.3f} · {info.elapsed:.0f} s of at most "
             f"{job.config.max_seconds:.0f} s · {info.tokens_per_second:,.0f} tokens/s"
         )
-        table = probes_table(info.probes_before, live, f"now (step {step})") if info.probes_before else None
+        table = probes_table(info.probes_before, live, "now") if info.probes_before else None
     return View(
         session,
         status=f"Training … ({time.monotonic() - started:.0f} s)",
         progress=progress_html(step, total, text),
         loss=_loss_figure(steps, losses),
         probes=table,
+        metrics=metrics,
     )
 
 
@@ -411,7 +413,7 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
         probes=probes_table(result.probes_before, result.probes_after, "after")
         if result.probes_before
         else None,
-        metrics=metrics_table(result),
+        metrics=metrics_table(result.before, result.after),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
         **idle,
@@ -510,6 +512,16 @@ def suggest_probes(sample: str) -> str:
     return SAMPLE_PROBES.get(sample, gr.skip())
 
 
+def show_source(source: str) -> tuple[dict, dict, dict, dict]:
+    """Show only the inputs of the chosen text source (sample, upload + column, paste)."""
+    return (
+        gr.update(visible=source == SOURCES[0]),
+        gr.update(visible=source == SOURCES[1]),
+        gr.update(visible=source == SOURCES[2]),
+        gr.update(visible=source == SOURCES[1]),
+    )
+
+
 def suggest_lr(start_from: str) -> float:
     """A fresh model wants a larger learning rate than a pretrained one."""
     return LR_SCRATCH if start_from == STARTS[1] else LR_CONTINUE
@@ -533,15 +545,20 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Text to train on", elem_id="ft-source")
             sample = gr.Dropdown(samples, value=first, label="Bundled sample", elem_id="ft-sample")
             upload = gr.File(
-                label="Upload (.txt one example a line or paragraphs, .csv/.tsv, .jsonl)",
+                label="Upload (.txt one example a line or paragraphs, .csv/.tsv, .jsonl; up to 5 MB)",
                 file_types=[".txt", ".csv", ".tsv", ".jsonl"],
                 type="filepath",
+                height=120,
+                visible=False,
                 elem_id="ft-upload",
             )
             pasted = gr.Textbox(
-                label="…or paste text (one example a line)", lines=4, max_lines=12, elem_id="ft-paste"
+                label="Paste text (one example a line)", lines=5, max_lines=12, visible=False,
+                elem_id="ft-paste",
             )
-            column = gr.Textbox(label="CSV/TSV column or JSONL field (default: text)", elem_id="ft-column")
+            column = gr.Textbox(
+                label="CSV/TSV column or JSONL field (default: text)", visible=False, elem_id="ft-column"
+            )
             probes = gr.Textbox(
                 SAMPLE_PROBES.get(first, ""),
                 label="Probe sentences (one a line, with [MASK])",
@@ -564,12 +581,11 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
     status = gr.Markdown(elem_id="ft-status")
     progress = gr.HTML(elem_id="ft-progress-box")
     with gr.Row():
-        loss = gr.Plot(label="Loss", elem_id="ft-loss")
-        with gr.Column():
-            probe_table = gr.Dataframe(
-                label="Probe sentences: top guesses", wrap=True, elem_id="ft-probe-table"
-            )
-            metrics = gr.Dataframe(label="Before / after", elem_id="ft-metrics")
+        loss = gr.Plot(show_label=False, elem_id="ft-loss")
+        metrics = gr.Dataframe(label="Masked-token metrics before / after", elem_id="ft-metrics")
+    probe_table = gr.Dataframe(
+        label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table"
+    )
     with gr.Row():
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
         download = gr.DownloadButton("Download model (.zip)", interactive=False, elem_id="ft-download")
@@ -625,5 +641,7 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
     used = use.click(use_finetuned, [session], [session, status], api_name="finetune_use")
     if hooks is not None:
         used.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
+    source.change(show_source, [source], [sample, upload, pasted, column], api_name=False,
+                  show_progress="hidden")
     sample.change(suggest_probes, [sample], [probes], api_name=False, show_progress="hidden")
     start_from.change(suggest_lr, [start_from], [lr], api_name=False, show_progress="hidden")
