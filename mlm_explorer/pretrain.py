@@ -480,11 +480,19 @@ def pretrain(
     model.train()
     started = time.perf_counter() - elapsed
     last_ckpt = time.perf_counter()
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    # Under `accelerate launch` every process walks the same global batch order
+    # and takes its own slice of each batch, so N GPUs split a batch of
+    # `batch_size` rows between them (DistributedDataParallel then averages the
+    # gradients); each process draws its own masks.
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes.")
+    generator = torch.Generator().manual_seed((config.seed * 1_000_003 + step) * 64 + rank)
     epoch = step // max(1, len(train) // config.batch_size)
     done = False
     while not done:
-        for rows in batches(train, config.batch_size, config.seed * 7919 + epoch):
+        for global_rows in batches(train, config.batch_size, config.seed * 7919 + epoch):
+            rows = global_rows[rank::world]
             ids = train.input_ids[rows]
             out = corrupt_batch(
                 ids,
@@ -510,7 +518,7 @@ def pretrain(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            tokens += int(attention.sum())
+            tokens += int(attention.sum()) * world
             elapsed = time.perf_counter() - started
             value = float(loss.detach())
             losses.append((step, value))
