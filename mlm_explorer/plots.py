@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 # Okabe–Ito palette: distinguishable with the common colour-vision deficiencies
 # and on a washed-out classroom projector.
@@ -91,17 +90,60 @@ def _figure(data=None) -> go.Figure:
     return go.Figure(data=data, layout={"template": _TEMPLATE})
 
 
-def _subplots(**kwargs) -> go.Figure:
-    return make_subplots(figure=_figure(), **kwargs)
+def _unchecked_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts, skipping plotly.py's per-property validation.
+
+    Validation costs ~100 ms for a grid of bar charts, more than the model's
+    forward pass; ``tests/test_plots.py`` validates every figure kind instead.
+    """
+    return go.Figure({"data": data, "layout": {"template": _TEMPLATE, **layout}}, _validate=False)
 
 
-def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(
+def _span(a: float, b: float) -> list[float]:
+    return [min(1.0, max(0.0, round(a, 6))), min(1.0, max(0.0, round(b, 6)))]
+
+
+def _grid(
+    n: int, cols: int, hspace: float, vspace: float, titles: Sequence[str]
+) -> tuple[dict, list[tuple[str, str]], list[dict]]:
+    """Axes of an n-panel grid laid out as ``make_subplots`` would, row by row from the top.
+
+    Returns the layout's axis entries, each panel's (xaxis, yaxis) reference,
+    and the panel titles as annotations.
+    """
+    rows = math.ceil(n / cols)
+    width = (1 - hspace * (cols - 1)) / cols
+    height = (1 - vspace * (rows - 1)) / rows
+    axes: dict = {}
+    refs: list[tuple[str, str]] = []
+    notes: list[dict] = []
+    for i in range(n):
+        r, c = divmod(i, cols)
+        k = "" if i == 0 else str(i + 1)
+        x0, y1 = c * (width + hspace), 1 - r * (height + vspace)
+        # Rounded and clamped: float error can put the last edge at -5e-17, which plotly refuses.
+        axes[f"xaxis{k}"] = {"domain": _span(x0, x0 + width), "anchor": f"y{k}"}
+        axes[f"yaxis{k}"] = {"domain": _span(y1 - height, y1), "anchor": f"x{k}"}
+        refs.append((f"x{k}", f"y{k}"))
+        notes.append(
+            {"text": titles[i], "x": x0 + width / 2, "y": y1, "xref": "paper", "yref": "paper",
+             "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 14}}
+        )
+    return axes, refs, notes
+
+
+def _layout_basics(title: str | None, height: int) -> dict:
+    """Title, height, margins and font shared by every figure (``title`` already escaped)."""
+    return dict(
         title=dict(text=title, x=0.0, xanchor="left") if title else None,
         height=height,
         margin=dict(l=10, r=10, t=50 if title else 20, b=10),
         font=_FONT,
     )
+
+
+def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(**_layout_basics(title, height))
     return fig
 
 
@@ -202,53 +244,33 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
             t += f"<br><span style='font-size:12px;color:{ORIGINAL_COLOR}'>{note}</span>"
         titles.append(t)
     k = max(len(p.tokens) for p in panels)
-    fig = _subplots(
-        rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.25 if cols > 1 else 0.1,
-        vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.1,
+    axes, refs, notes = _grid(
+        len(panels), cols, hspace=0.25 if cols > 1 else 0.1,
+        vspace=min(0.3, 0.5 / rows) if rows > 1 else 0.1, titles=titles,
     )
-    for n, p in enumerate(panels):
+    data = []
+    for n, (p, (xref, yref)) in enumerate(zip(panels, refs, strict=True)):
         if len(p.tokens) != len(p.probs):
             raise ValueError(f"panel {n}: tokens and probs differ in length.")
         hits = [p.original is not None and t == p.original for t in p.tokens]
         labels = [safe_label(t) for t in p.tokens]
-        r, c = n // cols + 1, n % cols + 1
-        fig.add_trace(
-            go.Bar(
-                x=list(p.probs), y=list(range(len(p.tokens))), orientation="h",
-                marker_color=[ORIGINAL_COLOR if h else BAR_COLOR for h in hits],
-                text=[f"{v:.1%}" for v in p.probs], textposition="auto", customdata=labels,
-                hovertemplate="%{customdata}: %{x:.2%}<extra></extra>", showlegend=False,
-            ),
-            row=r, col=c,
+        data.append(
+            {"type": "bar", "x": [float(v) for v in p.probs], "y": list(range(len(p.tokens))),
+             "orientation": "h", "xaxis": xref, "yaxis": yref,
+             "marker": {"color": [ORIGINAL_COLOR if h else BAR_COLOR for h in hits]},
+             "text": [f"{v:.1%}" for v in p.probs], "textposition": "auto", "customdata": labels,
+             "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False}
         )
-        ticks = [_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)]
-        fig.update_yaxes(
-            tickvals=list(range(len(p.tokens))), ticktext=ticks, autorange="reversed", row=r, col=c
+        x_name, y_name = "xaxis" + xref[1:], "yaxis" + yref[1:]
+        axes[y_name].update(
+            tickvals=list(range(len(p.tokens))), autorange="reversed",
+            ticktext=[_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)],
         )
-        fig.update_xaxes(
-            range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=_percent_format(p.probs), nticks=4,
-            row=r, col=c,
+        axes[x_name].update(
+            range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=_percent_format(p.probs), nticks=4
         )
-    fig.update_annotations(font_size=14)
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k))
-
-
-def _heatmap_trace(
-    weights: np.ndarray, tokens: Sequence[str], coloraxis: str | None, zmax: float
-) -> go.Heatmap:
-    n = len(tokens)
-    labels = [safe_label(t) for t in tokens]
-    # hover: "from → to: weight" (row attends to column).
-    hover = [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)]
-    kwargs = dict(coloraxis=coloraxis) if coloraxis else dict(colorscale=HEAT_SCALE, zmin=0.0, zmax=zmax)
-    return go.Heatmap(
-        z=np.asarray(weights, dtype=float),
-        x=list(range(n)),
-        y=list(range(n)),
-        customdata=hover,
-        hovertemplate="%{customdata}: %{z:.3f}<extra></extra>",
-        **kwargs,
-    )
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k))
+    return _unchecked_figure(data, {**axes, "annotations": notes, **basics})
 
 
 def _check_square(weights: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
@@ -271,13 +293,22 @@ def attention_heatmap(
     """
     w = _check_square(weights, tokens)
     top = float(zmax if zmax is not None else max(w.max(initial=0.0), 1e-9))
-    fig = _figure(_heatmap_trace(w, tokens, None, top))
-    ticks = _tick_labels(tokens, masked)
-    axis = dict(tickvals=list(range(len(tokens))), ticktext=ticks, showgrid=False)
-    fig.update_xaxes(**axis, tickangle=-60, side="bottom", title="attended to")
-    fig.update_yaxes(**axis, autorange="reversed", title="attending")
-    size = min(760, 180 + 28 * len(tokens))
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=size)
+    n = len(tokens)
+    labels = [safe_label(t) for t in tokens]
+    trace = {
+        "type": "heatmap", "z": w.tolist(), "x": list(range(n)), "y": list(range(n)),
+        "colorscale": HEAT_SCALE, "zmin": 0.0, "zmax": top,
+        # hover: "from → to: weight" (row attends to column).
+        "customdata": [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)],
+        "hovertemplate": "%{customdata}: %{z:.3f}<extra></extra>",
+    }
+    axis = dict(tickvals=list(range(n)), ticktext=_tick_labels(tokens, masked), showgrid=False)
+    layout = {
+        "xaxis": {**axis, "tickangle": -60, "side": "bottom", "title": {"text": "attended to"}},
+        "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
+        **_layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n)),
+    }
+    return _unchecked_figure([trace], layout)
 
 
 def attention_small_multiples(
@@ -298,21 +329,31 @@ def attention_small_multiples(
     heads = w.shape[0]
     cols = max(1, min(columns, heads))
     rows = math.ceil(heads / cols)
-    fig = _subplots(
-        rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(heads)],
-        horizontal_spacing=0.03, vertical_spacing=0.08 if rows > 1 else 0.1,
+    axes, refs, notes = _grid(
+        heads, cols, hspace=0.03, vspace=0.08 if rows > 1 else 0.1, titles=[f"head {h}" for h in range(heads)]
     )
-    for h in range(heads):
-        fig.add_trace(_heatmap_trace(w[h], tokens, "coloraxis", 1.0), row=h // cols + 1, col=h % cols + 1)
     n = len(tokens)
+    labels = [safe_label(t) for t in tokens]
+    hover = [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)]
+    data = [
+        {"type": "heatmap", "z": w[h].tolist(), "x": list(range(n)), "y": list(range(n)),
+         "xaxis": xref, "yaxis": yref, "coloraxis": "coloraxis", "customdata": hover,
+         "hovertemplate": "%{customdata}: %{z:.3f}<extra></extra>"}
+        for h, (xref, yref) in enumerate(refs)
+    ]
     # Tick labels only where they fit: with many tokens a small panel shows none.
     ticks = _tick_labels(tokens, masked) if n <= 16 else [""] * n
-    axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, tickfont=dict(size=9))
-    fig.update_xaxes(**axis, tickangle=-60)
-    fig.update_yaxes(**axis, autorange="reversed")
+    tick_axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, tickfont=dict(size=9))
+    for name, axis in axes.items():
+        axis.update(tick_axis)
+        if name.startswith("x"):
+            axis.update(tickangle=-60)
+        else:
+            axis.update(autorange="reversed")
     top = float(max(w.max(initial=0.0), 1e-9))
-    fig.update_layout(coloraxis=dict(colorscale=HEAT_SCALE, cmin=0.0, cmax=top))
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=120 + 230 * rows)
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=120 + 230 * rows)
+    coloraxis = dict(colorscale=HEAT_SCALE, cmin=0.0, cmax=top)
+    return _unchecked_figure(data, {**axes, "annotations": notes, "coloraxis": coloraxis, **basics})
 
 
 def _binomial_halfwidth(p: float, n: int) -> float:

@@ -44,6 +44,36 @@ def test_no_user_markup_reaches_a_label(make):
     assert "&lt;img src=x onerror" in text
 
 
+ALL_KINDS = [
+    lambda: plots.topk_bars(["a", "b"], [0.6, 0.3], original="b"),
+    lambda: plots.topk_bars_grid(
+        [plots.BarPanel(["a", "b"], [0.6, 0.3], original="z", original_prob=0.01, original_rank=9)] * 3
+    ),
+    lambda: plots.attention_heatmap(np.eye(3), ["a", "b", "c"], masked=[False, True, False], title="h"),
+    lambda: plots.attention_small_multiples(np.random.default_rng(0).random((5, 3, 3)), ["a", "b", "c"]),
+    lambda: plots.policy_rates_chart({"selected": 0.2}, {"selected": 0.15}, {"selected": 100}),
+    lambda: plots.pll_strip(["a", "b"], [-1.0, -2.0]),
+    lambda: plots.loss_curve([1, 2], [2.0, 1.0]),
+    lambda: plots.empty_figure(),
+]
+
+
+@pytest.mark.parametrize("make", ALL_KINDS)
+def test_every_figure_passes_plotly_validation(make):
+    # Grids are built from plain dicts without validation (speed); check them here.
+    fig = make()
+    go.Figure(fig.to_plotly_json())  # raises ValueError on an unknown or invalid property
+
+
+def test_grid_panels_have_their_own_axes():
+    panels = [plots.BarPanel(["a", "b"], [0.5, 0.2], title=f"p{i}") for i in range(3)]
+    fig = plots.topk_bars_grid(panels, columns=2)
+    assert [(t.xaxis, t.yaxis) for t in fig.data] == [("x", "y"), ("x2", "y2"), ("x3", "y3")]
+    assert [a.text for a in fig.layout.annotations] == ["p0", "p1", "p2"]
+    assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]  # side by side
+    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]  # next row below
+
+
 def test_topk_bars_highlights_the_original_and_keeps_order():
     fig = plots.topk_bars(["paris", "london", "rome"], [0.6, 0.3, 0.1], original="london")
     bar = fig.data[0]

@@ -36,19 +36,38 @@ _CARD_FILES = ("MODEL_CARD.md", "README.md")
 _CARD_MAX_CHARS = 6000  # a card is documentation, not a page to scroll through for minutes
 
 
+def _strip_front_matter(text: str) -> str:
+    """Drop a hub README's YAML header (metadata, not prose)."""
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[end + 4 :].lstrip()
+    return text
+
+
+def _card_path(name: str) -> Path | None:
+    """The model card on disk: in the model's folder, or in the hub cache (never downloaded here)."""
+    folder = Path(name)
+    if folder.is_dir():
+        return next((folder / f for f in _CARD_FILES if (folder / f).is_file()), None)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "README.md")
+    except Exception:  # not a repo id, or an unreadable cache: no card, not an error
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
 def model_card(session: Session) -> str:
     """The current model's summary and, when it has one on disk, its model card."""
     lm = session_model(session)
     summary = describe_model(lm, session.model_key)
     card = ""
-    folder = Path(getattr(lm.model, "name_or_path", "") or "")
-    if folder.is_dir():
-        for name in _CARD_FILES:
-            path = folder / name
-            if path.is_file():
-                text = path.read_text(encoding="utf-8", errors="replace")
-                card = text[:_CARD_MAX_CHARS] + ("\n\n…" if len(text) > _CARD_MAX_CHARS else "")
-                break
+    path = _card_path(str(getattr(lm.model, "name_or_path", "") or lm.name))
+    if path is not None:
+        text = _strip_front_matter(path.read_text(encoding="utf-8", errors="replace"))
+        card = text[:_CARD_MAX_CHARS] + ("\n\n…" if len(text) > _CARD_MAX_CHARS else "")
     if session.uses_own_model:
         card = f"Fine-tuned in this session: {md_escape(session.own_label)}"
     # The card is the model author's Markdown: gr.Markdown sanitises its HTML.
