@@ -104,7 +104,7 @@ def test_from_scratch_loss_falls_and_folder_reloads(corpus_file: Path, tmp_path:
 
 
 def test_warm_start_run_improves_heldout(corpus_file: Path, encoder_dir: Path, tmp_path: Path) -> None:
-    config = PretrainConfig(seq_len=32, batch_size=8, lr=3e-3, max_steps=40, eval_every=20, save_fp16=True)
+    config = PretrainConfig(seq_len=32, batch_size=8, lr=3e-3, max_steps=16, eval_every=8, save_fp16=True)
     result = run_pretraining([corpus_file], tmp_path / "warm", config, init_dir=encoder_dir,
                              log=lambda m: None)
     first, best = result.history[0], result.best
