@@ -132,12 +132,16 @@ def _grid(
     return axes, refs, notes
 
 
-def _layout_basics(title: str | None, height: int) -> dict:
-    """Title, height, margins and font shared by every figure (``title`` already escaped)."""
+def _layout_basics(title: str | None, height: int, top: int = 0) -> dict:
+    """Title, height, margins and font shared by every figure (``title`` already escaped).
+
+    ``top`` adds room above the plot area, e.g. for panel titles of a grid;
+    the app's plot label also covers the top-left corner.
+    """
     return dict(
         title=dict(text=title, x=0.0, xanchor="left") if title else None,
-        height=height,
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        height=height + top,
+        margin=dict(l=10, r=10, t=(50 if title else 20) + top, b=10),
         font=_FONT,
     )
 
@@ -269,7 +273,9 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
         axes[x_name].update(
             range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=_percent_format(p.probs), nticks=4
         )
-    basics = _layout_basics(safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k))
+    basics = _layout_basics(
+        safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k), top=45
+    )
     return _unchecked_figure(data, {**axes, "annotations": notes, **basics})
 
 
@@ -351,7 +357,7 @@ def attention_small_multiples(
         else:
             axis.update(autorange="reversed")
     top = float(max(w.max(initial=0.0), 1e-9))
-    basics = _layout_basics(safe_label(title, 80) if title else None, height=120 + 230 * rows)
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=120 + 230 * rows, top=20)
     coloraxis = dict(colorscale=HEAT_SCALE, cmin=0.0, cmax=top)
     return _unchecked_figure(data, {**axes, "annotations": notes, "coloraxis": coloraxis, **basics})
 

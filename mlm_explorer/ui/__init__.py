@@ -47,11 +47,11 @@ TITLE = "MLM Explorer"
 # Readable on a projector and on a 390 px phone: bigger base text, chips that wrap,
 # plots that never force a horizontal scroll of the page.
 CSS = """
-.gradio-container { max-width: 1280px !important; margin: auto; }
+.gradio-container { max-width: min(1280px, 100vw) !important; margin: auto; }
 /* Flex items default to min-width:auto, so one wide table or tab strip would widen the
    whole page past a phone's 390 px; let them shrink and scroll inside instead. */
 .gradio-container, .gradio-container .main, .gradio-container .wrap, .gradio-container .contain,
-.gradio-container .column { min-width: 0 !important; }
+.gradio-container .column, .gradio-container .tabs, .gradio-container .tabitem { min-width: 0 !important; }
 .gradio-container .tab-container { flex-wrap: wrap !important; height: auto !important; }
 #fill-chips .token, #policy-chips .token { cursor: pointer; font-size: 1.05rem; }
 .js-plotly-plot, .plot-container { max-width: 100%; }
@@ -147,11 +147,12 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nHow does a masked language model fill in the blanks?")
         with gr.Row():
             picker = gr.Dropdown(
-                common.model_choices(), value=common.default_key(), label="Model", scale=3,
+                common.model_choices(), value=common.default_key(), label="Model", scale=3, min_width=220,
                 elem_id="model-picker",
             )
             custom = gr.Textbox(
                 label="…or a Hugging Face id", placeholder="e.g. distilbert/distilroberta-base", scale=3,
+                min_width=220,
                 elem_id="model-name",
             )
             load_btn = gr.Button("Load", scale=1, min_width=80, elem_id="model-load")

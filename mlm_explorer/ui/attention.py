@@ -103,7 +103,7 @@ def build_attention_tab(session: gr.State) -> None:
         head = gr.Slider(0, 11, value=0, step=1, label="Head")
         hide_special = gr.Checkbox(label="Hide special tokens", value=False)
     caption = gr.Markdown()
-    plot = gr.Plot(label="Attention", elem_id="attn-plot")
+    plot = gr.Plot(label="Attention", show_label=False, elem_id="attn-plot")
 
     gr.on(
         [run.click, text.submit], run_attention, [text, view, layer, head, hide_special, session],

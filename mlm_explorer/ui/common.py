@@ -96,9 +96,17 @@ def allow_local_paths() -> bool:
     return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
+def _operator_default() -> str | None:
+    """``$MLM_EXPLORER_MODEL`` unless unset or naming the bundled folder itself."""
+    env = os.environ.get(models.MODEL_ENV, "").strip()
+    if not env or (Path(env).is_dir() and Path(env).resolve() == models.BUNDLED_MODEL_DIR.resolve()):
+        return None
+    return env
+
+
 def default_key() -> str:
     """The picker value a new session starts with."""
-    return DEFAULT if os.environ.get(models.MODEL_ENV, "").strip() else BUNDLED
+    return DEFAULT if _operator_default() else BUNDLED
 
 
 def new_session() -> Session:
@@ -110,7 +118,7 @@ def model_choices(session: Session | None = None) -> list[tuple[str, str]]:
     """(label, key) pairs for the picker, in the order a user looks for them."""
     bundled_ok = models.is_model_folder(models.BUNDLED_MODEL_DIR)
     choices = [("Bundled model" + ("" if bundled_ok else " (missing)"), BUNDLED)]
-    env = os.environ.get(models.MODEL_ENV, "").strip()
+    env = _operator_default()
     if env:
         choices.insert(0, (f"Default: {Path(env).name if Path(env).is_dir() else env}", DEFAULT))
     choices += [(p, p) for p in PRESETS]
@@ -178,15 +186,24 @@ def load_key(key: str) -> LoadedModel:
     return models.load_model(_source(key))
 
 
+def display_name(lm: LoadedModel, key: str) -> str:
+    """What to call the model in the UI: never a server path, only a folder's last part."""
+    if key == SESSION_MODEL:
+        return "the model fine-tuned in this session"
+    path = Path(lm.name)
+    if path.is_dir():
+        if path.resolve() == models.BUNDLED_MODEL_DIR.resolve():
+            return "the bundled model"
+        return path.name
+    return lm.name
+
+
 def describe_model(lm: LoadedModel, key: str) -> str:
     """One Markdown line: which model, its size, its mask token."""
-    name = "the model fine-tuned in this session" if key == SESSION_MODEL else lm.name
-    if key == BUNDLED:
-        name = "the bundled model"
     params = sum(p.numel() for p in lm.model.parameters())
     return (
-        f"Using **{md_escape(name)}** ({md_escape(lm.config.model_type)}, {lm.num_layers} layers × "
-        f"{lm.num_heads} heads, {_count(params)} parameters, up to {lm.max_length} tokens); "
+        f"Using **{md_escape(display_name(lm, key))}** ({md_escape(lm.config.model_type)}, {lm.num_layers} "
+        f"layers × {lm.num_heads} heads, {_count(params)} parameters, up to {lm.max_length} tokens); "
         f"its mask token is `{lm.mask_token}`."
     )
 

@@ -60,7 +60,14 @@ def show_tokens(text: str, session: Session) -> tuple[list, str, str]:
     return _chips(encoding, set()), "", md_escape(encoding.message)
 
 
-def toggle_token(text: str, positions: str, session: Session, evt: gr.SelectData) -> tuple[list, str]:
+class ChipClick(gr.SelectData):
+    """The clicked chip; an API call carries no click, and Gradio's ``SelectData`` would crash on that."""
+
+    def __init__(self, target, data) -> None:
+        super().__init__(target, data if isinstance(data, dict) else {"index": None, "value": None})
+
+
+def toggle_token(text: str, positions: str, session: Session, evt: ChipClick) -> tuple[list, str]:
     """Mask or unmask the clicked token chip."""
     lm = session_model(session)
     try:
@@ -132,7 +139,9 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
         raise user_error(err) from None
     if result.message:
         note = (note + "\n\n" if note else "") + f"⚠️ {md_escape(result.message)}"
-    figure = plots.topk_bars_grid(panels, columns=1 if len(panels) < 3 else 2)
+    figure = plots.topk_bars_grid(
+        panels, columns=1 if len(panels) < 3 else 2, title="Top-k predictions (the original in orange)"
+    )
     csv_file, json_file = export_updates(table, "fill")
     return figure, table, csv_file, json_file, note, session
 
@@ -159,7 +168,7 @@ def build_fill_tab(session: gr.State) -> OnLoad:
     mode = gr.Radio([INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them")
     run = gr.Button("Predict", variant="primary", elem_id="fill-predict")
     note = gr.Markdown()
-    bars = gr.Plot(label="Top-k predictions (the original in orange)", elem_id="fill-bars")
+    bars = gr.Plot(label="Top-k predictions (the original in orange)", show_label=False, elem_id="fill-bars")
     table = gr.Dataframe(
         label="Predictions", headers=PREDICTION_COLUMNS, wrap=True, interactive=False, elem_id="fill-table"
     )

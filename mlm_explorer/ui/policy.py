@@ -100,7 +100,7 @@ def apply_policy(
         )
         for p in result.predictions
     ]
-    figure = plots.topk_bars_grid(panels, columns=2)
+    figure = plots.topk_bars_grid(panels, columns=2, title="Predictions at the selected positions")
     csv_file, json_file = export_updates(table, "policy")
     return chips, note, figure, table, csv_file, json_file
 
@@ -165,7 +165,7 @@ def build_policy_tab(session: gr.State) -> None:
         show_legend=True, show_inline_category=False, elem_id="policy-chips",
     )
     note = gr.Markdown(elem_id="policy-note")
-    bars = gr.Plot(label="Predictions at the selected positions", elem_id="policy-bars")
+    bars = gr.Plot(label="Predictions at the selected positions", show_label=False, elem_id="policy-bars")
     table = gr.Dataframe(
         label="Selected positions", headers=PREDICTION_COLUMNS, wrap=True, interactive=False
     )
@@ -176,7 +176,7 @@ def build_policy_tab(session: gr.State) -> None:
             "the selected ones. Error bars: 95% intervals."
         )
         draw_btn = gr.Button(f"Draw {DRAWS:,} times")
-        draw_plot = gr.Plot(label="Empirical vs nominal rates")
+        draw_plot = gr.Plot(label="Empirical vs nominal rates", show_label=False)
 
     inputs = [text, rate, mask_share, random_share, seed, whole_word, session]
     outputs = [chips, note, bars, table, csv_btn, json_btn]

@@ -73,8 +73,8 @@ def build_score_tab(session: gr.State) -> None:
     gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs")
     run = gr.Button("Score", variant="primary", elem_id="score-run")
     verdict = gr.Markdown()
-    strip_a = gr.Plot(label="Sentence A", elem_id="score-strip-a")
-    strip_b = gr.Plot(label="Sentence B")
+    strip_a = gr.Plot(label="Sentence A", show_label=False, elem_id="score-strip-a")
+    strip_b = gr.Plot(label="Sentence B", show_label=False)
     table = gr.Dataframe(label="Scores", headers=SCORE_COLUMNS, wrap=True, interactive=False)
     csv_btn, json_btn = download_buttons()
     run.click(
