@@ -69,7 +69,7 @@ class PeakMemory:
             self.peak = torch.cuda.max_memory_allocated()
 
 
-def run_ours(lm, texts, args) -> tuple[float, int]:
+def run_ours(lm, texts, args) -> tuple[float, int, float]:
     from mlm_explorer.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
@@ -78,19 +78,19 @@ def run_ours(lm, texts, args) -> tuple[float, int]:
     )
     with PeakMemory() as mem:
         result = finetune(lm, texts, config)
-    return result.tokens_per_second, mem.peak
+    return result.tokens_per_second, mem.peak, result.seconds / result.steps
 
 
-def run_trainer(lm, windows, args, out_dir: str) -> tuple[float, int]:
+def run_trainer(lm, windows, args, out_dir: str) -> tuple[float, int, float]:
     import torch
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
     collator = DataCollatorForLanguageModeling(lm.tokenizer, mlm=True, mlm_probability=0.15)
-    counted = {"tokens": 0}
+    per_batch: list[int] = []
 
     def collate(rows):
         batch = collator(rows)
-        counted["tokens"] += int(batch["attention_mask"].sum())
+        per_batch.append(int(batch["attention_mask"].sum()))
         return batch
 
     dataset = [{"input_ids": list(ids)} for ids in windows.input_ids]
@@ -107,7 +107,8 @@ def run_trainer(lm, windows, args, out_dir: str) -> tuple[float, int]:
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    return counted["tokens"] / seconds, mem.peak
+    # The loader fetches one batch ahead; count only the batches trained on.
+    return sum(per_batch[: args.steps]) / seconds, mem.peak, seconds / args.steps
 
 
 def main() -> None:
@@ -152,6 +153,8 @@ def main() -> None:
         "batch_size": args.batch_size, "runs": args.repeat,
         "ours_tokens_per_s": round(ours_tps, 1), "trainer_tokens_per_s": round(theirs_tps, 1),
         "ratio": round(ours_tps / theirs_tps, 2),
+        "ours_s_per_step": round(statistics.median(x[2] for x in ours), 3),
+        "trainer_s_per_step": round(statistics.median(x[2] for x in theirs), 3),
         "ours_peak_mb": round(max(x[1] for x in ours) / 2**20, 1),
         "trainer_peak_mb": round(max(x[1] for x in theirs) / 2**20, 1),
     }

@@ -42,7 +42,7 @@ def server(tiny_bert_dir: Path):
         os.environ["MLM_EXPLORER_MODEL"] = saved
 
 
-def start(client: Client, text: str, steps: int = 60, seconds: int = 120, source: str = "Paste text",
+def start(client: Client, text: str, steps: int = 80, seconds: int = 120, source: str = "Paste text",
           upload=None):
     """Submit a training (tiny model: a large learning rate learns one sentence in a few dozen steps)."""
     return client.submit(
