@@ -199,6 +199,13 @@ def test_a_failed_switch_keeps_the_model(client: Client):
     assert _rows(table)[0]["model saw"] == "[MASK]"
 
 
+def test_a_preset_that_cannot_be_fetched_says_so(client: Client):
+    # Tests run with HF_HUB_OFFLINE=1 (conftest): a preset not in the cache cannot load.
+    picker, status, _ = client.predict("albert/albert-base-v2", api_name="/choose_model")
+    assert "Could not fetch" in status and "Still using the previous model" in status
+    assert picker["value"] == "default"
+
+
 def test_local_paths_are_refused_unless_allowed(client: Client, tiny_roberta_dir, monkeypatch):
     monkeypatch.delenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS")
     _, status, _ = client.predict(str(tiny_roberta_dir), api_name="/load_model")
