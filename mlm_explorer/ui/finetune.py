@@ -305,9 +305,11 @@ class View:
     session: Session
     status: str = ""
     progress: str = ""
-    loss: object = None
-    probes: pd.DataFrame | None = None
-    metrics: pd.DataFrame | None = None
+    loss: object = field(default_factory=lambda: _loss_figure([], []))
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["probe", "before", "after"]))
+    metrics: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["metric", "before", "after", "change"])
+    )
     download: dict = field(default_factory=lambda: gr.update(interactive=False))
     use: dict = field(default_factory=lambda: gr.update(interactive=False))
     start: dict = field(default_factory=lambda: gr.update(interactive=False))
@@ -350,8 +352,8 @@ def _live_view(session: Session, job: Job, started: float) -> View:
         status=f"Training … ({time.monotonic() - started:.0f} s)",
         progress=progress_html(step, total, text),
         loss=_loss_figure(steps, losses),
-        probes=table,
-        metrics=metrics,
+        **({"probes": table} if table is not None else {}),
+        **({"metrics": metrics} if metrics is not None else {}),
     )
 
 
@@ -410,9 +412,7 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
             result.steps, result.config.steps, f"{result.steps} steps, {how[result.stopped]}"
         ),
         loss=_loss_figure(steps, losses),
-        probes=probes_table(result.probes_before, result.probes_after, "after")
-        if result.probes_before
-        else None,
+        probes=probes_table(result.probes_before, result.probes_after, "after"),
         metrics=metrics_table(result.before, result.after),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
@@ -581,10 +581,14 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
     status = gr.Markdown(elem_id="ft-status")
     progress = gr.HTML(elem_id="ft-progress-box")
     with gr.Row():
-        loss = gr.Plot(show_label=False, elem_id="ft-loss")
-        metrics = gr.Dataframe(label="Masked-token metrics before / after", elem_id="ft-metrics")
+        loss = gr.Plot(_loss_figure([], []), show_label=False, elem_id="ft-loss")
+        metrics = gr.Dataframe(
+            pd.DataFrame(columns=["metric", "before", "after", "change"]),
+            label="Masked-token metrics before / after", elem_id="ft-metrics",
+        )
     probe_table = gr.Dataframe(
-        label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table"
+        pd.DataFrame(columns=["probe", "before", "after"]),
+        label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table",
     )
     with gr.Row():
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
