@@ -229,7 +229,7 @@ class FinetuneResult:
         cfg["lr"] = self.config.learning_rate
         cfg["policy"] = asdict(self.config.masking)
         return {
-            "base_model": self.base_name,
+            "base_model": display_name(self.base_name),
             "data": self.data_source,
             "train_examples": self.n_train,
             "heldout_examples": self.n_heldout,
@@ -249,6 +249,15 @@ class FinetuneResult:
             "settings": cfg,
             "notes": list(self.notes),
         }
+
+
+def display_name(name: str) -> str:
+    """A model name fit for a card: an absolute folder path shrinks to its last part.
+
+    Cards and summaries travel (zips, the hub); the server's folder layout should not.
+    """
+    path = Path(name)
+    return path.name if path.is_absolute() else name
 
 
 def _metrics_dict(m: Metrics) -> dict:
@@ -437,7 +446,7 @@ def probe(model: nn.Module, tokenizer, texts: Sequence[str], top_k: int = 5,
         positions = (ids[0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
         if not positions:
             model.train(was_training)
-            raise ValueError(f"Probe sentence {text!r} has no [MASK] to fill in.")
+            raise ValueError(f"Probe sentence {text[:80]!r} has no [MASK] to fill in.")
         logits = model(input_ids=ids, attention_mask=enc["attention_mask"].to(device)).logits[0]  # (T, V)
         probs = logits[positions].float().softmax(-1)  # (masks, V)
         top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
@@ -461,7 +470,7 @@ def check_probes(texts: Sequence[str], mask_token: str) -> tuple[str, ...]:
     kept = tuple(t.strip() for t in texts if t and t.strip())
     for t in kept:
         if mask_token not in normalise_masks(t, mask_token):
-            raise ValueError(f"Probe sentence {t!r} has no [MASK] to fill in.")
+            raise ValueError(f"Probe sentence {t[:80]!r} has no [MASK] to fill in.")
     return kept
 
 
@@ -624,7 +633,7 @@ def model_card(result: FinetuneResult) -> str:
         "",
         "# Fine-tuned masked language model",
         "",
-        f"Fine-tuned with MLM Explorer from **{_md(result.base_name)}** on **{_md(result.data_source)}** "
+        f"Fine-tuned with MLM Explorer from **{_md(s['base_model'])}** on **{_md(result.data_source)}** "
         f"({result.n_train} training examples, {result.n_windows} windows).",
         "",
         "## Settings",
