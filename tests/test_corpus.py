@@ -8,8 +8,8 @@ import pytest
 
 from mlm_explorer.cli import main
 from mlm_explorer.corpus import (
-    definitional_sentence,
     dedupe,
+    definitional_sentence,
     is_heldout,
     parse_wordnet_line,
     with_article,
@@ -18,7 +18,8 @@ from mlm_explorer.corpus import (
 
 NOUN = ('08932568 15 n 02 Paris 0 City_of_Light 0 001 @ 08524735 n 0000 | the capital and largest city '
         'of France; international center of culture and commerce; "she loved Paris in the spring"  \n')
-VERB = '00004032 29 v 02 sigh 0 suspire 4 001 @ 00001740 v 0000 | heave or utter a sigh; "She sighed sadly"  \n'
+VERB = ('00004032 29 v 02 sigh 0 suspire 4 001 @ 00001740 v 0000 | heave or utter a sigh; '
+        '"She sighed sadly"  \n')
 ADJ = '00001740 00 a 01 able 0 000 | (usually followed by `to\') having the necessary means or skill  \n'
 HEADER = "  1 This software and database is being provided to you, the LICENSEE, by  \n"
 

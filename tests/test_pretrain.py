@@ -75,7 +75,8 @@ def test_warm_start_loads_encoder_and_ties_new_head(encoder_dir: Path) -> None:
     source = BertModel.from_pretrained(encoder_dir)
     torch.testing.assert_close(model.bert.encoder.layer[0].attention.self.query.weight,
                                source.encoder.layer[0].attention.self.query.weight)
-    assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
+    decoder, embeddings = model.cls.predictions.decoder.weight, model.bert.embeddings.word_embeddings.weight
+    assert decoder.data_ptr() == embeddings.data_ptr()
 
 
 def test_lr_schedule_warms_up_then_decays() -> None:
