@@ -199,6 +199,14 @@ class MaskPlan:
         return sum(a is action for a in self.actions)
 
 
+def check_seed(seed: object) -> int:
+    """``seed`` as an int for ``torch.Generator.manual_seed``, or ``ValueError`` with a sentence."""
+    ok = isinstance(seed, (int, float)) and not isinstance(seed, bool) and math.isfinite(seed)
+    if not ok or int(seed) != seed or not 0 <= seed < 2**63:
+        raise ValueError(f"The seed must be a whole number between 0 and 2**63 - 1, got {seed!r}.")
+    return int(seed)
+
+
 def policy_plan(
     input_ids: Sequence[int],
     special_mask: Sequence[bool],
@@ -217,7 +225,7 @@ def policy_plan(
     words = None if word_ids is None else torch.tensor([list(word_ids)], dtype=torch.long)
     out = corrupt_batch(
         ids, special, mask_token_id, candidate_ids, config,
-        torch.Generator().manual_seed(int(seed)), words,
+        torch.Generator().manual_seed(check_seed(seed)), words,
     )
     n = ids.shape[1]
     return MaskPlan(

@@ -254,9 +254,21 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def path_exists(name: str | os.PathLike) -> bool:
+    """``Path(name).expanduser().exists()``, but False instead of an error for names no OS accepts.
+
+    ``Path.exists`` raises for a NUL byte (``ValueError``) and for names over the
+    file system's limits (``OSError`` ENAMETOOLONG); both are just "not a folder" here.
+    """
+    try:
+        return Path(name).expanduser().exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _cache_key(name: str) -> str:
     path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
+    return str(path.resolve()) if path_exists(path) else name
 
 
 def _has_safetensors(folder: Path) -> bool:
@@ -280,10 +292,10 @@ def _check_folder(folder: Path) -> None:
 
 def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedModel:
     folder = Path(name).expanduser()
-    if folder.is_dir():
+    if path_exists(folder) and folder.is_dir():
         _check_folder(folder)
         source = str(folder)
-    elif folder.exists():
+    elif path_exists(folder):
         raise ModelLoadError(f"{name} is a file; give the folder that holds config.json and the weights.")
     elif bundled and name == str(BUNDLED_MODEL_DIR):
         raise ModelLoadError(
@@ -291,7 +303,8 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
             f"Hugging Face id such as bert-base-uncased, or set {MODEL_ENV}."
         )
     elif _looks_like_path(name) or not is_valid_hub_id(name):
-        raise ModelLoadError(f"Model not found: {name!r} is neither a folder nor a valid Hugging Face id.")
+        shown = name if len(name) <= 100 else name[:100] + "…"
+        raise ModelLoadError(f"Model not found: {shown!r} is neither a folder nor a valid Hugging Face id.")
     else:
         source = name
     config = _load_config(source, name)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # What users type for a blank, whatever the model: BERT's and RoBERTa's spellings.
 _TYPED_MASK = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
+# Lone UTF-16 surrogates: valid in a Python str, not in UTF-8, and fatal to the tokenizer.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ def check_text(text: object) -> str:
         raise ValueError(f"The text must be a string, got {type(text).__name__}.")
     if not text.strip():
         raise ValueError("The text is empty: type a sentence.")
+    if _SURROGATE.search(text):
+        # Only a hand-made request carries these (JSON "\\ud800"); the tokenizer raises a TypeError on them.
+        raise ValueError("The text contains invalid characters (unpaired surrogates): send UTF-8 text.")
     return text
 
 

@@ -155,7 +155,7 @@ def check_typed_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise ModelLoadError("Type a Hugging Face id such as google-bert/bert-base-uncased.")
-    looks_local = Path(name).expanduser().exists() or name.startswith((".", "/", "~", "\\")) or "\\" in name
+    looks_local = models.path_exists(name) or name.startswith((".", "/", "~", "\\")) or "\\" in name
     if looks_local or not models.is_valid_hub_id(name):
         if not allow_local_paths():
             if looks_local or name.count("/") > 1:
