@@ -40,7 +40,9 @@ def test_a_valid_seed_still_reproduces(lm):
 
 
 @pytest.mark.parametrize(
-    "name", ["\u200f " * 3000, "x/" + "b" * 300, "a" * 300, "a\x00b"], ids=["rtl-6000", "long-part", "300", "nul"]
+    "name",
+    ["\u200f " * 3000, "x/" + "b" * 300, "a" * 300, "a\x00b"],
+    ids=["rtl-6000", "long-part", "300", "nul"],
 )
 def test_names_no_file_system_accepts_are_not_found(name):
     # Path.exists() raised OSError (ENAMETOOLONG) or ValueError (NUL) before the "not found" message.
