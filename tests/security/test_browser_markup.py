@@ -71,9 +71,10 @@ def test_score_tab(page):
 
 
 def test_model_name_field(page):
-    _fill(page, "#model-name", HOSTILE)
+    # No "/" in it, so it is judged as an id (and echoed) rather than refused as a path.
+    _fill(page, "#model-name", "<img src=x onerror=alert(1)><b>bold<b>")
     page.locator("#model-load").click()
-    sync_api.expect(page.locator("#model-status")).to_contain_text("Hugging Face id")
+    sync_api.expect(page.locator("#model-status")).to_contain_text("not a valid Hugging Face id")
     assert "<img" in page.locator("#model-status").inner_text()  # shown as characters
     _no_injected_markup(page)
 
