@@ -183,4 +183,22 @@ def build_demo() -> gr.Blocks:
         tabs.change(refresh_picker, [session], [picker, status, card], api_name=False, show_progress="hidden")
         demo.load(start_session, [session], [picker, status, card], api_name="start_session")
         demo.load(fill_on_load.fn, fill_on_load.inputs, fill_on_load.outputs, api_name=False)
+        demo.unload(expire_closed_session(demo))
     return demo
+
+
+def expire_closed_session(demo: gr.Blocks) -> Callable:
+    """An unload hook: a closed page's state expires after the session TTL, not Gradio's fixed hour.
+
+    Gradio keeps the state of a closed page (browser tab, or a gradio_client that
+    went away) for 3,600 s whatever ``gr.State(time_to_live=...)`` says, so every
+    visitor who fine-tuned and left would hold a model copy (~90 MB) for an hour.
+    """
+
+    def on_close(request: gr.Request) -> None:
+        holder = getattr(demo, "state_holder", None)
+        state = getattr(holder, "session_data", {}).get(getattr(request, "session_hash", None))
+        if state is not None and hasattr(state, "STATE_TTL_WHEN_CLOSED"):
+            state.STATE_TTL_WHEN_CLOSED = min(session_ttl(), state.STATE_TTL_WHEN_CLOSED)
+
+    return on_close
