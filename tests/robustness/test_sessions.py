@@ -38,3 +38,21 @@ def test_the_hook_is_wired_and_gradio_still_has_the_knob(tiny_bert_dir, monkeypa
     assert any(t[1] == "unload" for dep in demo.fns.values() for t in dep.targets)
     # The hook sets this attribute of Gradio's per-session state; fail loudly if Gradio renames it.
     assert SessionState(demo).STATE_TTL_WHEN_CLOSED == 3600
+
+
+def test_releasing_a_trained_session_trims_the_heap(monkeypatch):
+    from mlm_explorer.ui import state
+
+    calls = []
+    monkeypatch.setattr(state, "trim_heap", lambda: calls.append(1))
+    trained = state.Session(model_key=state.SESSION_MODEL, own_model=object(), extras={"job": object()})
+    state.release_session(trained)
+    assert trained.own_model is None and trained.extras == {} and calls == [1]
+    state.release_session(state.Session(model_key="bundled"))  # nothing to give back: no trim
+    assert calls == [1]
+
+
+def test_trim_heap_never_raises():
+    from mlm_explorer.ui.state import trim_heap
+
+    trim_heap()  # glibc: returns pages; elsewhere: a no-op
