@@ -54,18 +54,26 @@ def _chip(original: str, seen: str, action: Action) -> tuple[str, str]:
     return original, ACTION_LABELS[action]
 
 
+def _masked_text(
+    text: str, rate: float, mask_share: float, random_share: float, seed: float, whole_word: bool,
+    session: Session,
+):
+    """The session's model, the checked policy settings and the text with one draw of the policy."""
+    lm = session_model(session)
+    text = check_user_text(text)
+    config = _config(rate, mask_share, random_share, whole_word)
+    try:
+        return lm, config, mask_text(lm, text, config, _seed(seed))
+    except ValueError as err:
+        raise user_error(err) from None
+
+
 def apply_policy(
     text: str, rate: float, mask_share: float, random_share: float, seed: float, whole_word: bool,
     session: Session,
 ):
     """Corrupt the text with the 80/10/10 policy and predict at every selected position."""
-    lm = session_model(session)
-    text = check_user_text(text)
-    config = _config(rate, mask_share, random_share, whole_word)
-    try:
-        masked = mask_text(lm, text, config, _seed(seed))
-    except ValueError as err:
-        raise user_error(err) from None
+    lm, config, masked = _masked_text(text, rate, mask_share, random_share, seed, whole_word, session)
     plan = masked.plan
     chips = [
         _chip(masked.tokens[i], masked.corrupted_tokens[i], plan.actions[i])
@@ -119,11 +127,8 @@ def draw_many(
     session: Session,
 ):
     """Apply the policy 1,000 times and chart the empirical rates against the nominal ones."""
-    lm = session_model(session)
-    text = check_user_text(text)
-    config = _config(rate, mask_share, random_share, whole_word)
+    lm, config, masked = _masked_text(text, rate, mask_share, random_share, seed, whole_word, session)
     try:
-        masked = mask_text(lm, text, config, _seed(seed))
         enc = masked.encoding
         stats = policy_draws(
             enc.input_ids, enc.special_mask, lm.mask_token_id, lm.candidate_ids, config, DRAWS, _seed(seed),
