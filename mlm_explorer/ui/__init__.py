@@ -140,7 +140,9 @@ def _build_finetune(session: gr.State, picker_outputs: list) -> None:
 
 def build_demo() -> gr.Blocks:
     """The whole app, not launched (``app.py`` launches it; tests drive it)."""
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+    # Gradio keeps a copy of every file it serves (the fine-tune zips are ~85 MB):
+    # sweep copies older than 30 minutes every 10 minutes so a busy Space does not fill its disk.
+    with gr.Blocks(title=TITLE, delete_cache=(600, 1800)) as demo:
         session = gr.State(
             common.new_session(), time_to_live=session_ttl(), delete_callback=release_session
         )

@@ -74,7 +74,7 @@ _DEFAULT_MAX_TRAININGS = 1
 _POLL_S = 0.5  # how often the tab redraws while training
 _JOB_KEY = "finetune_job"
 _OUT_ROOT = Path(tempfile.gettempdir()) / "mlm-explorer-finetuned"
-_OUT_MAX_AGE_S = 3 * 3600  # zips are one-shot downloads; older ones are pruned
+_OUT_MAX_AGE_S = 30 * 60  # zips are one-shot downloads; older ones are pruned (bounds the disk a Space uses)
 
 
 # ------------------------------------------------------------------ server-wide admission
