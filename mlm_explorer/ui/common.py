@@ -233,8 +233,17 @@ def write_exports(table: pd.DataFrame, stem: str) -> tuple[str, str]:
     return str(csv_path), str(json_path)
 
 
+_PRUNE_EVERY_S = 60.0  # scanning the folder on every export cost more than the model pass under load
+_last_prune = 0.0  # server-wide housekeeping time, not user data
+
+
 def _prune_exports() -> None:
-    cutoff = time.time() - _EXPORT_MAX_AGE_S
+    global _last_prune
+    now = time.time()
+    if now - _last_prune < _PRUNE_EVERY_S:
+        return
+    _last_prune = now
+    cutoff = now - _EXPORT_MAX_AGE_S
     for f in _EXPORT_DIR.glob("*"):
         try:
             if f.stat().st_mtime < cutoff:
