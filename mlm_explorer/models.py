@@ -56,6 +56,11 @@ _CACHE_SIZE = 4
 _UNUSED_TOKEN = re.compile(r"^\[unused\d+\]$")
 
 
+def unused_token_ids(tokenizer) -> list[int]:
+    """Ids of BERT's ``[unusedN]`` placeholders in ``tokenizer``'s vocabulary (none elsewhere)."""
+    return [i for t, i in tokenizer.get_vocab().items() if _UNUSED_TOKEN.match(t)]
+
+
 class ModelLoadError(ValueError):
     """A model id or folder that cannot be used; ``str(err)`` is one user-facing line."""
 
@@ -136,9 +141,7 @@ class LoadedModel:
         from mlm_explorer.masking import replacement_candidates
 
         size = min(len(self.tokenizer), self.vocab_size)
-        vocab = self.tokenizer.get_vocab()
-        unused = [i for t, i in vocab.items() if _UNUSED_TOKEN.match(t)]
-        return replacement_candidates(size, sorted(self.special_ids) + unused)
+        return replacement_candidates(size, sorted(self.special_ids) + unused_token_ids(self.tokenizer))
 
 
 @dataclass(frozen=True)

@@ -215,10 +215,10 @@ def pack_lines(tokenizer, lines: Sequence[str], seq_len: int, seed: int) -> Pack
 
 def candidate_ids_for(tokenizer) -> torch.Tensor:
     """Random-replacement ids: the vocabulary less special tokens and BERT's ``[unusedN]``."""
-    vocab = tokenizer.get_vocab()
-    excluded = set(tokenizer.all_special_ids)
-    excluded |= {i for t, i in vocab.items() if t.startswith("[unused")}
-    return replacement_candidates(len(tokenizer), sorted(excluded))
+    from mlm_explorer.models import unused_token_ids
+
+    excluded = sorted(set(tokenizer.all_special_ids) | set(unused_token_ids(tokenizer)))
+    return replacement_candidates(len(tokenizer), excluded)
 
 
 # -------------------------------------------------------------------------- model

@@ -142,3 +142,14 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
                  "--rate", "1.5"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_random_replacements_skip_special_and_unused_tokens(tiny_bert_dir: Path) -> None:
+    from mlm_explorer.pretrain import candidate_ids_for
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    tok.add_tokens(["[unused0]", "[unused1]"])
+    candidates = set(candidate_ids_for(tok).tolist())
+    assert not candidates & set(tok.all_special_ids)
+    assert tok.convert_tokens_to_ids("[unused0]") not in candidates
+    assert tok.convert_tokens_to_ids("the") in candidates
