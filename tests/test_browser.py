@@ -14,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is absent: apt-get install chromium"),
-]
+from tests.browser_support import BROWSER_MARKS, CHROMIUM, LAUNCH_ARGS
+
+pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from tests.app_server import running_app  # noqa: E402
 
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b> [MASK]"
 TIMEOUT_MS = 30_000
 
