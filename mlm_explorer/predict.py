@@ -237,7 +237,7 @@ class ForwardOutput:
 _HEAD_SPLIT_OK: weakref.WeakKeyDictionary[torch.nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
-def _head_module(model: torch.nn.Module) -> torch.nn.Module | None:
+def head_module(model: torch.nn.Module) -> torch.nn.Module | None:
     """The MLM head if the model is ``base_model`` + exactly one other module with weights."""
     base = model.base_model
     if base is model:
@@ -253,7 +253,7 @@ def _head_split_works(lm: LoadedModel) -> bool:
     if cached is not None:
         return cached
     ok = False
-    head = _head_module(model)
+    head = head_module(model)
     if head is not None:
         try:
             ids = torch.tensor([[lm.mask_token_id] * 4], device=lm.device)
@@ -279,7 +279,7 @@ def _logits_at(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions
         )
         hidden = out[0][rows, cols]  # (N, hidden): only these rows reach the vocabulary matmul
-        logits = _head_module(lm.model)(hidden)
+        logits = head_module(lm.model)(hidden)
     else:
         out = lm.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions)
         logits = out.logits[rows, cols]

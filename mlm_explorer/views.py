@@ -1,30 +1,25 @@
 """Results as tables and summary numbers: what the app, a notebook or an export shows.
 
 Turns :mod:`mlm_explorer.predict` results into pandas DataFrames (one row per
-predicted position or per sentence) and computes the "draw the 80/10/10
-policy many times" statistics. Pure functions over result dataclasses and
-token ids; nothing here runs a model, draws a figure or imports gradio.
-
-Example::
-
-    >>> from mlm_explorer.masking import PolicyConfig
-    >>> stats = policy_draws([101, 5, 6, 7, 102], [True, False, False, False, True],
-    ...                      mask_token_id=103, candidate_ids=torch.arange(200, 300),
-    ...                      config=PolicyConfig(), draws=2000, seed=0)
-    >>> abs(stats.empirical["selected"] - 0.15) < 0.03
-    True
+predicted position or per sentence), and fine-tuning results into the
+Fine-tune tab's tables. Pure functions over result dataclasses; nothing here
+runs a model, draws a figure or imports gradio.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 
-from mlm_explorer.masking import ACTIONS, IGNORE_INDEX, Action, PolicyConfig, corrupt_batch
+from mlm_explorer.masking import Action
 from mlm_explorer.predict import IterativeResult, PredictionResult, SentenceScore, TokenPrediction
+
+if TYPE_CHECKING:
+    from mlm_explorer.finetune import Probe
+    from mlm_explorer.training import Metrics
 
 # What the app calls each action (the legend of the policy tab).
 ACTION_LABELS: dict[Action, str] = {
@@ -127,51 +122,41 @@ def table_to_json(table: pd.DataFrame) -> str:
     return table.to_json(orient="records", force_ascii=False, indent=2)
 
 
-@dataclass(frozen=True)
-class PolicyDraws:
-    """Empirical rates of the 80/10/10 policy over many draws on one sentence."""
+# ------------------------------------------------------------------ fine-tuning
 
-    draws: int
-    empirical: dict[str, float]  # "selected" of eligible tokens; "masked"/"random"/"kept" of selected
-    nominal: dict[str, float]
-    counts: dict[str, int]  # trials behind each empirical rate (for error bars)
+PROBE_COLUMNS = ["probe", "before", "after"]
+METRIC_COLUMNS = ["metric", "before", "after", "change"]
 
 
-def policy_draws(
-    input_ids: Sequence[int],
-    special_mask: Sequence[bool],
-    mask_token_id: int,
-    candidate_ids: torch.Tensor,
-    config: PolicyConfig,
-    draws: int = 1000,
-    seed: int = 0,
-    word_ids: Sequence[int] | None = None,
-) -> PolicyDraws:
-    """Run the policy ``draws`` times on one sentence (one batched call) and count what happened.
-
-    Uses :func:`masking.corrupt_batch` itself, the code training uses, so the
-    chart tests the real thing rather than a re-implementation.
-    """
-    if not 1 <= draws <= 100_000:
-        raise ValueError(f"draws must be between 1 and 100000, got {draws}.")
-    ids = torch.tensor([list(input_ids)] * draws, dtype=torch.long)
-    special = torch.tensor([list(special_mask)] * draws, dtype=torch.bool)
-    words = None if word_ids is None else torch.tensor([list(word_ids)] * draws, dtype=torch.long)
-    out = corrupt_batch(
-        ids, special, mask_token_id, candidate_ids, config, torch.Generator().manual_seed(int(seed)), words
+def _guesses(probe: Probe | None, k: int = 3) -> str:
+    if probe is None:
+        return ""
+    return " | ".join(
+        ", ".join(f"{t} {p:.0%}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
+        for g in probe.guesses
     )
-    eligible = int((~special).sum())
-    selected = int((out.labels != IGNORE_INDEX).sum())
-    codes = {"masked": Action.MASK, "random": Action.RANDOM, "kept": Action.KEEP}
-    counts = {name: int((out.actions == ACTIONS.index(a)).sum()) for name, a in codes.items()}
-    denominator = max(selected, 1)
-    empirical = {"selected": selected / max(eligible, 1)}
-    empirical.update({name: n / denominator for name, n in counts.items()})
-    nominal = {
-        "selected": config.rate,
-        "masked": config.mask_share,
-        "random": config.random_share,
-        "kept": config.keep_share,
-    }
-    trials = {"selected": eligible, "masked": selected, "random": selected, "kept": selected}
-    return PolicyDraws(draws=draws, empirical=empirical, nominal=nominal, counts=trials)
+
+
+def probes_table(before: Sequence[Probe], now: Sequence[Probe], now_label: str = "after") -> pd.DataFrame:
+    """One row per probe sentence: top guesses before training and now."""
+    rows = [
+        {"probe": b.text, "before": _guesses(b), now_label: _guesses(now[i] if i < len(now) else None)}
+        for i, b in enumerate(before)
+    ]
+    return pd.DataFrame(rows, columns=["probe", "before", now_label])
+
+
+def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame:
+    """Held-out masked-token accuracy, loss and perplexity before and (once known) after."""
+    rows = [
+        ("masked-token accuracy", before.accuracy, after.accuracy if after else math.nan),
+        ("loss (nats)", before.loss, after.loss if after else math.nan),
+        ("perplexity", before.perplexity, after.perplexity if after else math.nan),
+    ]
+    return pd.DataFrame(
+        [
+            {"metric": m, "before": round(x, 4), "after": round(y, 4), "change": round(y - x, 4)}
+            for m, x, y in rows
+        ],
+        columns=METRIC_COLUMNS,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from mlm_explorer import plots
-from mlm_explorer.masking import Action, PolicyConfig, validate_policy
+from mlm_explorer.masking import MAX_SEED, Action, PolicyConfig, check_seed, policy_draws, validate_policy
 from mlm_explorer.predict import mask_text, predict_plan
 from mlm_explorer.ui.common import (
     check_user_text,
@@ -16,7 +16,7 @@ from mlm_explorer.ui.common import (
     user_error,
 )
 from mlm_explorer.ui.state import Session
-from mlm_explorer.views import ACTION_LABELS, PREDICTION_COLUMNS, policy_draws, predictions_table
+from mlm_explorer.views import ACTION_LABELS, PREDICTION_COLUMNS, predictions_table
 
 EXAMPLE = (
     "The children walked to school in the morning, and the teacher read them a story "
@@ -24,7 +24,6 @@ EXAMPLE = (
 )
 TOP_K = 5
 DRAWS = 1000
-MAX_SEED = 2**31 - 1
 
 
 def _config(rate: float, mask_share: float, random_share: float, whole_word: bool) -> PolicyConfig:
@@ -42,10 +41,10 @@ def _config(rate: float, mask_share: float, random_share: float, whole_word: boo
 def _seed(seed: float | None) -> int:
     if seed is None:
         raise user_error("The seed is empty: type a whole number.")
-    value = int(seed)
-    if not 0 <= value <= MAX_SEED:
-        raise user_error(f"The seed must be between 0 and {MAX_SEED}.")
-    return value
+    try:
+        return check_seed(seed)
+    except ValueError as err:
+        raise user_error(err) from None
 
 
 def _chip(original: str, seen: str, action: Action) -> tuple[str, str]:
@@ -89,12 +88,13 @@ def apply_policy(
     except ValueError as err:
         raise user_error(err) from None
     table = predictions_table(result)
-    hits = sum(p.correct is True for p in result.predictions)
     n = len(result.predictions)
+    accuracy = result.accuracy or 0.0
+    hits = round(accuracy * n)
     actions = (Action.MASK, Action.RANDOM, Action.KEEP)
     counts = ", ".join(f"{plan.count(a)} {ACTION_LABELS[a]}" for a in actions)
     note = (
-        f"**Accuracy over the {n} selected positions: {hits}/{n} ({hits / n:.0%})** · {counts}. "
+        f"**Accuracy over the {n} selected positions: {hits}/{n} ({accuracy:.0%})** · {counts}. "
         "The model must recover the original at random and kept positions too."
     )
     if masked.message:
