@@ -253,13 +253,9 @@ class Step:
     loss: float  # mean loss at this step's targets (this process)
     lr: float
     elapsed: float  # seconds of training, a resumed run's earlier time included
-    tokens: int  # non-padding tokens seen so far by this process
+    tokens_per_second: float  # non-padding tokens per second of this call, this process
     progress: float  # 0..1 of the budget
     optimizer: torch.optim.Optimizer  # the prepared optimizer, for checkpoints
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / max(self.elapsed, 1e-9)
 
 
 @dataclass(frozen=True)
@@ -268,7 +264,7 @@ class Resume:
 
     step: int
     elapsed: float
-    tokens: int
+    tokens: int  # all processes
     optimizer_state: dict | None = None
 
 
@@ -310,7 +306,8 @@ def train(
     wrapped = TargetOnlyMLM(model)
     wrapped.train()
     optimizer = adamw(decay_groups(model, config.weight_decay), config.lr, config.betas, config.eps)
-    step, tokens = (resume.step, resume.tokens) if resume else (0, 0)
+    step = resume.step if resume else 0
+    tokens = 0  # this call, this process
     earlier = resume.elapsed if resume else 0.0
     started = time.perf_counter()
 
@@ -346,9 +343,10 @@ def train(
                 step += 1
                 tokens += int(batch["attention_mask"].sum())
                 losses.append(float(loss.detach()))
-                elapsed = earlier + time.perf_counter() - started
+                seconds = time.perf_counter() - started
+                elapsed = earlier + seconds
                 lr = scheduler.get_last_lr()[0]
-                info = Step(step, losses[-1], lr, elapsed, tokens, progress(), optimizer)
+                info = Step(step, losses[-1], lr, elapsed, tokens / max(seconds, 1e-9), progress(), optimizer)
                 want_stop = on_step is not None and on_step(info) is False
                 want_stop = want_stop or (should_stop is not None and should_stop())
                 over_time = config.max_seconds is not None and elapsed >= config.max_seconds
@@ -363,8 +361,9 @@ def train(
     optimizer.zero_grad(set_to_none=True)
     model.eval()
     accelerator.free_memory()  # drop the accelerator's references to optimizer and loader
-    return Trained(steps=step, seconds=earlier + time.perf_counter() - started, tokens=tokens * n_proc,
-                   losses=tuple(losses), stopped=stopped)
+    return Trained(steps=step, seconds=earlier + time.perf_counter() - started,
+                   tokens=(resume.tokens if resume else 0) + tokens * n_proc, losses=tuple(losses),
+                   stopped=stopped)
 
 
 # ------------------------------------------------------------------ models
