@@ -2,8 +2,10 @@
 
 Each command is a pair ``_add_<name>_parser(subparsers)`` / ``_run_<name>(args) -> int``
 registered in :data:`COMMANDS`; adding a command is one pair and one line there.
-Every command takes ``--model`` (a folder or a Hugging Face id; default the
-bundled model) and ``--json`` (machine-readable output on stdout).
+Every command takes ``--json`` (machine-readable output on stdout); those
+that run an existing model take ``--model`` (a folder or a Hugging Face id;
+default: see :func:`mlm_explorer.models.default_model_name`). ``corpus``
+builds text and ``pretrain`` names its start with ``--init`` / ``--from-scratch``.
 
 Bad input (empty text, no mask, nonsense settings, an unknown model, an
 unreadable file) prints one line ``error: ...`` on stderr and exits with 2,
@@ -149,24 +151,27 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_mask_parser(subparsers) -> None:
+    from mlm_explorer.masking import MAX_SEED
+
     p = subparsers.add_parser("mask", help="apply BERT's 80/10/10 masking policy to a text")
     p.add_argument("text")
-    p.add_argument("--policy", choices=["bert"], default="bert", help="masking policy (BERT's 80/10/10)")
     p.add_argument("--rate", type=_fraction("--rate"), default=0.15, help="selection probability (0.15)")
     p.add_argument("--mask-share", type=_fraction("--mask-share"), default=0.8, help="selected → mask (0.8)")
     p.add_argument("--random-share", type=_fraction("--random-share"), default=0.1, help="→ random (0.1)")
     p.add_argument("--whole-word", action="store_true", help="select whole words, not word pieces")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same plan (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"0..{MAX_SEED}; the same seed gives the same plan (default 0)")
     _add_common(p)
 
 
 def _run_mask(args: argparse.Namespace) -> int:
-    from mlm_explorer.masking import PolicyConfig, validate_policy
+    from mlm_explorer.masking import PolicyConfig, check_seed, validate_policy
     from mlm_explorer.predict import mask_text
     from mlm_explorer.tokens import check_text
 
     config = PolicyConfig(args.rate, args.mask_share, args.random_share, whole_word=args.whole_word)
     validate_policy(config)  # before loading a model: settings errors come first and fast
+    check_seed(args.seed)
     check_text(args.text)
     lm = _load(args)
     result = mask_text(lm, args.text, config, seed=args.seed)
@@ -271,7 +276,7 @@ def _run_eval_cloze(args: argparse.Namespace) -> int:
 
 
 def _add_finetune_parser(subparsers) -> None:
-    from mlm_explorer.finetune import FinetuneConfig
+    from mlm_explorer.finetune import FinetuneConfig, default_lr
 
     d = FinetuneConfig()
     p = subparsers.add_parser(
@@ -281,7 +286,8 @@ def _add_finetune_parser(subparsers) -> None:
     add("--data", type=Path, required=True, help=".txt (a line or paragraph each), .csv/.tsv, .jsonl")
     add("--out", type=Path, required=True, help="output folder, e.g. models/recipes")
     add("--steps", type=_positive_int, default=d.steps, help=f"optimizer steps (default {d.steps})")
-    add("--lr", type=float, default=None, help="peak learning rate (default 1e-4; 5e-4 from scratch)")
+    add("--lr", type=float, default=None,
+        help=f"peak learning rate (default {default_lr(False):g}; {default_lr(True):g} from scratch)")
     add("--rate", type=_fraction("--rate"), default=d.rate, help=f"masking rate (default {d.rate})")
     add("--seed", type=int, default=d.seed, help=f"split, shuffle and masking seed (default {d.seed})")
     add("--batch-size", type=_positive_int, default=d.batch_size, help=f"default {d.batch_size}")
@@ -290,7 +296,7 @@ def _add_finetune_parser(subparsers) -> None:
     add("--from-scratch", action="store_true", help="start from a random small encoder, same tokenizer")
     add("--probe", action="append", default=[], help="a sentence with [MASK] to compare (repeatable)")
     add("--no-zip", action="store_true", help="do not write OUT.zip next to the folder")
-    _add_common(p)  # --json is accepted; the summary on stdout is always JSON
+    _add_common(p)
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
@@ -301,11 +307,10 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from mlm_explorer.finetune import FinetuneConfig, finetune, save_finetuned, validate_config
 
     data = read_file(args.data, text_column=args.text_column)  # read before loading: a bad file fails fast
-    config = FinetuneConfig(
+    config = validate_config(FinetuneConfig(  # nonsense settings fail before the model loads
         steps=args.steps, lr=args.lr, rate=args.rate, seed=args.seed, batch_size=args.batch_size,
         max_seconds=args.max_seconds, from_scratch=args.from_scratch,
-    )
-    validate_config(config)  # nonsense settings fail before the model loads
+    ))
     lm = _load(args)
     main_process = PartialState().is_main_process  # under `accelerate launch`, one process reports
     for note in data.notes:
@@ -324,7 +329,17 @@ def _run_finetune(args: argparse.Namespace) -> int:
     summary = result.summary()
     summary["out"] = str(saved.folder)
     summary["zip"] = str(saved.zip_path) if saved.zip_path else None
-    _emit_json(summary)
+    if args.json:
+        _emit_json(summary)
+        return 0
+    b, a = summary["before"], summary["after"]
+    print(f"{summary['steps']} steps ({summary['stopped']}) in {summary['seconds']} s, "
+          f"{summary['tokens_per_second']:,.0f} tokens/s")
+    print(f"masked-token accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, "
+          f"loss {b['loss']:.3f} -> {a['loss']:.3f}")
+    for row in summary["probes"]:
+        print(f"  {row['text']}: {row['before']} -> {row['after']}")
+    print(f"saved to {summary['out']}" + (f" and {summary['zip']}" if summary["zip"] else ""))
     return 0
 
 
@@ -380,7 +395,7 @@ def _add_pretrain_parser(subparsers) -> None:
     add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
     add("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     add("--resume", action="store_true", help="continue from OUT/checkpoint")
-    add("--json", action="store_true", help="print a JSON summary")
+    add("--json", action="store_true", help="print the summary as JSON")
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
@@ -421,15 +436,20 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         return 0
     best = result.best
     summary = {
-        "out": str(result.out_dir), "steps": result.steps, "minutes": round(result.seconds / 60, 2),
-        "tokens_seen": result.tokens_seen,
+        "out": str(result.out_dir), "steps": result.steps, "stopped": result.stopped,
+        "minutes": round(result.seconds / 60, 2), "tokens_seen": result.tokens_seen,
         "heldout_accuracy": best.accuracy if best else None,
         "heldout_loss": best.loss if best else None,
+        "best_step": best.step if best else None,
     }
     if args.json:
         _emit_json(summary)
-    else:
-        print(json.dumps(summary))
+        return 0
+    print(f"{result.steps} steps ({result.stopped}) in {summary['minutes']} min, "
+          f"{result.tokens_seen:,} tokens seen")
+    if best is not None:
+        print(f"best held-out: accuracy {best.accuracy:.3f}, loss {best.loss:.3f} at step {best.step}")
+    print(f"saved to {result.out_dir}")
     return 0
 
 

@@ -46,7 +46,9 @@ MAX_LINES = 20_000
 #: (the same heuristic as git and grep: text files do not contain NUL).
 BINARY_SNIFF_BYTES = 8192
 
-SUPPORTED_SUFFIXES = (".txt", ".text", ".md", ".csv", ".tsv", ".jsonl")
+#: File types read as plain text (one example a line or paragraph), and all that are read.
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".csv", ".tsv", ".jsonl")
 
 TxtSplit = Literal["auto", "lines", "paragraphs"]
 
@@ -228,9 +230,9 @@ def _parse_jsonl(text: str, field: str | None, name: str) -> tuple[list[str], in
 def format_of(name: str) -> str:
     """The format implied by a file name's suffix, or :class:`DataError` if unsupported."""
     suffix = Path(name).suffix.lower()
-    if suffix in (".txt", ".text", ".md", ""):
+    if suffix in (*TEXT_SUFFIXES, ""):
         return "txt"
-    if suffix in (".csv", ".tsv", ".jsonl"):
+    if suffix in SUPPORTED_SUFFIXES:
         return suffix[1:]
     raise DataError(
         f"{Path(name).name}: unsupported file type {suffix!r}; use .txt, .csv, .tsv or .jsonl."

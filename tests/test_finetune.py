@@ -165,7 +165,8 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     data.write_text("id,body\n" + "".join(f"{i},{s}\n" for i, s in enumerate(REPETITIVE)))
     out = tmp_path / "models" / "toy"
     code = main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
-                 "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE])
+                 "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE,
+                 "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
@@ -173,6 +174,11 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     assert (out / "MODEL_CARD.md").is_file() and (out / "model.safetensors").is_file()
     assert (tmp_path / "models" / "toy.zip").is_file()
     assert "fine-tuning" in captured.err  # tqdm progress on stderr
+    # Without --json: sentences for a person, the same run.
+    assert main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
+                 "--out", str(out), "--steps", "2", "--no-zip"]) == 0
+    text = capsys.readouterr().out
+    assert "masked-token accuracy" in text and f"saved to {out}" in text and not text.startswith("{")
 
 
 @pytest.mark.parametrize(
