@@ -13,7 +13,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from mlm_explorer.ui import finetune as tab  # noqa: E402
+from mlm_explorer.ui import jobs as tab  # noqa: E402
 
 CAT = "\n".join(["the cat sat on the mat ."] * 40)
 DOG = "\n".join(["the dog sat on the floor ."] * 40)
@@ -170,3 +170,55 @@ def test_nonsense_settings_are_refused(server):
                        "no blank", api_name="/finetune_start")
     with pytest.raises(AppError, match="No model has been fine-tuned"):
         client.predict(api_name="/finetune_use")
+
+
+def test_a_new_run_never_replaces_the_model_the_other_tabs_use(server):
+    client = Client(server, verbose=False)
+    untouched = top1(client)
+    wait(start(client, CAT))
+    assert top1(client) == untouched  # trained, not chosen: the other tabs keep their model
+    client.predict(api_name="/finetune_use")
+    assert top1(client) == "mat"
+    final = wait(start(client, DOG))  # a second run after "Use" once
+    assert final[STATUS].startswith("**Done**")
+    assert top1(client) == "mat"  # the chosen model stays until the user chooses again
+    client.predict(api_name="/finetune_use")
+    assert top1(client) == "floor"
+
+
+def test_two_starts_from_one_page_at_the_same_instant_admit_one(server, monkeypatch):
+    monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "4")
+    client = Client(server, verbose=False)
+    first, second = start(client, CAT, steps=1000, seconds=300), start(client, CAT, steps=1000, seconds=300)
+    t0 = time.monotonic()
+    while not (first.done() or second.done()):
+        assert time.monotonic() - t0 < 30, "neither start was refused"
+        time.sleep(0.05)
+    refused, running = (first, second) if first.done() else (second, first)
+    with pytest.raises(AppError, match="already running"):
+        refused.result()
+    time.sleep(1.0)
+    assert tab.SLOTS.running == 1 and not running.done()
+    client.predict(api_name="/finetune_stop")
+    assert "stopped by you" in wait(running, timeout=20)[STATUS]
+
+
+def test_admission_is_atomic_across_threads():
+    from mlm_explorer.finetune import FinetuneConfig
+    from mlm_explorer.ui.state import Session
+
+    session = Session(model_key="bundled")
+    barrier = threading.Barrier(16)
+    won: list[bool] = []
+
+    def contend():
+        job = tab.Job(config=FinetuneConfig())
+        barrier.wait()
+        won.append(tab.claim(session, job))
+
+    threads = [threading.Thread(target=contend) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert won.count(True) == 1

@@ -11,20 +11,17 @@ per browser session (freed after ``MLM_EXPLORER_SESSION_TTL`` seconds unused,
 and its ``release()`` is called when Gradio deletes it). Every tab receives
 that ``gr.State`` and reads the model with ``common.session_model(session)``.
 
-``mlm_explorer/ui/finetune.py`` provides ``build_finetune_tab(session: gr.State) -> None``
-(optionally a second parameter, which receives :class:`ModelHooks`); it is
-called inside an open ``gr.Tab``. After training it stores its *own copy* of
-the model (shared models are never mutated) in ``session.own_model`` with a
-short ``session.own_label``; to use it in the other tabs it calls
-``session.use_own_model()`` and returns the session from its handler. The
-picker, status line and model card follow when the user changes tab (or at
-once, chained with ``.then(hooks.refresh, [session], hooks.outputs)``).
-Until that module exists, a placeholder tab says so.
+``mlm_explorer/ui/finetune.py`` provides ``build_finetune_tab(session, hooks)``,
+called inside an open ``gr.Tab``. A training keeps its *own copy* of the model
+(shared models are never mutated) in its job; only when the user presses
+"Use this model" does it become ``session.own_model`` (with a short
+``session.own_label``) and ``session.use_own_model()`` switch every tab to it.
+The picker, status line and model card follow at once, chained with
+``.then(hooks.refresh, [session], hooks.outputs)`` (:class:`ModelHooks`).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from mlm_explorer.ui import common
 from mlm_explorer.ui.about import build_about_tab, model_card
 from mlm_explorer.ui.attention import build_attention_tab
 from mlm_explorer.ui.fill import build_fill_tab
+from mlm_explorer.ui.finetune import build_finetune_tab
 from mlm_explorer.ui.policy import build_policy_tab
 from mlm_explorer.ui.score import build_score_tab
 from mlm_explorer.ui.state import SESSION_MODEL, Session, release_session, session_ttl
@@ -126,18 +124,6 @@ def start_session(session: Session):
     return refresh_picker(session)
 
 
-def _build_finetune(session: gr.State, picker_outputs: list) -> None:
-    try:
-        from mlm_explorer.ui.finetune import build_finetune_tab
-    except ImportError:
-        gr.Markdown("Fine-tuning in the browser is not installed in this version of the app.")
-        return
-    if len(inspect.signature(build_finetune_tab).parameters) >= 2:
-        build_finetune_tab(session, ModelHooks(refresh=refresh_picker, outputs=picker_outputs))
-    else:
-        build_finetune_tab(session)
-
-
 def build_demo() -> gr.Blocks:
     """The whole app, not launched (``app.py`` launches it; tests drive it)."""
     # Gradio keeps a copy of every file it serves (the fine-tune zips are ~85 MB):
@@ -171,7 +157,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Sentence score", id="score"):
                 build_score_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
-                _build_finetune(session, [picker, status, card])
+                build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
             with gr.Tab("About", id="about"):
                 build_about_tab(card)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -243,11 +244,16 @@ def _prune_exports() -> None:
     if now - _last_prune < _PRUNE_EVERY_S:
         return
     _last_prune = now
-    cutoff = now - _EXPORT_MAX_AGE_S
-    for f in _EXPORT_DIR.glob("*"):
+    prune_older(_EXPORT_DIR, _EXPORT_MAX_AGE_S)
+
+
+def prune_older(folder: Path, max_age_s: float) -> None:
+    """Delete the files and folders directly in ``folder`` last changed over ``max_age_s`` ago."""
+    cutoff = time.time() - max_age_s
+    for f in folder.glob("*"):
         try:
             if f.stat().st_mtime < cutoff:
-                f.unlink()
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
         except OSError:
             pass  # another worker removed it first
 
