@@ -1,8 +1,8 @@
-"""Command line: ``python -m mlm_explorer <command> ...``.
+"""Command line: ``mlm-explorer <command> ...`` (or ``python -m mlm_explorer <command> ...``).
 
 Each command is a pair ``_add_<name>_parser(subparsers)`` / ``_run_<name>(args) -> int``
 registered in :data:`COMMANDS`; adding a command is one pair and one line there.
-Every command takes ``--json`` (machine-readable output on stdout); those
+Every command but ``app`` takes ``--json`` (machine-readable output on stdout); those
 that run an existing model take ``--model`` (a folder or a Hugging Face id;
 default: see :func:`mlm_explorer.models.default_model_name`). ``corpus``
 builds text and ``pretrain`` names its start with ``--init`` / ``--from-scratch``.
@@ -453,6 +453,30 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- app
+
+
+def _add_app_parser(subparsers) -> None:
+    p = subparsers.add_parser("app", help="start the web app (what a Hugging Face Space runs)")
+    p.add_argument("--host", default=None, help="address (default: $GRADIO_SERVER_NAME, else local)")
+    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    from mlm_explorer.ui.launch import serve
+
+    overrides = {}
+    if args.host is not None:
+        overrides["server_name"] = args.host
+    if args.port is not None:
+        overrides["server_port"] = args.port
+    serve(**overrides)
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 #: name → (add the subparser, run it). One line per command.
@@ -465,12 +489,13 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "finetune": (_add_finetune_parser, _run_finetune),
     "corpus": (_add_corpus_parser, _run_corpus),
     "pretrain": (_add_pretrain_parser, _run_pretrain),
+    "app": (_add_app_parser, _run_app),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m mlm_explorer",
+        prog="mlm-explorer",
         description="See how a masked language model fills in blanks.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

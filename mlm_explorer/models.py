@@ -39,8 +39,32 @@ import torch
 
 #: Repository root (the folder holding ``mlm_explorer/``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The encoder shipped with the app (trained by ``pretrain.py``; may be absent in a checkout).
-BUNDLED_MODEL_DIR = REPO_ROOT / "assets" / "model"
+#: The installed copy of ``assets/`` (``pyproject.toml`` ships it as package data under this name).
+ASSETS_PACKAGE = "mlm_explorer_assets"
+
+
+def find_assets() -> Path:
+    """The bundled ``assets/`` folder: the checkout's, else the copy installed with the package.
+
+    A checkout (or an editable install) has ``assets/`` beside ``mlm_explorer/``;
+    ``pip install`` puts the same files in site-packages as ``mlm_explorer_assets``.
+    Where neither exists, the checkout's path is returned (and loading says it is missing).
+    """
+    checkout = REPO_ROOT / "assets"
+    if (checkout / "model" / "config.json").is_file():
+        return checkout
+    import importlib.util
+
+    spec = importlib.util.find_spec(ASSETS_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "model" / "config.json").is_file():
+            return Path(location)
+    return checkout
+
+
+#: Bundled sample texts and the bundled encoder (trained by ``pretrain.py``).
+ASSETS_DIR = find_assets()
+BUNDLED_MODEL_DIR = ASSETS_DIR / "model"
 #: Where our pretraining and fine-tuning commands write models; listed as choices.
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 #: Environment variables: the default model, and the folder of local models.
@@ -170,7 +194,12 @@ def is_valid_hub_id(s: str) -> bool:
 
 
 def default_model_name() -> str:
-    """``$MLM_EXPLORER_MODEL`` if set, else the bundled folder."""
+    """The default model, looked up in this order.
+
+    1. ``$MLM_EXPLORER_MODEL`` (a folder or a hub id), if set;
+    2. the checkout's ``assets/model`` (running from the repository);
+    3. the copy installed with the package (``pip install``: package data).
+    """
     return os.environ.get(MODEL_ENV, "").strip() or str(BUNDLED_MODEL_DIR)
 
 
@@ -302,8 +331,9 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
         raise ModelLoadError(f"{name} is a file; give the folder that holds config.json and the weights.")
     elif bundled and name == str(BUNDLED_MODEL_DIR):
         raise ModelLoadError(
-            "The bundled model (assets/model) is missing; pass --model with a folder or a "
-            f"Hugging Face id such as bert-base-uncased, or set {MODEL_ENV}."
+            "The bundled model is missing (neither the repository's assets/model nor an installed "
+            f"{ASSETS_PACKAGE}); pass --model with a folder or a Hugging Face id such as "
+            f"bert-base-uncased, or set {MODEL_ENV}."
         )
     elif _looks_like_path(name) or not is_valid_hub_id(name):
         shown = name if len(name) <= 100 else name[:100] + "…"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -33,7 +32,7 @@ import pandas as pd
 from mlm_explorer import plots
 from mlm_explorer.data import SUPPORTED_SUFFIXES, DataError, TextData, read_file, read_pasted
 from mlm_explorer.finetune import FinetuneConfig, Limits, check_probes, default_lr, validate_config
-from mlm_explorer.models import ModelLoadError
+from mlm_explorer.models import ASSETS_DIR, ModelLoadError
 from mlm_explorer.ui.common import md_escape, session_model, user_error
 from mlm_explorer.ui.jobs import SLOTS, Job, adopt, claim, current_job, save_zip
 from mlm_explorer.ui.state import Session
@@ -42,7 +41,7 @@ from mlm_explorer.views import METRIC_COLUMNS, PROBE_COLUMNS, metrics_table, pro
 if TYPE_CHECKING:
     from mlm_explorer.ui import ModelHooks
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "data"
+SAMPLES_DIR = ASSETS_DIR / "data"
 SOURCES = ("Bundled sample", "Upload a file", "Paste text")
 STARTS = ("Current model", "Fresh random model (watch it learn)")
 #: Probe sentences offered with each bundled sample.
