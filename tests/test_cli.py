@@ -163,6 +163,7 @@ def test_commands_registry_drives_the_parser() -> None:
     assert set(sub.choices) == set(cli.COMMANDS)
 
 
+@pytest.mark.slow
 def test_real_subprocess(tiny_bert_dir) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     ok = subprocess.run(

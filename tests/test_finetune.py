@@ -29,6 +29,7 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_loss_falls_and_base_stays_byte_identical(tiny_model_dir):
     lm = load_model(str(tiny_model_dir))
     before = snapshot(lm.model)
@@ -68,6 +69,7 @@ def test_probes_refresh_during_training(tiny_bert_dir):
     assert got[4][0].guesses[0].position == 6
 
 
+@pytest.mark.slow
 def test_stop_event_ends_the_run_within_a_step(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     stop = threading.Event()
@@ -82,12 +84,14 @@ def test_stop_event_ends_the_run_within_a_step(tiny_bert_dir):
     assert res.stopped == "stopped" and res.steps == 2
 
 
+@pytest.mark.slow
 def test_time_budget_stops_the_run(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     res = ft.finetune(lm, REPETITIVE, fast(steps=3000, max_seconds=1.0))
     assert res.stopped == "time budget" and 0 < res.steps < 3000 and res.seconds < 5
 
 
+@pytest.mark.slow
 def test_fresh_model_is_small_random_and_seeded(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     a, b = ft.fresh_model(lm.model, seed=1), ft.fresh_model(lm.model, seed=1)
@@ -133,6 +137,7 @@ def test_bad_data_and_probes_are_refused(tiny_bert_dir):
         ft.finetune(lm, REPETITIVE, fast(), probes=["no blank here"])
 
 
+@pytest.mark.slow
 def test_saved_folder_reloads_with_the_same_predictions(tiny_model_dir, tmp_path):
     lm = load_model(str(tiny_model_dir))
     data = TextData(tuple(REPETITIVE), "toy.txt", "txt")
@@ -158,6 +163,7 @@ def test_saved_folder_reloads_with_the_same_predictions(tiny_model_dir, tmp_path
     assert ft.probe(reloaded.model, reloaded.tokenizer, [PROBE]) == res.probes_after
 
 
+@pytest.mark.slow
 def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsys):
     from mlm_explorer.cli import main
 

@@ -112,6 +112,7 @@ def test_warm_start_from_a_masked_lm_keeps_its_trained_head(trained_mlm_dir: Pat
     assert ours.loss < math.log(len(tok)) - 1.5
 
 
+@pytest.mark.slow
 def test_continued_pretraining_starts_at_the_models_loss(corpus_file: Path, trained_mlm_dir: Path,
                                                           tmp_path: Path) -> None:
     """The first steps of `pretrain --init <masked LM>` beat the same start with its head thrown away."""
@@ -157,6 +158,7 @@ def test_from_scratch_loss_falls_and_folder_reloads(corpus_file: Path, tmp_path:
     assert "masked-token accuracy" in card and "80% mask" in card
 
 
+@pytest.mark.slow
 def test_warm_start_run_improves_heldout(corpus_file: Path, encoder_dir: Path, tmp_path: Path) -> None:
     config = PretrainConfig(seq_len=32, batch_size=8, lr=3e-3, max_steps=16, eval_every=8, save_fp16=True)
     result = run_pretraining([corpus_file], tmp_path / "warm", config, init_dir=encoder_dir,
@@ -183,6 +185,7 @@ def test_on_step_returning_false_stops_and_saves(corpus_file: Path, tmp_path: Pa
     assert result.history[-1].step == 3 and (tmp_path / "stopped" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_from_checkpoint(corpus_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "resumable"
     first = PretrainConfig(seq_len=32, batch_size=8, lr=1e-3, max_steps=6, eval_every=3,

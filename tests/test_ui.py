@@ -53,6 +53,7 @@ def test_import_app_builds_the_demo_without_launching():
     assert not app.demo.is_running
 
 
+@pytest.mark.slow
 def test_the_library_does_not_import_gradio():
     code = (
         "import sys, mlm_explorer, mlm_explorer.predict, mlm_explorer.plots, mlm_explorer.views; "

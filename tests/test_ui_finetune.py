@@ -64,6 +64,7 @@ def top1(client: Client) -> str:
     return table["data"][0][table["headers"].index("top-1")]
 
 
+@pytest.mark.slow
 def test_two_sessions_train_at_once_and_keep_their_own_models(server, monkeypatch):
     monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "2")
     a, b, bystander = (Client(server, verbose=False) for _ in range(3))
@@ -111,6 +112,7 @@ def test_stop_ends_a_long_run_within_a_few_steps(server):
     assert client.predict(api_name="/finetune_stop") == "Nothing is training in this session."
 
 
+@pytest.mark.slow
 def test_second_visitor_queues_with_its_position(server, monkeypatch):
     monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "1")
     first, second = Client(server, verbose=False), Client(server, verbose=False)
@@ -172,6 +174,7 @@ def test_nonsense_settings_are_refused(server):
         client.predict(api_name="/finetune_use")
 
 
+@pytest.mark.slow
 def test_a_new_run_never_replaces_the_model_the_other_tabs_use(server):
     client = Client(server, verbose=False)
     untouched = top1(client)
