@@ -128,11 +128,25 @@ PROBE_COLUMNS = ["probe", "before", "after"]
 METRIC_COLUMNS = ["metric", "before", "after", "change"]
 
 
+def probability_text(p: float) -> str:
+    """A probability as a short percentage that never rounds a small one to "0%".
+
+    A random model spreads its guesses over the whole vocabulary (1/30,522 ≈ 0.003%
+    each), so whole percents would show every guess as 0%.
+
+    >>> [probability_text(p) for p in (0.4213, 0.031, 0.0042, 0.0000327)]
+    ['42%', '3.1%', '0.42%', '0.0033%']
+    """
+    if p >= 0.1:
+        return f"{p:.0%}"
+    return f"{100 * p:.2g}%"
+
+
 def _guesses(probe: Probe | None, k: int = 3) -> str:
     if probe is None:
         return ""
     return " | ".join(
-        ", ".join(f"{t} {p:.0%}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
+        ", ".join(f"{t} {probability_text(p)}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
         for g in probe.guesses
     )
 

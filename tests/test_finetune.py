@@ -202,3 +202,12 @@ def test_cli_finetune_bad_input_is_one_line_exit_2(tiny_bert_dir, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and err.count("\n") == 0 and err.startswith("error:")
     assert not (tmp_path / "o").exists()
+
+
+def test_probe_table_shows_small_probabilities_as_more_than_zero():
+    from mlm_explorer.views import probes_table
+
+    tiny = ft.Probe("the [MASK] .", (ft.MaskGuess(2, ("a", "b"), (0.0004, 0.0000327)),))
+    sure = ft.Probe("the [MASK] .", (ft.MaskGuess(2, ("cat", "dog"), (0.62, 0.031)),))
+    row = probes_table([tiny], [sure]).iloc[0]
+    assert row["before"] == "a 0.04%, b 0.0033%" and row["after"] == "cat 62%, dog 3.1%"

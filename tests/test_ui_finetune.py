@@ -187,6 +187,8 @@ def test_a_new_run_never_replaces_the_model_the_other_tabs_use(server):
     assert top1(client) == "mat"  # the chosen model stays until the user chooses again
     client.predict(api_name="/finetune_use")
     assert top1(client) == "floor"
+    assert client.predict(api_name="/finetune_back").startswith("Back to the default model")
+    assert top1(client) == untouched
 
 
 def test_two_starts_from_one_page_at_the_same_instant_admit_one(server, monkeypatch):

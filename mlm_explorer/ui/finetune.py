@@ -33,7 +33,7 @@ from mlm_explorer import plots
 from mlm_explorer.data import SUPPORTED_SUFFIXES, DataError, TextData, read_file, read_pasted
 from mlm_explorer.finetune import FinetuneConfig, Limits, check_probes, default_lr, validate_config
 from mlm_explorer.models import ASSETS_DIR, ModelLoadError
-from mlm_explorer.ui.common import md_escape, session_model, user_error
+from mlm_explorer.ui.common import default_key, md_escape, session_model, user_error
 from mlm_explorer.ui.jobs import SLOTS, Job, adopt, claim, current_job, save_zip
 from mlm_explorer.ui.state import Session
 from mlm_explorer.views import METRIC_COLUMNS, PROBE_COLUMNS, metrics_table, probes_table
@@ -301,6 +301,13 @@ def use_finetuned(session: Session):
     return session, f"Now using **{md_escape(label)}** in every tab."
 
 
+def back_to_default(session: Session):
+    """Use the app's default model in every tab again (the fine-tuned one stays in the picker)."""
+    session.model_key = default_key()
+    session.attention = None  # tensors of another model must not be re-plotted
+    return session, "Back to the default model in every tab; the fine-tuned one stays in the model list."
+
+
 def suggest_probes(sample: str) -> str:
     """Probe sentences that suit the chosen sample."""
     return SAMPLE_PROBES.get(sample, gr.skip())
@@ -388,6 +395,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
     )
     with gr.Row():
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
+        back = gr.Button("Back to the default model", elem_id="ft-back")
         download = gr.DownloadButton("Download model (.zip)", interactive=False, elem_id="ft-download")
 
     views = {
@@ -440,6 +448,8 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
     )
     used = use.click(use_finetuned, [session], [session, status], api_name="finetune_use")
     used.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
+    went_back = back.click(back_to_default, [session], [session, status], api_name="finetune_back")
+    went_back.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
     source.change(show_source, [source], [sample, upload, pasted, column], api_name=False,
                   show_progress="hidden")
     sample.change(suggest_probes, [sample], [probes], api_name=False, show_progress="hidden")
