@@ -70,7 +70,8 @@ def run_trainer(lm, packed, args, out_dir: str) -> float:
     dataset = [{"input_ids": [t for t in row.tolist() if t != pad]} for row in packed.input_ids]
     training = TrainingArguments(
         output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-        learning_rate=args.lr, warmup_ratio=d.warmup, lr_scheduler_type="linear", weight_decay=d.weight_decay,
+        learning_rate=args.lr, warmup_steps=int(d.warmup * args.steps), lr_scheduler_type="linear",
+        weight_decay=d.weight_decay,
         adam_beta1=d.betas[0], adam_beta2=d.betas[1], adam_epsilon=d.eps, max_grad_norm=d.clip,
         logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, dataloader_pin_memory=False, dataloader_drop_last=True,
