@@ -267,6 +267,33 @@ def _run_eval_cloze(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- eval-pairs
+
+
+def _add_eval_pairs_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval-pairs", help="share of minimal pairs where the grammatical sentence has the higher PLL"
+    )
+    p.add_argument("file", type=Path, help="TSV: grammatical<TAB>ungrammatical[<TAB>phenomenon]")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="masked copies per forward pass")
+    _add_common(p)
+
+
+def _run_eval_pairs(args: argparse.Namespace) -> int:
+    from mlm_explorer.cloze import evaluate_pairs, read_pairs_file
+
+    pairs = read_pairs_file(args.file)  # read before loading: a bad file fails fast
+    result = evaluate_pairs(_load(args), pairs, batch_size=args.batch_size)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    print(f"{result.n} pairs   accuracy {result.accuracy:.3f}   model {result.model}")
+    for score in result.by_phenomenon:
+        if score.phenomenon:
+            print(f"  {score.phenomenon:<28} {score.accuracy:.3f}  ({score.n} pairs)")
+    return 0
+
+
 # ---------------------------------------------------------------------------- finetune
 
 
@@ -496,6 +523,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "score": (_add_score_parser, _run_score),
     "attention": (_add_attention_parser, _run_attention),
     "eval-cloze": (_add_eval_cloze_parser, _run_eval_cloze),
+    "eval-pairs": (_add_eval_pairs_parser, _run_eval_pairs),
     "finetune": (_add_finetune_parser, _run_finetune),
     "corpus": (_add_corpus_parser, _run_corpus),
     "pretrain": (_add_pretrain_parser, _run_pretrain),

@@ -1,4 +1,6 @@
-"""Cloze evaluation: top-1 / top-5 accuracy on sentences with one blank.
+"""Cloze and minimal-pair evaluation.
+
+Cloze: top-1 / top-5 accuracy on sentences with one blank.
 
 The file format is JSON lines, one item per line::
 
@@ -10,7 +12,19 @@ tokenizer's word-start marks (``Ġ``, ``▁``) and surrounding spaces are
 removed and case is ignored, so cased and uncased models are judged alike.
 A word-piece continuation (``##s``) never matches a whole-word answer.
 
-This module does not draw anything; the CLI's ``eval-cloze`` prints the result.
+Minimal pairs: a tab-separated file, one pair a line, the grammatical
+sentence first, an optional phenomenon label third (a header line starting
+``grammatical`` and lines starting ``#`` are skipped)::
+
+    The keys to the cabinet are here.<TAB>The keys to the cabinet is here.<TAB>agreement_attractor
+
+A pair counts as correct when the grammatical sentence has the higher
+pseudo-log-likelihood (Salazar et al., 2020, "Masked Language Model
+Scoring"; the sum, as BLiMP's evaluation of MLMs does), computed with
+:func:`mlm_explorer.predict.pseudo_log_likelihood`.
+
+This module does not draw anything; the CLI's ``eval-cloze`` and
+``eval-pairs`` print the results.
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import predict
+from mlm_explorer.predict import predict, pseudo_log_likelihood
 
 #: Refuse to read cloze files larger than this (they are small hand-made lists).
 MAX_CLOZE_BYTES = 20 * 1024 * 1024
@@ -62,14 +76,13 @@ class ClozeResult:
         }
 
 
-def read_cloze_file(path: Path | str) -> list[ClozeItem]:
-    """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
-    path = Path(path)
+def _read_small_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
     try:
         if path.stat().st_size > MAX_CLOZE_BYTES:
             limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a cloze file is a short list.")
-        raw = path.read_text(encoding="utf-8")
+            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ValueError(f"Cannot read {path}: no such file.") from None
     except IsADirectoryError:
@@ -78,6 +91,12 @@ def read_cloze_file(path: Path | str) -> list[ClozeItem]:
         raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
     except OSError as err:
         raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
+
+
+def read_cloze_file(path: Path | str) -> list[ClozeItem]:
+    """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
+    path = Path(path)
+    raw = _read_small_text(path, "cloze")
     items = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -128,3 +147,122 @@ def evaluate_cloze(lm: LoadedModel, items: Sequence[ClozeItem], k: int = 5) -> C
         top5=sum(o.rank is not None and o.rank <= 5 for o in outcomes) / total,
         outcomes=tuple(outcomes),
     )
+
+
+# ---------------------------------------------------------------------------- minimal pairs
+
+
+@dataclass(frozen=True)
+class MinimalPair:
+    grammatical: str
+    ungrammatical: str
+    phenomenon: str = ""  # e.g. "agreement_attractor"; empty when the file has no third column
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    pair: MinimalPair
+    pll_grammatical: float  # natural-log pseudo-log-likelihood (a sum over tokens)
+    pll_ungrammatical: float
+
+    @property
+    def correct(self) -> bool:
+        """The grammatical sentence is strictly more likely (a tie counts as wrong)."""
+        return self.pll_grammatical > self.pll_ungrammatical
+
+    @property
+    def margin(self) -> float:
+        """PLL(grammatical) - PLL(ungrammatical), in nats."""
+        return self.pll_grammatical - self.pll_ungrammatical
+
+
+@dataclass(frozen=True)
+class PhenomenonScore:
+    phenomenon: str
+    n: int
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class PairsResult:
+    model: str
+    n: int
+    accuracy: float  # share of pairs where the grammatical sentence has the higher PLL
+    by_phenomenon: tuple[PhenomenonScore, ...]  # in the file's order of first appearance
+    outcomes: tuple[PairOutcome, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "by_phenomenon": {p.phenomenon: {"n": p.n, "accuracy": p.accuracy} for p in self.by_phenomenon},
+            "pairs": [
+                {
+                    "grammatical": o.pair.grammatical,
+                    "ungrammatical": o.pair.ungrammatical,
+                    "phenomenon": o.pair.phenomenon,
+                    "pll_grammatical": o.pll_grammatical,
+                    "pll_ungrammatical": o.pll_ungrammatical,
+                    "correct": o.correct,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def read_pairs_file(path: Path | str) -> list[MinimalPair]:
+    """Parse a minimal-pair TSV file; raises ``ValueError`` naming the file and line on any problem."""
+    path = Path(path)
+    raw = _read_small_text(path, "minimal-pair")
+    pairs = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split("\t")]
+        if number == 1 and cells[0].lower() == "grammatical":
+            continue  # header
+        if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
+            raise ValueError(
+                f"{path}, line {number}: expected grammatical<TAB>ungrammatical[<TAB>phenomenon]."
+            )
+        if cells[0] == cells[1]:
+            raise ValueError(f"{path}, line {number}: the two sentences are the same.")
+        pairs.append(MinimalPair(cells[0], cells[1], cells[2] if len(cells) == 3 else ""))
+    if not pairs:
+        raise ValueError(f"{path} has no pairs.")
+    return pairs
+
+
+def evaluate_pairs(lm: LoadedModel, pairs: Sequence[MinimalPair], batch_size: int = 32) -> PairsResult:
+    """Share of ``pairs`` whose grammatical sentence gets the higher PLL, overall and per phenomenon.
+
+    Each sentence costs one masked copy per token, run ``batch_size`` copies
+    per forward pass. Example::
+
+        result = evaluate_pairs(lm, read_pairs_file("tests/data/minimal_pairs.tsv"))
+        print(result.accuracy, [(p.phenomenon, p.accuracy) for p in result.by_phenomenon])
+    """
+    outcomes = []
+    for n, pair in enumerate(pairs, start=1):
+        try:
+            good = pseudo_log_likelihood(lm, pair.grammatical, batch_size=batch_size)
+            bad = pseudo_log_likelihood(lm, pair.ungrammatical, batch_size=batch_size)
+        except ValueError as err:
+            raise ValueError(f"pair {n} ({pair.grammatical[:40]!r}): {err}") from None
+        outcomes.append(PairOutcome(pair, good.pll, bad.pll))
+    groups: dict[str, list[PairOutcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.pair.phenomenon, []).append(outcome)
+    by_phenomenon = tuple(
+        PhenomenonScore(name, len(group), sum(o.correct for o in group) / len(group))
+        for name, group in groups.items()
+    )
+    return PairsResult(
+        model=lm.name,
+        n=len(outcomes),
+        accuracy=sum(o.correct for o in outcomes) / len(outcomes),
+        by_phenomenon=by_phenomenon,
+        outcomes=tuple(outcomes),
+    )
+
