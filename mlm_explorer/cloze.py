@@ -23,6 +23,10 @@ pseudo-log-likelihood (Salazar et al., 2020, "Masked Language Model
 Scoring"; the sum, as BLiMP's evaluation of MLMs does), computed with
 :func:`mlm_explorer.predict.pseudo_log_likelihood`.
 
+Held-out masked-token accuracy: BERT's own objective on held-out lines (one
+line per row, 15% of tokens selected, 80/10/10, a fixed seed), so a corpus's
+per-source held-out files can be scored one by one.
+
 This module does not draw anything; the CLI's ``eval-cloze`` and
 ``eval-pairs`` print the results.
 """
@@ -265,4 +269,67 @@ def evaluate_pairs(lm: LoadedModel, pairs: Sequence[MinimalPair], batch_size: in
         by_phenomenon=by_phenomenon,
         outcomes=tuple(outcomes),
     )
+
+
+# ---------------------------------------------------------------------------- held-out masked tokens
+
+
+@dataclass(frozen=True)
+class MaskedAccuracy:
+    lines: int
+    targets: int  # selected positions scored
+    accuracy: float  # top-1 accuracy at the selected positions
+    loss: float  # mean cross-entropy there, in nats
+
+    def to_dict(self) -> dict:
+        return {"lines": self.lines, "targets": self.targets, "accuracy": self.accuracy, "loss": self.loss}
+
+
+def masked_token_accuracy(
+    lm: LoadedModel, lines: Sequence[str], rate: float = 0.15, seed: int = 1234, batch_size: int = 64,
+    max_length: int = 128,
+) -> MaskedAccuracy:
+    """Top-1 accuracy and loss of ``lm`` at 80/10/10-corrupted positions of ``lines``.
+
+    Each line is its own row (truncated to ``max_length`` tokens); the
+    selection is drawn from one ``torch.Generator`` seeded with ``seed``, so
+    the same lines give the same targets for every model with the same
+    tokenizer, and two models can be compared target for target.
+    """
+    import torch
+
+    from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, replacement_candidates
+    from mlm_explorer.models import unused_token_ids
+
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise ValueError("No held-out lines to score.")
+    tok = lm.tokenizer
+    excluded = sorted(set(tok.all_special_ids) | set(unused_token_ids(tok)))
+    candidates = replacement_candidates(len(tok), excluded)
+    policy = PolicyConfig(rate=rate)
+    generator = torch.Generator().manual_seed(seed)
+    correct, count, loss_sum = 0, 0, 0.0
+    for start in range(0, len(lines), batch_size):
+        enc = tok(list(lines[start : start + batch_size]), padding=True, truncation=True,
+                  max_length=max_length, return_special_tokens_mask=True, return_tensors="pt")
+        special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
+        out = corrupt_batch(enc["input_ids"], special, tok.mask_token_id, candidates, policy, generator)
+        selected = out.labels != IGNORE_INDEX
+        if not selected.any():
+            continue
+        ids, attention, rows = (t.to(lm.device) for t in (out.corrupted_ids, enc["attention_mask"], selected))
+        head = getattr(lm.model, "cls", None) or getattr(lm.model, "lm_head", None)
+        with torch.inference_mode():
+            if head is not None:  # the vocabulary projection only where it is scored (as pretraining does)
+                hidden = lm.model.base_model(input_ids=ids, attention_mask=attention)[0]
+                logits = head(hidden[rows]).float()
+            else:
+                logits = lm.model(input_ids=ids, attention_mask=attention).logits[rows].float()
+        target = out.labels[selected].to(lm.device)
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+        correct += int((logits.argmax(-1) == target).sum())
+        count += int(selected.sum())
+    return MaskedAccuracy(lines=len(lines), targets=count, accuracy=correct / max(count, 1),
+                          loss=loss_sum / max(count, 1))
 
