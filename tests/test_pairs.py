@@ -65,3 +65,16 @@ def test_cli_eval_pairs(tiny_bert_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["eval-pairs", str(tmp_path / "none.tsv")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Cannot read") and len(err.strip().splitlines()) == 1
+
+
+def test_masked_token_accuracy_is_reproducible_and_bounded(tiny_bert_dir: Path) -> None:
+    from mlm_explorer.cloze import masked_token_accuracy
+
+    lm = load_model(str(tiny_bert_dir))
+    lines = ["the cat sat on the mat .", "the capital of france is paris .", "birds fly south ."]
+    first = masked_token_accuracy(lm, lines * 10, seed=7, batch_size=8)
+    assert first == masked_token_accuracy(lm, lines * 10, seed=7, batch_size=8)
+    assert first.lines == 30 and first.targets > 0 and 0.0 <= first.accuracy <= 1.0 and first.loss > 0
+    assert masked_token_accuracy(lm, lines * 10, rate=0.5, seed=7).targets > first.targets
+    with pytest.raises(ValueError, match="No held-out lines"):
+        masked_token_accuracy(lm, ["  "])
