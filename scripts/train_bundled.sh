@@ -14,6 +14,9 @@
 #   BATCH [256] SEQ_LEN [64] LR [1e-4] EVAL_EVERY [250] SEED [0]
 #   EVAL_LINES []          held-out lines per source to score (default all; a CPU check uses fewer)
 #   ALLOW_NEW_HEAD [0]     1: train even if the head would be re-initialised (not for the bundled model)
+#   PACK []                also write OUT as <name>.tgz.part-aa, -ab, ... (15 MiB pieces) plus
+#                          evaluation.md and training.json into this folder: a few small files that a
+#                          remote machine can hand back; rebuild with `cat PACK/*.tgz.part-* | tar xz`
 #
 # Why these settings: batch 256 x 64 tokens and 250-step evaluation are the recipe that made
 # assets/model (MODEL_CARD.md); lr 1e-4 (BERT's, half of 2e-4 and a third of the first run's
@@ -31,7 +34,8 @@ LR="${LR:-1e-4}"
 EVAL_EVERY="${EVAL_EVERY:-250}"
 SEED="${SEED:-0}"
 EVAL_LINES="${EVAL_LINES:-}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
+PACK="${PACK:-}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=true PYTHONUNBUFFERED=1
 
 for f in "$CORPUS/train.txt.gz" "$CORPUS/heldout.txt" "$CORPUS/SOURCES.md"; do
     [[ -f "$f" ]] || { echo "error: $f not found: run scripts/fetch_corpus_sources.sh, then python -m mlm_explorer corpus --out $CORPUS" >&2; exit 2; }
@@ -75,4 +79,11 @@ cp "$CORPUS/SOURCES.md" "$OUT/SOURCES.md"
 
 python scripts/evaluate_run.py --model "$OUT" --baseline "$INIT" --corpus "$CORPUS" \
     ${EVAL_LINES:+--max-lines "$EVAL_LINES"} | tee "$OUT/evaluation.md"
+if [[ -n "$PACK" ]]; then
+    mkdir -p "$PACK"
+    name="$(basename "$OUT")"
+    tar -czf - -C "$(dirname "$OUT")" "$name" | split -b 15m - "$PACK/$name.tgz.part-"
+    cp "$OUT/evaluation.md" "$OUT/training.json" "$PACK/"
+    ls -l "$PACK"
+fi
 echo "total: $(( $(date +%s) - started )) s wall; figures in $OUT/evaluation.json and $OUT/training.json"
