@@ -80,13 +80,14 @@ class ClozeResult:
         }
 
 
-def _read_small_text(path: Path, what: str) -> str:
-    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
+def read_cloze_file(path: Path | str) -> list[ClozeItem]:
+    """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
+    path = Path(path)
     try:
         if path.stat().st_size > MAX_CLOZE_BYTES:
             limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
-        return path.read_text(encoding="utf-8")
+            raise ValueError(f"{path} is larger than {limit} MB; a cloze file is a short list.")
+        raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ValueError(f"Cannot read {path}: no such file.") from None
     except IsADirectoryError:
@@ -95,12 +96,6 @@ def _read_small_text(path: Path, what: str) -> str:
         raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
     except OSError as err:
         raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
-
-
-def read_cloze_file(path: Path | str) -> list[ClozeItem]:
-    """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
-    path = Path(path)
-    raw = _read_small_text(path, "cloze")
     items = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -213,6 +208,23 @@ class PairsResult:
                 for o in self.outcomes
             ],
         }
+
+
+def _read_small_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
+    try:
+        if path.stat().st_size > MAX_CLOZE_BYTES:
+            limit = MAX_CLOZE_BYTES // 2**20
+            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"Cannot read {path}: no such file.") from None
+    except IsADirectoryError:
+        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
+    except OSError as err:
+        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
 
 
 def read_pairs_file(path: Path | str) -> list[MinimalPair]:
