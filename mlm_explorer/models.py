@@ -417,8 +417,9 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
         shown = name if len(name) <= 100 else name[:100] + "…"
         raise ModelLoadError(f"Model not found: {shown!r} is neither a folder nor a valid Hugging Face id.")
     else:
-        source = name
-    local_only = source == name and not hub_reachable()
+        source = None
+    local_only = source is None and not hub_reachable()
+    source = name if source is None else source
     config = _load_config(source, name, local_only)
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
@@ -447,7 +448,8 @@ def _load_config(source: str, name: str, local_only: bool = False):
 
 def _offline_message(name: str) -> str:
     why = (
-        "this server runs offline (HF_HUB_OFFLINE)" if offline_by_setting()
+        "the Hugging Face hub is unreachable: this server runs offline (HF_HUB_OFFLINE)"
+        if offline_by_setting()
         else "the Hugging Face hub is unreachable from this server"
     )
     return f"Could not fetch {name}: {why}, and the model is not in the local cache."
