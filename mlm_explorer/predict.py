@@ -33,9 +33,11 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
+from mlm_explorer import serving
 from mlm_explorer.attention import AttentionMaps, attention_from_output
 from mlm_explorer.masking import (
     Action,
@@ -267,12 +269,19 @@ def _head_split_works(lm: LoadedModel) -> bool:
 
 
 @torch.inference_mode()
-def _logits_at(
-    lm: LoadedModel, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, with_attentions: bool
+def _logits_at_padded(
+    lm: LoadedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    with_attentions: bool,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    """Logits at (rows[i], cols[i]) of a (B, T) batch → (N, V) float32 CPU, plus attentions."""
-    input_ids = input_ids.to(lm.device)
-    attention_mask = torch.ones_like(input_ids)
+    """Logits at (rows[i], cols[i]) of a (B, T) batch → (N, V) float32 CPU, plus attentions.
+
+    The one place a model runs for inference (called on the inference worker's thread).
+    """
+    input_ids, attention_mask = input_ids.to(lm.device), attention_mask.to(lm.device)
     rows, cols = rows.to(lm.device), cols.to(lm.device)
     if _head_split_works(lm):
         out = lm.model.base_model(
@@ -285,6 +294,65 @@ def _logits_at(
         logits = out.logits[rows, cols]
     attentions = tuple(out.attentions) if with_attentions else None
     return logits.float().cpu(), attentions
+
+
+# One item of a batched pass: (input_ids (b, T), rows (N,), cols (N,)) of one caller.
+_Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _run_items(
+    items: list[_Item], lm: LoadedModel, with_attentions: bool
+) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
+    """Several callers' sequences as one right-padded batch; each gets back its own rows.
+
+    Padding is masked out (``attention_mask`` 0), so a padded token receives no
+    attention and every real position computes what it would alone; absolute
+    positions start at 0 on every row, and RoBERTa's position ids skip padding
+    (``create_position_ids_from_input_ids``), so right padding moves nothing.
+    """
+    if len(items) == 1:
+        ids, rows, cols = items[0]
+        return [_logits_at_padded(lm, ids, torch.ones_like(ids), rows, cols, with_attentions)]
+    length = max(ids.shape[1] for ids, _, _ in items)
+    total = sum(ids.shape[0] for ids, _, _ in items)
+    pad = lm.tokenizer.pad_token_id
+    batch = torch.full((total, length), 0 if pad is None else int(pad), dtype=torch.long)
+    mask = torch.zeros((total, length), dtype=torch.long)
+    all_rows, offsets, start = [], [], 0
+    for ids, rows, _ in items:
+        b, t = ids.shape
+        batch[start : start + b, :t] = ids
+        mask[start : start + b, :t] = 1
+        all_rows.append(rows + start)
+        offsets.append(start)
+        start += b
+    logits, attentions = _logits_at_padded(
+        lm, batch, mask, torch.cat(all_rows), torch.cat([c for _, _, c in items]), with_attentions
+    )
+    out, first = [], 0
+    for (ids, rows, _), offset in zip(items, offsets, strict=True):
+        b, t = ids.shape
+        own = logits[first : first + len(rows)]
+        first += len(rows)
+        own_attn = None
+        if attentions is not None:  # copies, so the batch's tensors are freed with the batch
+            own_attn = tuple(a[offset : offset + b, :, :t, :t].clone() for a in attentions)
+        out.append((own, own_attn))
+    return out
+
+
+def _logits_at(
+    lm: LoadedModel, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, with_attentions: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Logits at (rows[i], cols[i]) of a (B, T) batch, run by the inference worker with other callers'."""
+    return _logits_many(lm, [(input_ids, rows, cols)], with_attentions)[0]
+
+
+def _logits_many(lm: LoadedModel, items: list[_Item], with_attentions: bool) -> list:
+    """Several items of one caller, submitted together so the worker may run them in one pass."""
+    run = partial(_run_items, lm=lm, with_attentions=with_attentions)
+    sizes = [(int(ids.shape[0]), int(ids.shape[1])) for ids, _, _ in items]
+    return serving.run_batched((lm, "logits", with_attentions), run, items, sizes)
 
 
 def forward(
@@ -538,22 +606,32 @@ def masked_copy_log_probs(
 ) -> torch.Tensor:
     """log p(original at p | all other tokens) for each p in ``positions``, float64 (N,).
 
-    Builds one copy of the sequence per position with that position masked
-    and runs the copies ``batch_size`` at a time (all copies have the same
-    length, so no padding is needed and results equal one pass per copy).
+    Builds one copy of the sequence per position with that position masked, in
+    chunks of at most ``batch_size`` copies (fewer for long sequences, so one
+    pass stays within the inference worker's memory bound). All chunks are
+    submitted at once: the worker runs them, with other visitors' requests, in
+    as few passes as its bounds allow. Copies of one length need no padding.
     """
     batch_size = _check_batch_size(batch_size)
     ids = torch.tensor(list(input_ids), dtype=torch.long)
     pos = torch.tensor(list(positions), dtype=torch.long)
-    out = torch.empty(len(pos), dtype=torch.float64)
-    for start in range(0, len(pos), batch_size):
-        chunk = pos[start : start + batch_size]
+    if len(pos) == 0:
+        return torch.empty(0, dtype=torch.float64)
+    per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
+    items = []
+    for start in range(0, len(pos), per_pass):
+        chunk = pos[start : start + per_pass]
         copies = ids.repeat(len(chunk), 1)  # (b, T)
         rows = torch.arange(len(chunk))
         copies[rows, chunk] = lm.mask_token_id
-        logits, _ = _logits_at(lm, copies, rows, chunk, with_attentions=False)  # (b, V)
-        log_probs = torch.log_softmax(logits, dim=-1)
+        items.append((copies, rows, chunk))
+    results = _logits_many(lm, items, with_attentions=False)
+    out = torch.empty(len(pos), dtype=torch.float64)
+    start = 0
+    for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
+        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
         out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
+        start += len(chunk)
     return out
 
 

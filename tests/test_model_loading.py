@@ -66,7 +66,8 @@ def test_same_model_loads_once_for_concurrent_callers(monkeypatch) -> None:
     _blocking_loader(monkeypatch, release, calls, fail=True)
     errors: list[str] = []
     threads = [
-        threading.Thread(target=lambda: errors.append(_swallow(lambda: load_model("slow/same")))) for _ in range(5)
+        threading.Thread(target=lambda: errors.append(_swallow(lambda: load_model("slow/same"))))
+        for _ in range(5)
     ]
     for t in threads:
         t.start()
