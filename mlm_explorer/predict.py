@@ -50,6 +50,19 @@ from mlm_explorer.masking import (
 from mlm_explorer.models import LoadedModel
 from mlm_explorer.tokens import Encoding, display_tokens, encode
 
+# ---------------------------------------------------------------------------- bounds
+
+# Every entry point has a bounded cost, so no input can hold a shared server for long
+# (worst cases measured in SECURITY.md). A forward pass over T tokens costs about T token-passes.
+
+#: Iterative filling runs the model once per mask: masks × tokens of the text is at most this
+#: (a 512-token text: 16 masks; a 20-token sentence: every mask it can hold).
+MAX_ITERATIVE_COST = 8192
+#: PLL masks each token in turn, T copies of T tokens (T² token-passes): at most this many tokens
+#: (special tokens included) per sentence, about 60 words.
+MAX_SCORE_TOKENS = 80
+
+
 # ---------------------------------------------------------------------------- results
 
 
@@ -546,6 +559,21 @@ def mask_text(lm: LoadedModel, text: str, config: PolicyConfig | None = None, se
     return MaskedText(encoding=encoding, plan=plan, corrupted_tokens=display_tokens(lm, plan.corrupted_ids))
 
 
+def check_iterative_cost(n_masks: int, n_tokens: int, budget: int | None = None) -> None:
+    """Raise ``ValueError`` (saying the cap) when ``n_masks`` passes over ``n_tokens`` exceed ``budget``.
+
+    ``budget`` defaults to :data:`MAX_ITERATIVE_COST`.
+    """
+    budget = MAX_ITERATIVE_COST if budget is None else budget
+    if n_masks * n_tokens > budget:
+        most = max(1, budget // max(1, n_tokens))
+        raise ValueError(
+            f"Iterative filling runs the model once per mask, so it is limited to masks × tokens ≤ "
+            f"{budget:,}: with {n_tokens} tokens at most {most} masks, and this text has {n_masks}. "
+            "Use independent filling (one pass for all masks), fewer masks or a shorter text."
+        )
+
+
 def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5) -> IterativeResult:
     """Fill the masks one at a time: each pass writes the single most confident position.
 
@@ -564,6 +592,7 @@ def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5
     remaining = [p for p in plan.targets if plan.actions[p] is Action.MASK]
     if not remaining:
         raise ValueError("No mask to fill: type [MASK] or <mask> where a word goes.")
+    check_iterative_cost(len(remaining), len(plan.corrupted_ids))
     ids = list(plan.corrupted_ids)
     steps: list[FillStep] = []
     while remaining:
@@ -635,14 +664,23 @@ def masked_copy_log_probs(
     return out
 
 
-def pseudo_log_likelihood(lm: LoadedModel, text: str, batch_size: int = 32) -> SentenceScore:
+def pseudo_log_likelihood(
+    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> SentenceScore:
     """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
 
     Every non-special token is masked in turn and the model's log-probability
     of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text or text with masks.
+    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
+    or more than ``max_tokens`` tokens (None: no limit but the model's).
     """
     encoding = encode(lm, text)
+    if max_tokens is not None and len(encoding) > max_tokens:
+        more = " or more" if encoding.truncated else ""
+        raise ValueError(
+            f"Scoring runs one copy of the sentence per token, so it is limited to {max_tokens} tokens; "
+            f"this text has {len(encoding)}{more}. Score a shorter sentence."
+        )
     if encoding.mask_positions:
         raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
     positions = [i for i, s in enumerate(encoding.special_mask) if not s]
