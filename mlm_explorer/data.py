@@ -280,7 +280,7 @@ def read_limited(path: str | Path, max_bytes: int | None = None) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise DataError(f"No such file: {name}.") from None
+        raise DataError(f"Cannot read {name}: no such file.") from None
     except IsADirectoryError:
         raise DataError(f"{name} is a folder, not a file.") from None
     except OSError as err:

@@ -92,7 +92,7 @@ def test_bytes_read_are_capped_whatever_the_size_says(tmp_path, monkeypatch) -> 
         read_file(big)
     with pytest.raises(DataError, match="folder"):
         read_limited(tmp_path)
-    with pytest.raises(DataError, match="No such file"):
+    with pytest.raises(DataError, match="no such file"):
         read_limited(tmp_path / "missing.txt")
 
 
