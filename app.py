@@ -8,7 +8,8 @@ analytics, run history or monitoring.
 Environment variables: ``MLM_EXPLORER_MODEL`` (default model: a hub id or a
 folder), ``MLM_EXPLORER_SESSION_TTL`` (seconds a visitor's state is kept),
 ``MLM_EXPLORER_ALLOW_LOCAL_PATHS=1`` (let visitors load server folders by
-path), ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (where to listen).
+path), ``MLM_EXPLORER_DISK_BUDGET_MB`` (disk the app's temporary files may
+use, default 2,000), ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (where to listen).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gradio as gr  # noqa: E402
 
 from mlm_explorer.models import ModelLoadError, load_model  # noqa: E402
 from mlm_explorer.ui import CSS, build_demo  # noqa: E402
+from mlm_explorer.ui.common import start_disk_janitor  # noqa: E402
 
 QUEUE_MAX_SIZE = 64  # requests waiting beyond this get "queue full" instead of minutes of waiting
 DEFAULT_CONCURRENCY = 2  # events without their own limit: two vCPUs on a free Space
@@ -53,9 +55,21 @@ def launch_options() -> dict:
     )
 
 
+def queue_options() -> dict:
+    """Keyword arguments of ``queue()`` (shared with the tests)."""
+    return dict(
+        max_size=QUEUE_MAX_SIZE,
+        default_concurrency_limit=DEFAULT_CONCURRENCY,
+        # Off a Space, Gradio also answers queued events by direct POST (/gradio_api/run/...),
+        # outside the queue and its concurrency limits; every request must wait its turn.
+        api_open=False,
+    )
+
+
 def main() -> None:
     preload_default_model()
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY)
+    start_disk_janitor()  # the app's temporary files stay within MLM_EXPLORER_DISK_BUDGET_MB
+    demo.queue(**queue_options())
     demo.launch(**launch_options())
 
 

@@ -80,7 +80,7 @@ def _switch(session: Session, key: str, progress: gr.Progress | None = None):
             session.model_key = key
             session.attention = None  # tensors of another model must not be re-plotted
     except (ModelLoadError, ValueError) as err:
-        gr.Warning(common.md_escape(err))
+        gr.Warning(common.toast_text(err))
         status = f"⚠️ Could not switch: {common.md_escape(err)} Still using the previous model."
         return session, _picker_update(session), status, _safe_card(session)
     return session, _picker_update(session), common.describe_model(lm, key), _safe_card(session)
@@ -107,7 +107,7 @@ def load_model_by_name(name: str, session: Session, progress=gr.Progress()):  # 
     try:
         key = common.check_typed_name(name)
     except ModelLoadError as err:
-        gr.Warning(common.md_escape(err))
+        gr.Warning(common.toast_text(err))
         return session, _picker_update(session), f"⚠️ {common.md_escape(err)}", _safe_card(session)
     return _switch(session, key, progress)
 

@@ -9,7 +9,13 @@ from mlm_explorer import plots
 from mlm_explorer.attention import attention_from_output, mean_over_heads, rollout, select_tokens
 from mlm_explorer.predict import forward
 from mlm_explorer.tokens import encode
-from mlm_explorer.ui.common import check_user_text, md_escape, session_model, user_error
+from mlm_explorer.ui.common import (
+    INFERENCE_CONCURRENCY,
+    check_user_text,
+    md_escape,
+    session_model,
+    user_error,
+)
 from mlm_explorer.ui.state import Session
 
 EXAMPLE = "The cat sat on the [MASK] because it was tired."
@@ -107,7 +113,7 @@ def build_attention_tab(session: gr.State) -> None:
 
     gr.on(
         [run.click, text.submit], run_attention, [text, view, layer, head, hide_special, session],
-        [plot, caption, layer, head, session], api_name="attention", concurrency_limit=4,
+        [plot, caption, layer, head, session], api_name="attention", concurrency_limit=INFERENCE_CONCURRENCY,
     )
     gr.on(
         # .change, not .release: keyboard users move sliders with arrow keys; a re-plot is cheap.
