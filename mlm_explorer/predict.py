@@ -401,22 +401,41 @@ def _check_top_k(top_k: object, vocab_size: int) -> int:
     return min(top_k, vocab_size)
 
 
+# Rows of (N, V) statistics computed at a time: log-softmax, probabilities and their product are
+# each N × V floats (510 masked positions × BERT's 30,522 tokens = 62 MB apiece), so a text of
+# only masks would otherwise peak at ~300 MB; in chunks of 64 the temporaries stay under 40 MB.
+_STATS_ROWS = 64
+_TRIM_AFTER_ELEMENTS = 8_000_000
+
+
+def _distribution_stats(logits: torch.Tensor, orig: torch.Tensor, top_k: int):
+    """Entropy, top-k probabilities and ids, log p(original) and its rank for a chunk of rows."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (n, V)
+    probs = log_probs.exp()
+    # Entropy in nats; p·log p is 0 where p underflows to 0 (log_softmax is finite there).
+    entropy = -(probs * log_probs).sum(dim=-1)
+    top_p, top_i = probs.topk(top_k, dim=-1)
+    orig_lp = log_probs.gather(1, orig[:, None])  # (n, 1)
+    # Rank = 1 + number of tokens strictly more likely than the original.
+    ranks = (log_probs > orig_lp).sum(dim=-1) + 1
+    return entropy, top_p, top_i, orig_lp, ranks
+
+
 def _token_predictions(
     lm: LoadedModel, logits: torch.Tensor, positions: Sequence[int], plan: MaskPlan, top_k: int
 ) -> tuple[TokenPrediction, ...]:
     """Turn (N, V) logits at ``positions`` into :class:`TokenPrediction` rows (vectorised)."""
     if not positions:
         return ()
-    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
-    probs = log_probs.exp()
-    # Entropy in nats; p·log p is 0 where p underflows to 0 (log_softmax is finite there).
-    entropy = -(probs * log_probs).sum(dim=-1)
-    top_p, top_i = probs.topk(top_k, dim=-1)
     known = [plan.original_known[p] for p in positions]
     orig = torch.tensor([plan.original_ids[p] if k else 0 for p, k in zip(positions, known, strict=True)])
-    orig_lp = log_probs.gather(1, orig[:, None])  # (N, 1)
-    # Rank = 1 + number of tokens strictly more likely than the original.
-    ranks = (log_probs > orig_lp).sum(dim=-1) + 1
+    parts = [
+        _distribution_stats(logits[i : i + _STATS_ROWS], orig[i : i + _STATS_ROWS], top_k)
+        for i in range(0, len(positions), _STATS_ROWS)
+    ]
+    entropy, top_p, top_i, orig_lp, ranks = (torch.cat(t) for t in zip(*parts, strict=True))
+    if logits.numel() >= _TRIM_AFTER_ELEMENTS:
+        serving.trim_heap()  # hand the (N, V) temporaries back to the OS (see serving.trim_heap)
     top_tokens = display_tokens(lm, top_i.reshape(-1).tolist())
     orig_tokens = display_tokens(lm, [plan.original_ids[p] for p in positions])
     input_tokens = display_tokens(lm, [plan.corrupted_ids[p] for p in positions])

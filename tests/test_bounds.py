@@ -107,3 +107,26 @@ def test_cli_refuses_dev_zero_at_once() -> None:
         assert proc.returncode == 2, proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "not a regular file" in lines[0], proc.stderr
+
+
+def test_all_heads_view_is_capped_and_says_so(tiny_bert_dir) -> None:
+    pytest.importorskip("gradio")
+    from mlm_explorer.attention import attention_from_output
+    from mlm_explorer.predict import forward
+    from mlm_explorer.ui import attention as tab
+
+    lm = load_model(tiny_bert_dir)
+    ids = lm.tokenizer("word " * 200)["input_ids"][: lm.max_length]
+    out = forward(lm, ids, with_attentions=True, positions=[0])
+    maps = attention_from_output(["w"] * len(ids), out.attentions, special_mask=[False] * len(ids))
+    if len(ids) > tab.MAX_ALL_HEADS_TOKENS:
+        figure = tab.attention_figure(maps, tab.ALL_HEADS, 0, 0, False)
+        assert f"up to {tab.MAX_ALL_HEADS_TOKENS} tokens" in str(figure.layout.annotations[0].text)
+    small = tab.MAX_ALL_HEADS_TOKENS
+    tab.MAX_ALL_HEADS_TOKENS = 8
+    try:
+        figure = tab.attention_figure(maps, tab.ALL_HEADS, 0, 0, False)
+        assert "up to 8 tokens" in str(figure.layout.annotations[0].text)
+        assert len(tab.attention_figure(maps, tab.ONE_HEAD, 0, 0, False).data) == 1
+    finally:
+        tab.MAX_ALL_HEADS_TOKENS = small

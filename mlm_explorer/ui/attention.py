@@ -24,6 +24,9 @@ ALL_HEADS = "all heads of the layer"
 MEAN = "mean over heads"
 ROLLOUT = "rollout up to the layer"
 VIEWS = [ONE_HEAD, ALL_HEADS, MEAN, ROLLOUT]
+# All heads at once draws heads × T² cells: 12 × 128² ≈ 200k cells is a 6 MB figure; at 512
+# tokens it is 100 MB of JSON and minutes of server time (bench/worst_case.py).
+MAX_ALL_HEADS_TOKENS = 128
 
 
 def _clamp(value: float | None, top: int) -> int:
@@ -42,6 +45,11 @@ def attention_figure(maps, view: str, layer: float, head: float, hide_special: b
     masked_all = [i in set(maps.masked_positions) for i in range(len(maps.tokens))]
     masked = [m for m, k in zip(masked_all, keep, strict=True) if k]
     if view == ALL_HEADS:
+        if len(tokens) > MAX_ALL_HEADS_TOKENS:
+            return plots.empty_figure(
+                f"All heads at once is drawn for up to {MAX_ALL_HEADS_TOKENS} tokens and this text has "
+                f"{len(tokens)}: pick one head, the mean or rollout, or a shorter text."
+            )
         weights = select_tokens(maps.array[layer_i], keep)
         title = f"Layer {layer_i}: all {maps.num_heads} heads (one colour scale)"
         return plots.attention_small_multiples(weights, tokens, masked, title=title)
