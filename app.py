@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from mlm_explorer.models import ModelLoadError, load_model  # noqa: E402
-from mlm_explorer.serving import limit_malloc_arenas  # noqa: E402
+from mlm_explorer.serving import configure_threads, limit_malloc_arenas  # noqa: E402
 from mlm_explorer.ui import CSS, build_demo  # noqa: E402
 from mlm_explorer.ui.common import start_disk_janitor  # noqa: E402
 
@@ -69,6 +69,7 @@ def queue_options() -> dict:
 
 def main() -> None:
     limit_malloc_arenas()  # memory a request used goes back to the OS (bench/worst_case.py)
+    configure_threads()  # the cores less one for the model, one for Gradio (mlm_explorer/serving.py)
     preload_default_model()
     start_disk_janitor()  # the app's temporary files stay within MLM_EXPLORER_DISK_BUDGET_MB
     demo.queue(**queue_options())

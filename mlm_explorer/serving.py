@@ -18,9 +18,12 @@ every model call of :mod:`mlm_explorer.predict` goes through
   attention score tensor, the largest activation of an encoder), so a burst of
   long inputs is split into several passes and memory stays bounded.
 
-Fine-tuning shares the cores: it calls :func:`yield_to_inference` between steps,
-which waits (briefly) while inference work is queued or running, so a training
-slows a class's clicks by at most one training step.
+Threads: :func:`configure_threads` (called by ``app.py``) gives torch the cores
+less one, so the model never fights Gradio's own threads for the last core.
+Fine-tuning shares the model's threads (the setting is process-wide): it calls
+:func:`yield_to_inference` between steps, which waits (briefly) while inference
+work is queued or running, so a training slows a class's clicks by at most one
+training step.
 
 This module knows nothing of models or tokens: ``predict.py`` supplies the
 batched forward pass. It does not import gradio.
@@ -46,6 +49,8 @@ from typing import Any
 
 #: Environment variable: "0" runs every model call on the caller's thread (no worker, no batching).
 BATCHING_ENV = "MLM_EXPLORER_BATCHING"
+#: Environment variable: intra-op threads for torch (default: the cores less one, at least one).
+THREADS_ENV = "MLM_EXPLORER_THREADS"
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,37 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers set), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads() -> int:
+    """Size torch's intra-op pool for a server: ``$MLM_EXPLORER_THREADS``, else the cores less one.
+
+    ``torch.set_num_threads`` is process-wide, and on a 2-core server the
+    inference worker is never alone: Gradio's event loop and handlers (plots,
+    tables) and a fine-tuning run beside it. Two OpenMP threads then wait at
+    every barrier for a core that is busy: measured with a class's burst on a
+    loaded 2-core machine, one forward took 450 ms with 2 threads and 40 ms with
+    1. One core for the model, one for everything else; more cores, more threads.
+    Returns the number set.
+    """
+    import torch
+
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    try:
+        threads = int(raw) if raw else available_cores() - 1
+    except ValueError:
+        threads = available_cores() - 1
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -156,3 +156,17 @@ def _item(lm, text):
     ids = torch.tensor([encode(lm, text).input_ids])
     cols = torch.arange(ids.shape[1])
     return ids, torch.zeros_like(cols), cols
+
+
+def test_threads_are_sized_to_the_cores(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(serving.THREADS_ENV, "3")
+        assert serving.configure_threads() == 3 and torch.get_num_threads() == 3
+        monkeypatch.delenv(serving.THREADS_ENV)
+        monkeypatch.setattr(serving, "available_cores", lambda: 2)
+        assert serving.configure_threads() == 1  # one core for the model, one for the server
+        monkeypatch.setattr(serving, "available_cores", lambda: 1)
+        assert serving.configure_threads() == 1
+    finally:
+        torch.set_num_threads(before)
