@@ -12,7 +12,8 @@ clicks a random button, thinks 2-6 s, and again, for ``--lesson-seconds``.
 Prints the last-answer times and their ratios to the do-nothing burst
 (targets: Predict ≤ 1.3×, Score ≤ 2.0×, lesson errors 0) and, with
 ``--compare-unbatched``, the same bursts with the inference worker off
-(``MLM_EXPLORER_BATCHING=0``). Bounded: at most 60 clients, 10 rounds, 300 s of
+(``MLM_EXPLORER_BATCHING=0``). All servers run at once and the rounds
+interleave them, so a busy machine slows each alike. Bounded: at most 60 clients, 10 rounds, 300 s of
 lesson, 120 s per call, loopback only.
 
     python bench/classroom.py                         # 30 clients, 3 rounds, 30 s lesson
@@ -22,6 +23,7 @@ lesson, 120 s per call, loopback only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -139,11 +141,8 @@ def burst(clients: list, endpoint: str, args: tuple) -> dict:
             else float("nan"), "errors": len(errors), "error_samples": errors[:3]}
 
 
-def bursts(clients: list, endpoint: str, args: tuple, rounds: int) -> dict:
-    """``rounds`` bursts (after one warm-up press each); medians over the rounds."""
-    client = clients[0]
-    client.predict(*args, api_name=endpoint)
-    runs = [burst(clients, endpoint, args) for _ in range(rounds)]
+def summarise(runs: list[dict]) -> dict:
+    """Medians over the rounds of one kind of burst."""
     return {
         "last_s": round(statistics.median(r["last_s"] for r in runs), 3),
         "median_s": round(statistics.median(r["median_s"] for r in runs), 3),
@@ -194,23 +193,6 @@ def lesson(clients: list, seconds: float, seed: int = 0) -> dict:
             "median_s": round(statistics.median(ordered), 3) if ordered else None, "p95_s": round(p95, 3)}
 
 
-def measure_app(model: str, n: int, rounds: int, lesson_s: float, env: dict | None = None) -> dict:
-    with AppServer(model, threads=2, env=env) as server:
-        clients = clients_for(server.url, n)
-        out = {
-            "single_predict_s": single(clients[0], *PREDICT),
-            "single_score_s": single(clients[0], *SCORE),
-            "predict": bursts(clients, *PREDICT, rounds),
-            "score": bursts(clients, *SCORE, rounds),
-            "policy": bursts(clients, *POLICY, rounds),
-            "attention": bursts(clients, *ATTENTION, rounds),
-        }
-        if lesson_s > 0:
-            out["lesson"] = lesson(clients, lesson_s)
-        out["rss_mb_peak"] = round(server.peak())
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "assets" / "model"), help="model folder (bundled)")
@@ -227,19 +209,43 @@ def main() -> None:
     from mlm_explorer.ui.common import INFERENCE_CONCURRENCY
 
     noop = [sys.executable, "-c", NOOP_APP.replace("CONCURRENCY", str(INFERENCE_CONCURRENCY))]
+    bare = [sys.executable, str(ROOT / "bench" / "bare_fill_mask.py"), args.model]
     report: dict = {"clients": args.clients, "rounds": args.rounds}
-    with Process(noop) as server:
-        clients = clients_for(server.url, args.clients)
-        report["noop"] = {"single_s": single(clients[0], "/predict", ("x",)),
-                          **bursts(clients, "/predict", ("x",), args.rounds)}
-    with Process([sys.executable, str(ROOT / "bench" / "bare_fill_mask.py"), args.model]) as server:
-        clients = clients_for(server.url, args.clients)
-        report["bare_fill_mask"] = {"single_s": single(clients[0], "/predict", (PREDICT[1][0],)),
-                                    **bursts(clients, "/predict", (PREDICT[1][0],), args.rounds)}
-    report["app"] = measure_app(args.model, args.clients, args.rounds, args.lesson_seconds)
-    if args.compare_unbatched:
-        report["app_unbatched"] = measure_app(args.model, args.clients, args.rounds, 0,
-                                              env={"MLM_EXPLORER_BATCHING": "0"})
+    # Every server runs at once and the rounds interleave them (noop, bare, app, ...), so a busy
+    # machine slows each of them alike and the ratios of one run stay comparable.
+    with contextlib.ExitStack() as stack:
+        servers = {"noop": stack.enter_context(Process(noop)),
+                   "bare_fill_mask": stack.enter_context(Process(bare)),
+                   "app": stack.enter_context(AppServer(args.model, threads=2))}
+        if args.compare_unbatched:
+            servers["app_unbatched"] = stack.enter_context(
+                AppServer(args.model, threads=2, env={"MLM_EXPLORER_BATCHING": "0"}))
+        clients = {name: clients_for(server.url, args.clients) for name, server in servers.items()}
+        plan = [("noop", "noop", ("/predict", ("x",))),
+                ("bare_fill_mask", "bare_fill_mask", ("/predict", (PREDICT[1][0],)))]
+        for app in [n for n in servers if n.startswith("app")]:
+            plan += [(app, kind, call) for kind, call in
+                     (("predict", PREDICT), ("score", SCORE), ("policy", POLICY), ("attention", ATTENTION))]
+        runs: dict = {}
+        for server, _kind, (endpoint, inputs) in plan:  # warm up every endpoint once
+            clients[server][0].predict(*inputs, api_name=endpoint)
+        for _ in range(args.rounds):
+            for server, kind, (endpoint, inputs) in plan:
+                runs.setdefault((server, kind), []).append(burst(clients[server], endpoint, inputs))
+        for (server, kind), rows in runs.items():
+            target = report.setdefault(server, {})
+            if server in ("noop", "bare_fill_mask"):
+                target.update(summarise(rows))
+            else:
+                target[kind] = summarise(rows)
+        report["noop"]["single_s"] = single(clients["noop"][0], "/predict", ("x",))
+        report["bare_fill_mask"]["single_s"] = single(clients["bare_fill_mask"][0], "/predict",
+                                                      (PREDICT[1][0],))
+        report["app"]["single_predict_s"] = single(clients["app"][0], *PREDICT)
+        report["app"]["single_score_s"] = single(clients["app"][0], *SCORE)
+        if args.lesson_seconds > 0:
+            report["app"]["lesson"] = lesson(clients["app"], args.lesson_seconds)
+        report["app"]["rss_mb_peak"] = round(servers["app"].peak())
     floor = report["noop"]["last_s"]
     report["ratios_to_noop"] = {
         "predict": round(report["app"]["predict"]["last_s"] / floor, 2),
