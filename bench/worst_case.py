@@ -28,8 +28,8 @@ from bench._server import AppServer, client_for, rss_mb  # noqa: E402
 INDEPENDENT, ITERATIVE = "independent (one pass)", "iterative (most confident first)"
 LONG = ("word " * 1000)[:4999]  # 1,000 words: truncated to the model's 512 tokens
 ALL_MASKS = ("[MASK] " * 800)[:4999]
-WORDS_78 = " ".join(["word"] * 78)  # 78 tokens + [CLS] + [SEP] = the score cap (80)
-WORDS_79 = " ".join(["word"] * 79)
+WORDS_62 = " ".join(["word"] * 62)  # 62 tokens + [CLS] + [SEP] = the score cap (64)
+WORDS_63 = " ".join(["word"] * 63)
 ITER_16 = " ".join(["[MASK]"] * 16 + ["word"] * 494)  # 512 tokens × 16 masks = the cap (8,192)
 ITER_17 = " ".join(["[MASK]"] * 17 + ["word"] * 493)
 
@@ -38,8 +38,8 @@ CASES = [
     ("/predict", "iterative, 16 masks in 512 tokens (the cap)", (ITER_16, "", 20, False, ITERATIVE)),
     ("/predict", "iterative, 17 masks (refused)", (ITER_17, "", 20, False, ITERATIVE)),
     ("/predict", "iterative, 512 masks (refused)", (ALL_MASKS, "", 20, False, ITERATIVE)),
-    ("/score", "two sentences of 80 tokens (the cap)", (WORDS_78, WORDS_78)),
-    ("/score", "81 tokens (refused)", (WORDS_79, "")),
+    ("/score", "two sentences of 64 tokens (the cap)", (WORDS_62, WORDS_62)),
+    ("/score", "65 tokens (refused)", (WORDS_63, "")),
     ("/attention", "512 tokens, all heads", (LONG, "all heads of the layer", 5, 11, False)),
     ("/attention_plot", "512 tokens, rollout", ("rollout up to the layer", 5, 11, False)),
     ("/policy", "512 tokens, every token selected", (LONG, 1.0, 0.5, 0.5, 7, True)),

@@ -59,8 +59,9 @@ from mlm_explorer.tokens import Encoding, display_tokens, encode
 #: (a 512-token text: 16 masks; a 20-token sentence: every mask it can hold).
 MAX_ITERATIVE_COST = 8192
 #: PLL masks each token in turn, T copies of T tokens (T² token-passes): at most this many tokens
-#: (special tokens included) per sentence, about 60 words.
-MAX_SCORE_TOKENS = 80
+#: (special tokens included) per sentence, about 45 words; two such sentences took 12 s at 80
+#: tokens on a loaded 2-core machine (bench/worst_case.py), 64 keeps the Score button under 10 s.
+MAX_SCORE_TOKENS = 64
 
 
 # ---------------------------------------------------------------------------- results

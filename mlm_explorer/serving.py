@@ -62,9 +62,9 @@ class ServingConfig:
     window_s: float = 0.005
     # Rows of one forward pass: a class of 30, two sentences each, fits in one pass.
     max_rows: int = 512
-    # rows × length² ≤ this: the eager attention scores are (rows, heads, T, T) floats, so 2**21
-    # cells × 12 heads × 4 bytes ≈ 100 MB at most, and hidden states far less.
-    max_cells: int = 2**21
+    # rows × length² ≤ this: the eager attention scores are (rows, heads, T, T) floats, so 2**20
+    # cells × 12 heads × 4 bytes ≈ 50 MB at most, and hidden states far less.
+    max_cells: int = 2**20
     # Trimming the heap after a pass this large returns its activations to the OS (glibc keeps
     # freed mid-sized blocks otherwise, and RSS would stay at the peak).
     trim_after_cells: int = 2**18
