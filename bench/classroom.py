@@ -206,7 +206,7 @@ def main() -> None:
     if not 1 <= args.clients <= 60 or not 1 <= args.rounds <= 10 or not 0 <= args.lesson_seconds <= 300:
         parser.error("bounded on purpose: 1-60 clients, 1-10 rounds, 0-300 s of lesson")
 
-    from mlm_explorer.ui.common import INFERENCE_CONCURRENCY
+    from mlm_explorer.ui.common import INFERENCE_CONCURRENCY  # the noop event gets our limit
 
     noop = [sys.executable, "-c", NOOP_APP.replace("CONCURRENCY", str(INFERENCE_CONCURRENCY))]
     bare = [sys.executable, str(ROOT / "bench" / "bare_fill_mask.py"), args.model]

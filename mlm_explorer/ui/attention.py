@@ -10,7 +10,7 @@ from mlm_explorer.attention import attention_from_output, mean_over_heads, rollo
 from mlm_explorer.predict import forward
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui.common import (
-    INFERENCE_CONCURRENCY,
+    MODEL_EVENT,
     check_user_text,
     md_escape,
     session_model,
@@ -121,7 +121,7 @@ def build_attention_tab(session: gr.State) -> None:
 
     gr.on(
         [run.click, text.submit], run_attention, [text, view, layer, head, hide_special, session],
-        [plot, caption, layer, head, session], api_name="attention", concurrency_limit=INFERENCE_CONCURRENCY,
+        [plot, caption, layer, head, session], api_name="attention", **MODEL_EVENT,
     )
     gr.on(
         # .change, not .release: keyboard users move sliders with arrow keys; a re-plot is cheap.

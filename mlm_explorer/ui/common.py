@@ -43,11 +43,14 @@ LOCAL_PREFIX = "local:"
 #: teacher's own machine). Off by default: on a Space a path would probe the server's disk.
 ALLOW_LOCAL_ENV = "MLM_EXPLORER_ALLOW_LOCAL_PATHS"
 
-#: How many events of one model-running kind (Predict, policy, attention, score) run at once.
-#: Their forward passes meet in one inference worker (``mlm_explorer.serving``), which batches
-#: them, so more events at once share passes instead of fighting over the cores; the bound
-#: keeps a burst of long inputs' tensors (up to ~75 MB of attention each) in check.
+#: How many model-running events (Predict, policy, re-roll, attention, score) run at once, all
+#: kinds together. Their forward passes meet in one inference worker (``mlm_explorer.serving``),
+#: which batches them, so several events at once share passes instead of fighting over the
+#: cores; one shared bound (not one per event) keeps the handler threads, and so the event
+#: loop's wait for the GIL and a burst of long inputs' tensors (~75 MB of attention each), in check.
 INFERENCE_CONCURRENCY = 8
+#: Keyword arguments for every model-running event: one shared concurrency group.
+MODEL_EVENT = dict(concurrency_limit=INFERENCE_CONCURRENCY, concurrency_id="model-inference")
 
 # How many characters of user text a handler accepts: far more than any model's
 # 512 tokens, small enough that tokenizing it cannot stall the server.

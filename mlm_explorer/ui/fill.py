@@ -8,7 +8,7 @@ from mlm_explorer import plots
 from mlm_explorer.predict import iterative_fill, manual_plan_for, predict
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui.common import (
-    INFERENCE_CONCURRENCY,
+    MODEL_EVENT,
     check_user_text,
     download_buttons,
     export_updates,
@@ -190,7 +190,7 @@ def build_fill_tab(session: gr.State) -> OnLoad:
     gr.on(
         [run.click, text.submit], fill_blanks, [text, positions, top_k, whole_word, mode, session],
         [bars, table, csv_btn, json_btn, note, session], api_name="predict",
-        concurrency_limit=INFERENCE_CONCURRENCY,
+        **MODEL_EVENT,
     )
     # The example text is there before any typing: its chips must be too.
     return OnLoad(show_tokens, [text, session], [chips, positions, note])

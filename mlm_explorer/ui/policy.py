@@ -8,7 +8,7 @@ from mlm_explorer import plots
 from mlm_explorer.masking import Action, PolicyConfig, validate_policy
 from mlm_explorer.predict import mask_text, predict_plan
 from mlm_explorer.ui.common import (
-    INFERENCE_CONCURRENCY,
+    MODEL_EVENT,
     check_user_text,
     download_buttons,
     export_updates,
@@ -189,10 +189,10 @@ def build_policy_tab(session: gr.State) -> None:
     gr.on(
         [apply_btn.click, rate.release, mask_share.release, random_share.release, whole_word.input,
          text.submit],
-        apply_policy, inputs, outputs, api_name="policy", concurrency_limit=INFERENCE_CONCURRENCY,
+        apply_policy, inputs, outputs, api_name="policy", **MODEL_EVENT,
     )
     reroll.click(
-        reroll_policy, inputs, [seed, *outputs], api_name="reroll", concurrency_limit=INFERENCE_CONCURRENCY
+        reroll_policy, inputs, [seed, *outputs], api_name="reroll", **MODEL_EVENT
     )
     draw_btn.click(draw_many, inputs, [draw_plot], api_name="policy_draws", concurrency_limit=2)
     gr.on(

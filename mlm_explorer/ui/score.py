@@ -7,7 +7,7 @@ import gradio as gr
 from mlm_explorer import plots
 from mlm_explorer.predict import pseudo_log_likelihood
 from mlm_explorer.ui.common import (
-    INFERENCE_CONCURRENCY,
+    MODEL_EVENT,
     check_user_text,
     download_buttons,
     export_updates,
@@ -80,5 +80,5 @@ def build_score_tab(session: gr.State) -> None:
     csv_btn, json_btn = download_buttons()
     run.click(
         score_sentences, [text_a, text_b, session], [strip_a, strip_b, table, verdict, csv_btn, json_btn],
-        api_name="score", concurrency_limit=INFERENCE_CONCURRENCY,
+        api_name="score", **MODEL_EVENT,
     )
