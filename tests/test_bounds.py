@@ -99,7 +99,8 @@ def test_bytes_read_are_capped_whatever_the_size_says(tmp_path, monkeypatch) -> 
 def test_cli_refuses_dev_zero_at_once() -> None:
     if not os.path.exists("/dev/zero"):
         pytest.skip("no /dev/zero")
-    for argv in (["eval-cloze", "/dev/zero"], ["finetune", "--data", "/dev/zero", "--out", "unused"]):
+    for argv in (["eval-cloze", "/dev/zero"], ["eval-pairs", "/dev/zero"],
+                 ["finetune", "--data", "/dev/zero", "--out", "unused"]):
         proc = subprocess.run(
             [sys.executable, "-m", "mlm_explorer", *argv], capture_output=True, text=True, cwd=ROOT,
             timeout=60,
