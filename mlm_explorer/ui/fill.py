@@ -189,8 +189,7 @@ def build_fill_tab(session: gr.State) -> OnLoad:
     )
     gr.on(
         [run.click, text.submit], fill_blanks, [text, positions, top_k, whole_word, mode, session],
-        [bars, table, csv_btn, json_btn, note, session], api_name="predict",
-        **MODEL_EVENT,
+        [bars, table, csv_btn, json_btn, note, session], api_name="predict", **MODEL_EVENT,
     )
     # The example text is there before any typing: its chips must be too.
     return OnLoad(show_tokens, [text, session], [chips, positions, note])

@@ -191,9 +191,7 @@ def build_policy_tab(session: gr.State) -> None:
          text.submit],
         apply_policy, inputs, outputs, api_name="policy", **MODEL_EVENT,
     )
-    reroll.click(
-        reroll_policy, inputs, [seed, *outputs], api_name="reroll", **MODEL_EVENT
-    )
+    reroll.click(reroll_policy, inputs, [seed, *outputs], api_name="reroll", **MODEL_EVENT)
     draw_btn.click(draw_many, inputs, [draw_plot], api_name="policy_draws", concurrency_limit=2)
     gr.on(
         [mask_share.change, random_share.change], keep_share_note, [mask_share, random_share], [keep_note],
