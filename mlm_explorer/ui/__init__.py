@@ -132,9 +132,10 @@ def start_session(page: str, session: Session, progress=gr.Progress()):  # noqa:
     return session, *refresh_picker(session)
 
 
-def apply_link(page: str, tab_ids: list[str], fields: list[look.LinkField]) -> tuple:
+def apply_link(page: str, session: Session, tab_ids: list[str], fields: list[look.LinkField]) -> tuple:
     """The updates a state link asks for: the tab, the current-tab marker and one per linked input."""
     tab, values = look.parse_link(str(look._page_info(page).get("search", "")), fields, tab_ids)
+    look.remember_linked(session, fields, values)
     tab_update = gr.Tabs(selected=tab) if tab else gr.skip()
     return (tab_update, tab or gr.skip(), *(gr.skip() if v is None else v for v in values))
 
@@ -238,9 +239,9 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
     fields = [f for p in parts.values() for f, _ in p.links]
     inputs = [c for p in parts.values() for _, c in p.links]
 
-    def open_link(page_info: str):
+    def open_link(page_info: str, session: Session):
         """Set the tab and inputs a state link names."""
-        return apply_link(page_info, tab_ids, fields)
+        return apply_link(page_info, session, tab_ids, fields)
 
     def copy_link(tab: str, session: Session, *values):
         """This view as a link (the browser puts it in the address bar and on the clipboard)."""
@@ -253,7 +254,7 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
 
     opened = demo.load(None, None, [page], js=look.PAGE_JS, api_name=False, queue=False)
     opened = opened.then(start_session, [page, session], [session, *picker_outputs], api_name="start_session")
-    opened = opened.then(open_link, [page], [tabs, current_tab, *inputs], api_name=False, queue=False)
+    opened = opened.then(open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, queue=False)
     for p in parts.values():
         if p.on_open is not None:
             opened = opened.then(p.on_open.fn, p.on_open.inputs, p.on_open.outputs, api_name=False,

@@ -55,8 +55,10 @@ def _chips(encoding, positions: set[int]) -> list[tuple[str, str]]:
     ]
 
 
-def show_tokens(text: str, session: Session) -> tuple[list, str, str]:
+def show_tokens(text: str, session: Session):
     """Tokenize the text into chips (and forget the clicked positions of the old text)."""
+    if look.consume_linked(session, "fill", "text", text):
+        return gr.skip(), gr.skip(), gr.skip()  # a state link set it, with its masks: keep them
     if not isinstance(text, str) or not text.strip():
         return [], "", ""
     lm = session_model(session)
@@ -64,7 +66,8 @@ def show_tokens(text: str, session: Session) -> tuple[list, str, str]:
         encoding = encode(lm, check_user_text(text))
     except ValueError as err:
         raise user_error(err) from None
-    return _chips(encoding, set()), "", md_escape(encoding.message)
+    # The note keeps an earlier result's summary (marked stale in the page) unless there is news.
+    return _chips(encoding, set()), "", md_escape(encoding.message) if encoding.message else gr.skip()
 
 
 class ChipClick(gr.SelectData):
@@ -176,7 +179,8 @@ def _summary(items, iterative: bool) -> str:
 
 def open_fill(text: str, positions: str, top_k: float, whole_word: bool, mode: str, session: Session):
     """A result on open: the chips and, when the text has a blank, its predictions."""
-    chips, _, message = show_tokens(text, session)
+    chips = redraw_chips(text, positions, session)
+    message = ""
     try:
         results = fill_blanks(text, positions, top_k, whole_word, mode, session)
     except gr.Error:  # no blank yet: the chips invite a click

@@ -182,6 +182,23 @@ def make_link(tab: str, fields: Sequence[LinkField], values: Sequence, projector
     return "?" + urlencode(pairs)
 
 
+LINKED_KEY = "linked"  # session.extras: {(tab, field name): value} a link has just set
+
+
+def remember_linked(session: Session, fields: Sequence[LinkField], values: Sequence) -> None:
+    """Note the values a link set, so a ``.change`` handler can tell them from the user's typing."""
+    session.extras[LINKED_KEY] = {(f.tab, f.name): v for f, v in zip(fields, values, strict=True) if v is not None}
+
+
+def consume_linked(session: Session, tab: str, name: str, value: object) -> bool:
+    """True (once) when ``value`` is what a link just put in the input ``name`` of ``tab``."""
+    linked = session.extras.get(LINKED_KEY) or {}
+    if (tab, name) in linked and linked[(tab, name)] == value:
+        del linked[(tab, name)]
+        return True
+    return False
+
+
 # ------------------------------------------------------------------ legend and CSS
 
 
