@@ -141,7 +141,7 @@ class Look:
 DEFAULT_LOOK = Look()
 _DARK_TEXT = "#E5E7EB"  # gray-200: text on Gradio's dark panels
 _DARK_GRID = "#374151"
-_NARROW_TITLE_CHARS = 38  # a 390 px screen holds ~40 characters of 15 px text
+_NARROW_TITLE_CHARS = 30  # a 390 px screen holds ~30 characters of a 17 px title
 
 
 def _wrap(text: str, width: int) -> str:
@@ -302,14 +302,16 @@ def _grid(
     return axes, refs, notes
 
 
-def _layout_basics(title: str | None, height: int, top: int = 0) -> dict:
+def _layout_basics(title: str | None, height: int, top: int = 0, above_ticks: bool = False) -> dict:
     """Title, height, margins and font shared by every figure (``title`` already escaped).
 
     ``top`` adds room above the plot area, e.g. for panel titles of a grid;
-    the app's plot label also covers the top-left corner.
+    the app's plot label also covers the top-left corner. ``above_ticks`` keeps
+    the title clear of tick labels drawn on top of the plot (plotly's title automargin).
     """
+    place = dict(yref="paper", y=1.0, yanchor="bottom", automargin=True, pad=dict(b=8)) if above_ticks else {}
     return dict(
-        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        title=dict(text=title, x=0.0, xanchor="left", **place) if title else None,
         height=height + top,
         margin=dict(l=10, r=10, t=(50 if title else 20) + top, b=10),
         font=_FONT,
@@ -451,6 +453,7 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
     basics = _layout_basics(
         safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k), top=45
     )
+    basics["margin"]["r"] = 28  # the "100%" tick label ends past the last panel's edge
     return _unchecked_figure(data, {**axes, "annotations": notes, **basics})
 
 
@@ -500,7 +503,7 @@ def attention_heatmap(
     }
     ticks = _tick_labels(tokens, masked)
     axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, fixedrange=True)
-    basics = _layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n))
+    basics = _layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n), above_ticks=True)
     basics["margin"]["b"] = _COLORBAR_ROOM
     layout = {
         "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},
@@ -627,7 +630,7 @@ def pll_strip(
     lp = np.asarray(log_probs, dtype=float)
     low = float(zmin if zmin is not None else min(lp.min(initial=0.0), -1e-6))
     labels = [safe_label(t) for t in tokens]
-    colorbar = _colorbar_below("log p of each token (nats): dark = surprising", 0.0)
+    colorbar = _colorbar_below("log p (nats)", 0.0)
     colorbar.update(tickvals=[low, low / 2, 0.0], ticktext=[f"{v:.1f}" for v in (low, low / 2, 0.0)])
     fig = _figure(
         go.Heatmap(
@@ -640,7 +643,7 @@ def pll_strip(
     fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False, side="top",
                      fixedrange=True)
     fig.update_yaxes(visible=False, fixedrange=True)
-    fig = _base_layout(fig, safe_label(title, 80) if title else None, height=200)
+    fig.update_layout(**_layout_basics(safe_label(title, 80) if title else None, 200, above_ticks=True))
     fig.update_layout(margin=dict(b=_COLORBAR_ROOM))
     return fig
 

@@ -53,7 +53,8 @@ def verdict_text(text_a: str, text_b: str, pll_a: float, pll_b: float) -> str:
     times = math.exp(min(gap, 50.0))
     line = (
         f"The model finds **{better}** more likely than {worse}: PLL {max(pll_a, pll_b):.2f} vs "
-        f"{min(pll_a, pll_b):.2f}, a gap of {gap:.2f} nats (≈ {times:,.0f}× more likely), {_gap_words(gap)}."
+        f"{min(pll_a, pll_b):.2f}, a gap of {gap:.2f} nats (≈ {times:,.{1 if times < 10 else 0}f}× more likely), "
+        f"{_gap_words(gap)}."
         if times < 1e6 else
         f"The model finds **{better}** more likely than {worse} by {gap:.2f} nats, {_gap_words(gap)}."
     )
