@@ -503,7 +503,8 @@ def attention_heatmap(
     }
     ticks = _tick_labels(tokens, masked)
     axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, fixedrange=True)
-    basics = _layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n), above_ticks=True)
+    height = min(760, 180 + 28 * n)
+    basics = _layout_basics(safe_label(title, 80) if title else None, height, above_ticks=True)
     basics["margin"]["b"] = _COLORBAR_ROOM
     layout = {
         "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},

@@ -22,7 +22,7 @@ from tests.app_server import running_app  # noqa: E402
 
 TIMEOUT_MS = 30_000
 TAB_NAMES = ["Fill", "80/10/10", "Attention", "Score", "Fine-tune", "About"]
-LAYOUT_JS = "(sel) => { const gd = document.querySelector(sel + ' .js-plotly-plot'); return gd && gd.layout; }"
+LAYOUT_JS = "(s) => { const gd = document.querySelector(s + ' .js-plotly-plot'); return gd && gd.layout; }"
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,9 @@ def build_demo() -> gr.Blocks:
                 f"# {TITLE}\nHow does a masked language model fill in the blanks?", elem_id="app-title",
             )
             copy_btn = gr.Button("Copy link", size="sm", scale=0, min_width=120, elem_id="copy-link")
-            projector_btn = gr.Button("Projector mode", size="sm", scale=0, min_width=130, elem_id="projector-mode")
+            projector_btn = gr.Button(
+                "Projector mode", size="sm", scale=0, min_width=130, elem_id="projector-mode"
+            )
         link_box = gr.Textbox(
             label="Link to this view (copied)", visible=False, interactive=False, buttons=["copy"],
             elem_id="link-box",
@@ -254,7 +256,9 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
 
     opened = demo.load(None, None, [page], js=look.PAGE_JS, api_name=False, queue=False)
     opened = opened.then(start_session, [page, session], [session, *picker_outputs], api_name="start_session")
-    opened = opened.then(open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, queue=False)
+    opened = opened.then(
+        open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, queue=False
+    )
     for p in parts.values():
         if p.on_open is not None:
             opened = opened.then(p.on_open.fn, p.on_open.inputs, p.on_open.outputs, api_name=False,

@@ -7,6 +7,7 @@ import gradio as gr
 from mlm_explorer import plots
 from mlm_explorer.predict import iterative_fill, manual_plan_for, predict
 from mlm_explorer.tokens import encode
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
@@ -17,7 +18,6 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui import look
 from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import iterative_table, predictions_table
@@ -163,7 +163,8 @@ def _summary(items, iterative: bool) -> str:
     for item in items[:4]:
         p = item.prediction if iterative else item
         best = p.top_k[0]
-        line = f"Position {p.position}: first guess **“{md_escape(best.token)}”** ({plots.percent(best.prob)})"
+        guess = f"**“{md_escape(best.token)}”** ({plots.percent(best.prob)})"
+        line = f"Position {p.position}: first guess {guess}"
         if p.original is not None and p.original_rank is not None:
             if p.original_rank == 1:
                 line += f"; the original “{md_escape(p.original)}” is its first choice ✓"
@@ -213,7 +214,8 @@ def build_fill_tab(session: gr.State) -> TabParts:
                 run = gr.Button("Predict", variant="primary", scale=1, min_width=90, elem_id="fill-predict")
             chips = gr.HighlightedText(
                 label="Tokens: click one to mask or unmask it", color_map=CHIP_COLORS, show_legend=False,
-                show_inline_category=False, combine_adjacent=False, elem_id="fill-chips", elem_classes=["chips"],
+                show_inline_category=False, combine_adjacent=False, elem_id="fill-chips",
+                elem_classes=["chips"],
             )
             with gr.Row():
                 positions = gr.Textbox(
@@ -222,8 +224,12 @@ def build_fill_tab(session: gr.State) -> TabParts:
                 )
                 clear = gr.Button("Clear all masks", size="sm", scale=1, min_width=110, elem_id="fill-clear")
             with gr.Row():
-                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", scale=2, min_width=160, elem_id="fill-k")
-                whole_word = gr.Checkbox(label="Whole words", info="mask every piece of a clicked word", scale=1)
+                top_k = gr.Slider(
+                    1, 20, value=5, step=1, label="Top-k", scale=2, min_width=160, elem_id="fill-k"
+                )
+                whole_word = gr.Checkbox(
+                    label="Whole words", info="mask every piece of a clicked word", scale=1
+                )
             mode = gr.Radio(
                 [INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them",
                 elem_id="fill-mode",
@@ -233,7 +239,8 @@ def build_fill_tab(session: gr.State) -> TabParts:
             note = gr.Markdown(elem_id="fill-note")
             bars = gr.Plot(label="Top-k predictions", show_label=False, elem_id="fill-bars")
     table = gr.Dataframe(
-        label="Predictions", wrap=True, interactive=False, elem_id="fill-table", elem_classes=["results-table"],
+        label="Predictions", wrap=True, interactive=False, elem_id="fill-table",
+        elem_classes=["results-table"],
     )
     gr.Markdown(MEANINGS)
     csv_btn, json_btn = download_buttons()
@@ -250,7 +257,9 @@ def build_fill_tab(session: gr.State) -> TabParts:
         [positions.submit, positions.blur], redraw_chips, [text, positions, session], [chips],
         api_name="redraw_chips", show_progress="hidden",
     )
-    clear.click(clear_masks, [text, session], [chips, positions], api_name="clear_masks", show_progress="hidden")
+    clear.click(
+        clear_masks, [text, session], [chips, positions], api_name="clear_masks", show_progress="hidden"
+    )
     # Anything the user changes after a result makes it stale: dim it at once, in the browser.
     gr.on(
         [text.input, chips.select, clear.click, positions.input, mode.input, whole_word.input, top_k.release],
@@ -258,9 +267,10 @@ def build_fill_tab(session: gr.State) -> TabParts:
     )
     inputs = [text, positions, top_k, whole_word, mode, session]
     outputs = [bars, table, csv_btn, json_btn, note, session]
-    gr.on(
-        [run.click, text.submit], fill_blanks, inputs, outputs, api_name="predict", concurrency_limit=4,
-    ).success(None, None, None, js=look.fresh_js("#fill-results", "#fill-table"), api_name=False, queue=False)
+    predicted = gr.on(
+        [run.click, text.submit], fill_blanks, inputs, outputs, api_name="predict", concurrency_limit=4
+    )
+    look.mark_fresh(predicted, "#fill-results", "#fill-table")
     modes = (("independent", INDEPENDENT), ("iterative", ITERATIVE))
     links = [
         (LinkField("text", "fill", "text"), text),

@@ -187,7 +187,8 @@ LINKED_KEY = "linked"  # session.extras: {(tab, field name): value} a link has j
 
 def remember_linked(session: Session, fields: Sequence[LinkField], values: Sequence) -> None:
     """Note the values a link set, so a ``.change`` handler can tell them from the user's typing."""
-    session.extras[LINKED_KEY] = {(f.tab, f.name): v for f, v in zip(fields, values, strict=True) if v is not None}
+    pairs = zip(fields, values, strict=True)
+    session.extras[LINKED_KEY] = {(f.tab, f.name): v for f, v in pairs if v is not None}
 
 
 def consume_linked(session: Session, tab: str, name: str, value: object) -> bool:
@@ -234,7 +235,8 @@ def _chip_css() -> str:
     rules = []
     for color in plots.ACTION_COLORS.values():
         text = plots.text_color_on(color)
-        parts = [f'.chips .token[style*="rgba({_rgb(color)},"]', f'.chips .token[style*="rgb({_rgb(color)})"]']
+        rgb = _rgb(color)
+        parts = [f'.chips .token[style*="rgba({rgb},"]', f'.chips .token[style*="rgb({rgb})"]']
         rules.append(f"{', '.join(parts)} {{ background-color: {color} !important; }}")
         rules.append(f"{', '.join(p + ' .text' for p in parts)} {{ color: {text} !important; }}")
     return "\n".join(rules)
@@ -258,7 +260,8 @@ CSS = f"""
 .gradio-container .two-up {{ flex-wrap: wrap !important; }}
 .gradio-container .two-up > .column {{ min-width: min(330px, 100%) !important; }}
 #model-accordion {{ padding-top: 4px !important; padding-bottom: 4px !important; }}
-.legend .ramp {{ display: inline-block; width: 64px; height: 0.8em; vertical-align: middle; border-radius: 2px;
+.legend .ramp {{ display: inline-block; width: 64px; height: 0.8em; vertical-align: middle;
+  border-radius: 2px;
   background: linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725); }}
 {_chip_css()}
 /* Tables: one-line headers, wrapped top-k, scroll inside the block rather than widen the page. */
@@ -293,7 +296,8 @@ PAGE_JS = f"""
     const open = document.querySelector("#model-accordion .label-wrap.open, #model-accordion > button.open");
     if (acc && (open || acc.getAttribute("aria-expanded") === "true")) acc.click();
   }}
-  return JSON.stringify({{dark: document.body.classList.contains("dark"), width, search: window.location.search}});
+  const dark = document.body.classList.contains("dark");
+  return JSON.stringify({{dark, width, search: window.location.search}});
 }}
 """
 
@@ -339,3 +343,8 @@ def fresh_js(*selectors: str) -> str:
 def _class_js(selectors: Sequence[str], method: str) -> str:
     targets = json.dumps(list(selectors))
     return f"() => {{ for (const s of {targets}) document.querySelector(s)?.classList.{method}('stale'); }}"
+
+
+def mark_fresh(event, *selectors: str):
+    """After ``event`` succeeds, mark its results current again (see :func:`stale_js`)."""
+    return event.success(None, None, None, js=fresh_js(*selectors), api_name=False, queue=False)

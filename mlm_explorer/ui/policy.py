@@ -7,6 +7,7 @@ import gradio as gr
 from mlm_explorer import plots
 from mlm_explorer.masking import Action, PolicyConfig, validate_policy
 from mlm_explorer.predict import mask_text, predict_plan
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
@@ -15,7 +16,6 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui import look
 from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import ACTION_LABELS, policy_draws, predictions_table
@@ -141,7 +141,8 @@ def draw_many(
     except ValueError as err:
         raise user_error(err) from None
     title = f"{DRAWS:,} draws: empirical vs nominal rates"
-    return look.figure(plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title), session)
+    chart = plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title)
+    return look.figure(chart, session)
 
 
 def keep_share_note(mask_share: float, random_share: float) -> str:
@@ -169,7 +170,9 @@ def build_policy_tab(session: gr.State) -> TabParts:
     with gr.Row():
         rate = gr.Slider(0.0, 1.0, value=0.15, step=0.01, label="Selection rate", elem_id="policy-rate")
         mask_share = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="→ mask share", elem_id="policy-mask")
-        random_share = gr.Slider(0.0, 1.0, value=0.1, step=0.05, label="→ random share", elem_id="policy-random")
+        random_share = gr.Slider(
+            0.0, 1.0, value=0.1, step=0.05, label="→ random share", elem_id="policy-random"
+        )
     with gr.Row():
         keep_note = gr.Markdown(keep_share_note(0.8, 0.1))
         seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", scale=1, min_width=100)
@@ -197,14 +200,14 @@ def build_policy_tab(session: gr.State) -> TabParts:
 
     inputs = [text, rate, mask_share, random_share, seed, whole_word, session]
     outputs = [chips, note, bars, table, csv_btn, json_btn]
-    gr.on(
+    applied = gr.on(
         [apply_btn.click, rate.release, mask_share.release, random_share.release, whole_word.input,
          text.submit],
         apply_policy, inputs, outputs, api_name="policy", concurrency_limit=4,
-    ).success(None, None, None, js=look.fresh_js("#policy-results", "#policy-table"), api_name=False, queue=False)
-    reroll.click(
-        reroll_policy, inputs, [seed, *outputs], api_name="reroll", concurrency_limit=4
-    ).success(None, None, None, js=look.fresh_js("#policy-results", "#policy-table"), api_name=False, queue=False)
+    )
+    rerolled = reroll.click(reroll_policy, inputs, [seed, *outputs], api_name="reroll", concurrency_limit=4)
+    for event in (applied, rerolled):
+        look.mark_fresh(event, "#policy-results", "#policy-table")
     gr.on(
         [text.input, seed.input], None, None, None, js=look.stale_js("#policy-results", "#policy-table"),
         api_name=False, queue=False,

@@ -8,6 +8,7 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.predict import pseudo_log_likelihood
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
@@ -16,7 +17,6 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui import look
 from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import scored_tokens, scores_table
@@ -53,7 +53,8 @@ def verdict_text(text_a: str, text_b: str, pll_a: float, pll_b: float) -> str:
     times = math.exp(min(gap, 50.0))
     line = (
         f"The model finds **{better}** more likely than {worse}: PLL {max(pll_a, pll_b):.2f} vs "
-        f"{min(pll_a, pll_b):.2f}, a gap of {gap:.2f} nats (≈ {times:,.{1 if times < 10 else 0}f}× more likely), "
+        f"{min(pll_a, pll_b):.2f}, a gap of {gap:.2f} nats "
+        f"(≈ {times:,.{1 if times < 10 else 0}f}× more likely), "
         f"{_gap_words(gap)}."
         if times < 1e6 else
         f"The model finds **{better}** more likely than {worse} by {gap:.2f} nats, {_gap_words(gap)}."
@@ -130,9 +131,10 @@ def build_score_tab(session: gr.State) -> TabParts:
         [text_a.input, text_b.input], None, None, None, js=look.stale_js("#score-results", "#score-table"),
         api_name=False, queue=False,
     )
-    gr.on(
+    scored = gr.on(
         [run.click, text_a.submit, text_b.submit], score_sentences, inputs, outputs, api_name="score",
         concurrency_limit=2,
-    ).success(None, None, None, js=look.fresh_js("#score-results", "#score-table"), api_name=False, queue=False)
+    )
+    look.mark_fresh(scored, "#score-results", "#score-table")
     links = [(LinkField("a", "score", "text"), text_a), (LinkField("b", "score", "text"), text_b)]
     return TabParts(links=links, on_link=OnLoad(score_sentences, inputs, outputs))
