@@ -89,7 +89,7 @@ def percent(p: float | None) -> str:
     """A probability as a percentage that never reads "0.0%" for a small non-zero value.
 
     >>> [percent(x) for x in (0.4138, 0.0042, 0.00003, 0.0)]
-    ['41.4%', '0.42%', '0.003%', '0%']
+    ['41.4%', '0.42%', '0.0030%', '0%']
     """
     if p is None or p != p:
         return ""
