@@ -22,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from mlm_explorer.models import ModelLoadError, load_model  # noqa: E402
-from mlm_explorer.ui import CSS, build_demo  # noqa: E402
+from mlm_explorer.ui import CSS, HEAD, build_demo  # noqa: E402
 
 QUEUE_MAX_SIZE = 64  # requests waiting beyond this get "queue full" instead of minutes of waiting
 DEFAULT_CONCURRENCY = 2  # events without their own limit: two vCPUs on a free Space
@@ -48,6 +48,7 @@ def launch_options() -> dict:
         enable_monitoring=False,
         show_error=False,  # user mistakes arrive as gr.Error messages; no tracebacks to the browser
         css=CSS,
+        head=HEAD,  # preloads plotly.js: every page opens with a figure
         theme=gr.themes.Soft(text_size="lg"),
         footer_links=["api"],
     )

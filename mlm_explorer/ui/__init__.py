@@ -57,6 +57,7 @@ CSS = """
 .js-plotly-plot, .plot-container { max-width: 100%; }
 @media (max-width: 480px) { .gradio-container { padding: 4px !important; } }
 """ + look.CSS
+HEAD = look.head_html()
 
 @dataclass(frozen=True)
 class ModelHooks:

@@ -159,7 +159,7 @@ def build_policy_tab(session: gr.State) -> TabParts:
         "BERT learns by corrupting its input: it **selects** 15% of the tokens; of those, 80% become "
         "`[MASK]`, 10% a random token, 10% stay as they are, and it must predict the original at all of them."
     )
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_classes=["action-row"]):
         text = gr.Textbox(
             label="Text (Enter = Apply)", value=EXAMPLE, lines=2, max_lines=5, max_length=5000, scale=4,
             min_width=200, elem_id="policy-text",
