@@ -21,6 +21,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 from tests.app_server import running_app  # noqa: E402
 
 TIMEOUT_MS = 30_000
+# The page-open chain (model, Fill, Attention, a linked tab) takes seconds on a busy 2-core machine.
+sync_api.expect.set_options(timeout=TIMEOUT_MS)
 TAB_NAMES = ["Fill", "80/10/10", "Attention", "Score", "Fine-tune", "About"]
 LAYOUT_JS = "(s) => { const gd = document.querySelector(s + ' .js-plotly-plot'); return gd && gd.layout; }"
 
@@ -112,6 +114,10 @@ def test_a_state_link_round_trip(browser, app_url):
     page.locator("#fill-bars .main-svg").first.wait_for()
     page.locator("#fill-text textarea").fill("the cat sat on the mat .")
     page.locator("#fill-text textarea").dispatch_event("input")
+    page.wait_for_function(  # the new text's chips are drawn (and the old masks forgotten) first
+        "() => [...document.querySelectorAll('#fill-chips .token .text')].map(e => e.textContent).join(' ')"
+        ".includes('mat')"
+    )
     page.locator("#fill-positions textarea, #fill-positions input").first.fill("2, 6")
     page.locator("#fill-positions textarea, #fill-positions input").first.dispatch_event("input")
     page.get_by_label("iterative (most confident first)").check()
@@ -135,6 +141,12 @@ def test_a_state_link_round_trip(browser, app_url):
     sync_api.expect(attention.locator("#attn-plot")).to_contain_text("Layer 1: mean over heads")
     attention.close()
 
+    score = _open(browser, app_url + "?tab=score&a=the+cat+sat+.&b=the+cat+sit+.")
+    sync_api.expect(score.locator("#score-a textarea, #score-a input").first).to_have_value("the cat sat .")
+    verdict = score.locator("#score-verdict")
+    sync_api.expect(verdict).to_contain_text("more likely than", timeout=TIMEOUT_MS)  # scored on open
+    score.close()
+
 
 def test_dark_mode_figures_follow_the_theme(browser, app_url):
     page = _open(browser, app_url + "?__theme=dark")
@@ -152,4 +164,9 @@ def test_projector_mode_enlarges_figure_text(browser, app_url):
     big = _layout(page, "#fill-bars")
     assert big["font"]["size"] > plain["font"]["size"]
     assert page.evaluate("() => document.body.classList.contains('projector')")
+    page.locator("#projector-mode").click()  # the toggle reopens the same view without it
+    page.wait_for_url(re.compile(r"tab=fill"))
+    assert "projector" not in page.url
+    page.locator("#fill-bars .bars path").first.wait_for()
+    assert _layout(page, "#fill-bars")["font"]["size"] == plain["font"]["size"]
     page.close()

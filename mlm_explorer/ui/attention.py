@@ -82,6 +82,8 @@ def run_attention(text: str, view: str, layer: float, head: float, hide_special:
 
 def replot_attention(view: str, layer: float, head: float, hide_special: bool, session: Session):
     """Re-plot the cached attention for another layer, head or view (the model does not run)."""
+    if any(look.consume_linked(session, "attention", n, v) for n, v in (("layer", layer), ("head", head))):
+        return gr.skip(), gr.skip()  # a state link moved the slider: its own run draws the plot
     maps = session.attention
     if maps is None:
         return look.figure(plots.empty_figure("Press “Run” first (or predict in the Fill tab)."), session), ""
