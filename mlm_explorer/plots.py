@@ -309,7 +309,8 @@ def _layout_basics(title: str | None, height: int, top: int = 0, above_ticks: bo
     the app's plot label also covers the top-left corner. ``above_ticks`` keeps
     the title clear of tick labels drawn on top of the plot (plotly's title automargin).
     """
-    place = dict(yref="paper", y=1.0, yanchor="bottom", automargin=True, pad=dict(b=8)) if above_ticks else {}
+    # Tick labels on top take the top margin: pin the title to the figure's top edge instead.
+    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=10)) if above_ticks else {}
     return dict(
         title=dict(text=title, x=0.0, xanchor="left", **place) if title else None,
         height=height + top,
@@ -477,6 +478,12 @@ def _colorbar_below(title: str, top: float, decimals: int = 2) -> dict:
 _COLORBAR_ROOM = 70  # pixels under the plot for a horizontal colour bar, its ticks and its title
 
 
+def _top_tick_room(labels: Sequence[str], angle: float) -> int:
+    """Pixels that rotated tick labels take above the plot (15 px text, ~0.55 em a character)."""
+    longest = max((len(t) for t in labels), default=1)
+    return int(longest * _FONT["size"] * 0.55 * math.sin(math.radians(angle))) + 12
+
+
 def attention_heatmap(
     weights: np.ndarray,
     tokens: Sequence[str],
@@ -506,6 +513,7 @@ def attention_heatmap(
     height = min(760, 180 + 28 * n)
     basics = _layout_basics(safe_label(title, 80) if title else None, height, above_ticks=True)
     basics["margin"]["b"] = _COLORBAR_ROOM
+    basics["margin"]["t"] += _top_tick_room(labels, 60)
     layout = {
         "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},
         "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
@@ -644,8 +652,9 @@ def pll_strip(
     fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False, side="top",
                      fixedrange=True)
     fig.update_yaxes(visible=False, fixedrange=True)
-    fig.update_layout(**_layout_basics(safe_label(title, 80) if title else None, 200, above_ticks=True))
-    fig.update_layout(margin=dict(b=_COLORBAR_ROOM))
+    basics = _layout_basics(safe_label(title, 80) if title else None, 200, above_ticks=True)
+    basics["margin"].update(b=_COLORBAR_ROOM, t=basics["margin"]["t"] + _top_tick_room(labels, 45))
+    fig.update_layout(**basics)
     return fig
 
 
