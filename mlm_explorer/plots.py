@@ -205,12 +205,14 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
             text = _wrap(text, int(_NARROW_TITLE_CHARS / s))
         lines = text.count("<br>")
         update["title"] = {**title, "text": text}
-        if lines:
+        if lines:  # each extra title line takes room from above the plot, not from the plot
             margin = dict(layout.get("margin") or {})
             margin["t"] = (margin.get("t") or 50) + round(20 * lines * s)
             update["margin"] = margin
+            if layout.get("height"):
+                update["height"] = layout["height"] + round(20 * lines * s)
     if s != 1 and layout.get("height"):
-        update["height"] = round(layout["height"] * (1 + (s - 1) * 0.6))
+        update["height"] = round(update.get("height", layout["height"]) * (1 + (s - 1) * 0.6))
     if s != 1:
         margin = dict(update.get("margin") or layout.get("margin") or {})
         if margin.get("t"):
@@ -511,9 +513,10 @@ def attention_heatmap(
     ticks = _tick_labels(tokens, masked)
     axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, fixedrange=True)
     height = min(760, 180 + 28 * n)
-    basics = _layout_basics(safe_label(title, 80) if title else None, height, above_ticks=True)
+    room = _top_tick_room(labels, 60)
+    basics = _layout_basics(safe_label(title, 80) if title else None, height + room, above_ticks=True)
     basics["margin"]["b"] = _COLORBAR_ROOM
-    basics["margin"]["t"] += _top_tick_room(labels, 60)
+    basics["margin"]["t"] += room
     layout = {
         "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},
         "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
@@ -652,8 +655,11 @@ def pll_strip(
     fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False, side="top",
                      fixedrange=True)
     fig.update_yaxes(visible=False, fixedrange=True)
-    basics = _layout_basics(safe_label(title, 80) if title else None, 200, above_ticks=True)
-    basics["margin"].update(b=_COLORBAR_ROOM, t=basics["margin"]["t"] + _top_tick_room(labels, 45))
+    room = _top_tick_room(labels, 45)
+    # height: the title (50 px) and tick labels above, a 60 px strip, the colour bar below
+    height = 50 + room + 60 + _COLORBAR_ROOM
+    basics = _layout_basics(safe_label(title, 80) if title else None, height, above_ticks=True)
+    basics["margin"].update(b=_COLORBAR_ROOM, t=basics["margin"]["t"] + room)
     fig.update_layout(**basics)
     return fig
 
