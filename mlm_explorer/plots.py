@@ -312,7 +312,7 @@ def _layout_basics(title: str | None, height: int, top: int = 0, above_ticks: bo
     the title clear of tick labels drawn on top of the plot (plotly's title automargin).
     """
     # Tick labels on top take the top margin: pin the title to the figure's top edge instead.
-    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=10)) if above_ticks else {}
+    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=16)) if above_ticks else {}
     return dict(
         title=dict(text=title, x=0.0, xanchor="left", **place) if title else None,
         height=height + top,
