@@ -253,6 +253,10 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
 
     def toggle_projector(tab: str, session: Session, *values):
         """The same view with projector mode switched (the browser reopens it)."""
+        if session.own_model is not None:  # a reload starts a new session: the trained model would go
+            gr.Warning("Projector mode reopens the page, which would drop the model fine-tuned here. "
+                       "Add ?projector=1 to the address before training next time.")
+            return ""
         return link_for(tab, fields, list(values), session, not look.session_look(session).projector)
 
     opened = demo.load(None, None, [page], js=look.PAGE_JS, api_name=False, queue=False)
