@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 
 from mlm_explorer.models import ModelLoadError, load_model  # noqa: E402
 from mlm_explorer.serving import configure_threads, limit_malloc_arenas  # noqa: E402
-from mlm_explorer.ui import CSS, build_demo  # noqa: E402
+from mlm_explorer.ui import CSS, HEAD, build_demo  # noqa: E402
 from mlm_explorer.ui.common import start_disk_janitor  # noqa: E402
 
 QUEUE_MAX_SIZE = 64  # requests waiting beyond this get "queue full" instead of minutes of waiting
@@ -51,6 +51,7 @@ def launch_options() -> dict:
         enable_monitoring=False,
         show_error=False,  # user mistakes arrive as gr.Error messages; no tracebacks to the browser
         css=CSS,
+        head=HEAD,  # preloads plotly.js: every page opens with a figure
         theme=gr.themes.Soft(text_size="lg"),
         footer_links=["api"],
     )

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
 from mlm_explorer.masking import ACTIONS, IGNORE_INDEX, Action, PolicyConfig, corrupt_batch
 from mlm_explorer.predict import IterativeResult, PredictionResult, SentenceScore, TokenPrediction
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 # What the app calls each action (the legend of the policy tab).
 ACTION_LABELS: dict[Action, str] = {
@@ -175,3 +179,51 @@ def policy_draws(
     }
     trials = {"selected": eligible, "masked": selected, "random": selected, "kept": selected}
     return PolicyDraws(draws=draws, empirical=empirical, nominal=nominal, counts=trials)
+
+
+# ------------------------------------------------------------------ tables as a person reads them
+
+#: Columns holding probabilities: shown as percentages on screen, kept as numbers in exports.
+PROBABILITY_COLUMNS = ("p(top-1)", "p(original)", "p(chosen)")
+#: The few columns a 390 px phone shows, per table (the export keeps them all).
+PHONE_COLUMNS = (
+    "pos.", "original", "top-1", "p(top-1)", "rank",  # predictions
+    "step", "filled with", "p(chosen)",  # iterative fill
+    "sentence", "PLL (nats)", "pseudo-perplexity",  # sentence scores
+)
+_EMPTY = {"", "(unknown)"}
+
+
+def _is_empty(column: pd.Series) -> bool:
+    return all(v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v in _EMPTY)
+               for v in column)
+
+
+def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
+    """The on-screen form of a results table: percentages, no empty columns, fewer on a phone.
+
+    The numbers stay numbers (Gradio shows the Styler's text and hands the raw
+    values to API callers); exports use ``table`` itself, complete.
+
+    >>> t = pd.DataFrame({"pos.": [2], "p(top-1)": [0.4138], "p(original)": [None]})
+    >>> display_table(t).to_html().count("41.4%"), list(display_table(t).data.columns)
+    (1, ['pos.', 'p(top-1)'])
+    """
+    keep = [c for c in table.columns if not _is_empty(table[c])]
+    if narrow:
+        keep = [c for c in keep if c in PHONE_COLUMNS] or keep
+    shown = table[keep]
+    formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
+    formats.update({c: "{:.2f}" for c in keep if c in ("entropy", "PLL (nats)", "pseudo-perplexity")})
+    formats.update({c: _whole for c in keep if c == "rank"})
+    return shown.style.format(formats, na_rep="").hide(axis="index")
+
+
+def _percent_cell(p: object) -> str:
+    from mlm_explorer.plots import percent  # plots imports nothing of ours: no cycle
+
+    return "" if p is None else percent(float(p))
+
+
+def _whole(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else f"{int(v)}"
