@@ -119,7 +119,7 @@ def _check_top_k(top_k: object) -> int:
 
 
 def _word(token: str) -> str:
-    """The word a display token spells: word-start marks (Ġ, ▁) dropped; ``##`` kept (a piece is not a word)."""
+    """The word a display token spells: word-start marks (Ġ, ▁) dropped; ``##`` pieces kept as they are."""
     return token[1:] if token[:1] in {"Ġ", "▁"} and len(token) > 1 else token
 
 

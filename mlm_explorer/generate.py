@@ -133,7 +133,9 @@ def _check_settings(strategy: str, steps: int | None, temperature: float, top_k:
     return steps
 
 
-def start_sequence(lm: LoadedModel, text_or_length: str | int) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+def start_sequence(
+    lm: LoadedModel, text_or_length: str | int
+) -> tuple[tuple[int, ...], tuple[int, ...], str]:
     """The starting ids, the blank positions, and any notice.
 
     A length ``n`` gives ``n`` mask tokens between the model's special tokens;

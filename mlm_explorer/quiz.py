@@ -309,7 +309,9 @@ def score_word(
     return WordScore(word=word, pieces=pieces, log_prob=lp, rank=rank, in_place=in_place)
 
 
-def score_item(lm: LoadedModel, item: QuizItem, guesses: str | Sequence[str] = (), top_k: int = 5) -> QuizReveal:
+def score_item(
+    lm: LoadedModel, item: QuizItem, guesses: str | Sequence[str] = (), top_k: int = 5
+) -> QuizReveal:
     """Reveal one item: the model's top-k at the blank, and the answer and guesses scored.
 
     One forward pass for the blank, plus one batched pass per word of several
@@ -327,7 +329,9 @@ def score_item(lm: LoadedModel, item: QuizItem, guesses: str | Sequence[str] = (
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     top_p, top_i = log_probs.exp().topk(min(top_k, log_probs.numel()))
     names = display_tokens(lm, top_i.tolist())
-    top = tuple(Candidate(token=t, id=int(i), prob=float(p)) for t, i, p in zip(names, top_i, top_p, strict=True))
+    top = tuple(
+        Candidate(token=t, id=int(i), prob=float(p)) for t, i, p in zip(names, top_i, top_p, strict=True)
+    )
     answer = score_word(lm, item, item.answer, enc.input_ids, blank, log_probs)
     scored = tuple(score_word(lm, item, g, enc.input_ids, blank, log_probs) for g in words)
     model_words = [_as_word(lm, c.id) for c in top]
@@ -360,7 +364,7 @@ class ScoreCard:
 
 @dataclass(frozen=True)
 class QuizRound:
-    """A round in play: its items and the reveals so far (in item order). Immutable: each step makes a new one."""
+    """A round in play: its items and the reveals so far, in item order (each step makes a new value)."""
 
     items: tuple[QuizItem, ...]
     reveals: tuple[QuizReveal, ...] = ()
@@ -391,7 +395,9 @@ class QuizRound:
         )
 
 
-def start_round(items: Sequence[QuizItem], size: int = MIN_ROUND, seed: int = 0, source: str = "bundled") -> QuizRound:
+def start_round(
+    items: Sequence[QuizItem], size: int = MIN_ROUND, seed: int = 0, source: str = "bundled"
+) -> QuizRound:
     """A new round of ``size`` items drawn from ``items`` with ``seed``."""
     return QuizRound(items=pick_round(items, size, seed), source=source)
 
