@@ -334,7 +334,8 @@ def score_item(
     )
     answer = score_word(lm, item, item.answer, enc.input_ids, blank, log_probs)
     scored = tuple(score_word(lm, item, g, enc.input_ids, blank, log_probs) for g in words)
-    model_words = [_as_word(lm, c.id) for c in top]
+    # Hits@5 looks at the five best tokens whatever top_k shows.
+    model_words = [_as_word(lm, int(i)) for i in log_probs.topk(min(5, log_probs.numel())).indices]
     return QuizReveal(
         model=lm.name,
         item=item,
