@@ -134,7 +134,7 @@ def test_hits_for_the_student_and_the_model(bert):
     assert r.guesses == () and not r.student_hit1 and not r.student_hit5
     # The model hits when its own top-1 / top-5 word is the answer: put its best whole word in the blank.
     words = [c.token for c in score_item(bert, item, top_k=50).top_k if c.token.isalpha()]
-    for rank, word in enumerate(words[:6], start=1):
+    for word in words[:6]:
         sentence = item.sentence.replace("cat", word)
         r = score_item(bert, QuizItem(sentence=sentence, start=4, end=4 + len(word)))
         assert r.model_hit1 == (r.answer.rank == 1 and not r.answer.in_place)
