@@ -146,7 +146,7 @@ def _top_words(lm: LoadedModel, probs: torch.Tensor, k: int) -> list[tuple[str, 
 
 def _lookup(lm: LoadedModel, vocab: dict[str, int], word: str) -> int | None:
     """The id of ``word`` as one word-start token of ``lm``'s ``vocab`` (None if it is not one)."""
-    for form in (word, "Ġ" + word, "▁" + word, word.lower()):
+    for form in (word, "Ġ" + word, "▁" + word):
         i = vocab.get(form)
         if i is not None and i < lm.vocab_size and i not in lm.special_ids:
             return int(i)
