@@ -63,6 +63,7 @@ class GenerationStep:
     token_id: int
     prob: float  # the model's probability of that token (softmax over the vocabulary, no temperature)
     ids: tuple[int, ...]  # the whole sequence after this step
+    tokens: tuple[str, ...]  # its display strings (so a step can be drawn without the model)
     text: str  # the sequence after this step as text (blanks shown as the mask token)
 
 
@@ -77,7 +78,10 @@ class GenerationTrace:
     top_k: int  # 0 = the whole vocabulary
     sweeps: int
     start_ids: tuple[int, ...]
+    start_tokens: tuple[str, ...]
     start_text: str
+    mask_token_id: int
+    special_mask: tuple[bool, ...]  # [CLS]/[SEP]-like positions of the start (blanks are not special here)
     blanks: tuple[int, ...]  # positions the procedure may write
     steps: tuple[GenerationStep, ...]
     tokens: tuple[str, ...]  # the final sequence, display strings
@@ -90,6 +94,11 @@ class GenerationTrace:
         if not 0 <= step <= len(self.steps):
             raise ValueError(f"step must be within 0..{len(self.steps)}, got {step}.")
         return self.start_ids if step == 0 else self.steps[step - 1].ids
+
+    def tokens_at(self, step: int) -> tuple[str, ...]:
+        """Display strings of the sequence after ``step`` steps (0 = the start)."""
+        self.ids_at(step)  # range check
+        return self.start_tokens if step == 0 else self.steps[step - 1].tokens
 
     def to_dict(self) -> dict:
         """JSON-ready, with nothing that changes between two runs with the same seed (no timings)."""
@@ -211,7 +220,7 @@ def generate(
             GenerationStep(
                 step=len(recorded) + 1, sweep=sweep, position=position,
                 token=display_tokens(lm, [token_id])[0], token_id=token_id, prob=prob,
-                ids=tuple(ids), text=_readable(lm, ids),
+                ids=tuple(ids), tokens=display_tokens(lm, ids), text=_readable(lm, ids),
             )
         )
 
@@ -246,7 +255,10 @@ def generate(
 
     return GenerationTrace(
         model=lm.name, strategy=strategy, seed=int(seed), temperature=float(temperature), top_k=int(top_k),
-        sweeps=sweeps, start_ids=tuple(start_ids), start_text=_readable(lm, start_ids), blanks=blanks,
+        sweeps=sweeps, start_ids=tuple(start_ids), start_tokens=display_tokens(lm, start_ids),
+        start_text=_readable(lm, start_ids), mask_token_id=lm.mask_token_id,
+        special_mask=tuple(i in lm.special_ids and p not in blanks for p, i in enumerate(start_ids)),
+        blanks=blanks,
         steps=tuple(recorded), tokens=display_tokens(lm, ids), text=_readable(lm, ids),
         pll_per_sweep=tuple(plls), message=message,
     )
