@@ -274,9 +274,10 @@ def same_word(a: str, b: str) -> bool:
 def _pieces_at(lm: LoadedModel, text: str, start: int, end: int) -> tuple[tuple[int, ...], list[int]]:
     """Ids of ``text`` and the positions of the tokens overlapping characters ``start:end``."""
     enc = encode(lm, text)
+    # Word ids, not the special mask: a word the vocabulary lacks is [UNK], special but still the word.
     positions = [
-        i for i, ((a, b), special) in enumerate(zip(enc.offsets, enc.special_mask, strict=True))
-        if not special and a < end and b > start
+        i for i, ((a, b), word) in enumerate(zip(enc.offsets, enc.word_ids, strict=True))
+        if word is not None and a < end and b > start
     ]
     return enc.input_ids, positions
 

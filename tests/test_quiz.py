@@ -169,3 +169,9 @@ def test_roberta_words_are_scored_with_their_word_start_marks(tiny_roberta_dir):
     lm = load_model(tiny_roberta_dir)
     reveal = score_item(lm, parse_line("the [cat] sat on the mat ."), "dog")
     assert reveal.answer.pieces[0].startswith("Ġ") and reveal.guesses[0].rank >= 1
+
+
+def test_a_word_the_vocabulary_lacks_is_scored_as_the_unknown_token(bert):
+    reveal = score_item(bert, parse_line("the [zebra] sat on the mat ."), "zebra")
+    assert reveal.answer.pieces == ("[UNK]",) and reveal.guesses[0].pieces == ("[UNK]",)
+    assert reveal.student_hit1 and not reveal.model_hit5  # [UNK] never counts as the model's word

@@ -58,7 +58,7 @@ APP_MAX_BLANKS = 16
 APP_MAX_SWEEPS = 10
 APP_MAX_PROMPT_CHARS = 300
 #: A teacher's pasted list: at most this many characters (the library then caps the lines).
-MAX_LIST_CHARS = 100_000
+MAX_LIST_CHARS = 1_000_000  # 10,000 lines of 100 characters; reading it is a regex per line
 
 BUNDLED_SOURCE = "Bundled sentences"
 TEACHER_SOURCE = "My own list"
@@ -186,7 +186,7 @@ def _where(score, what: str) -> str:
 def quiz_reveal(guess: str, session: Session):
     """Reveal the current item: the model's top-k, where the guess ranks, and the answer."""
     game, shown = _quiz(session)
-    if game.done or shown >= len(game.items):
+    if shown >= len(game.items):
         raise user_error("The round is over: press New round.")
     if shown < game.current:
         raise user_error("This item is already revealed: press Next.")
@@ -505,8 +505,8 @@ def _build_write(session: gr.State) -> None:
         length = gr.Slider(1, APP_MAX_BLANKS, value=10, step=1, label="Blanks", scale=2, elem_id="gen-length")
         prompt = gr.Textbox(label="Prompt", value="The [MASK] [MASK] sat on the [MASK] .", visible=False,
                             max_length=APP_MAX_PROMPT_CHARS, scale=3, elem_id="gen-prompt")
-    strategy = gr.Radio(list(STRATEGY_LABELS.values()), value=STRATEGY_LABELS["gibbs"], label="Strategy",
-                        elem_id="gen-strategy")
+    strategy = gr.Radio([(label, key) for key, label in STRATEGY_LABELS.items()], value="gibbs",
+                        label="Strategy", elem_id="gen-strategy")
     with gr.Row():
         sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, label="Gibbs sweeps", elem_id="gen-sweeps")
         temperature = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Temperature (Gibbs)",
