@@ -511,14 +511,18 @@ def score_card_chart(
 
 def generation_strip(
     tokens: Sequence[str], changed: int | None = None, blanks: Sequence[bool] | None = None,
-    title: str | None = None,
+    title: str | None = None, positions: Sequence[int] | None = None,
 ) -> go.Figure:
     """One step of a generation trace: the sequence as a row of token cells, the token just written marked.
 
-    Cells still blank are grey; the token written at this step is in the
-    original colour; the others in the bar colour.
+    Cells still blank are grey; the token written at this step (index
+    ``changed`` into ``tokens``) is in the original colour; the others in the
+    bar colour. ``positions`` label the cells (default 0..n-1).
     """
     n = len(tokens)
+    ticks = list(positions) if positions is not None else list(range(n))
+    if len(ticks) != n:
+        raise ValueError("tokens and positions must have the same length.")
     blank = list(blanks) if blanks is not None else [False] * n
     if len(blank) != n:
         raise ValueError("tokens and blanks must have the same length.")
@@ -532,7 +536,8 @@ def generation_strip(
         "hovertemplate": "position %{x}: %{customdata}<extra></extra>",
     }
     layout = {
-        "xaxis": {"tickvals": list(range(n)), "showgrid": False, "title": {"text": "position"}},
+        "xaxis": {"tickvals": list(range(n)), "ticktext": [str(t) for t in ticks], "showgrid": False,
+                  "title": {"text": "token position"}},
         "yaxis": {"visible": False},
         **_layout_basics(safe_label(title, 100) if title else None, height=170),
     }

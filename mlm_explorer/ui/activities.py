@@ -202,8 +202,8 @@ def quiz_reveal(guess: str, session: Session):
     _extras(session)["quiz"] = game
     item = reveal.item
     verdict = (
-        "✅ You got it!" if reveal.student_hit1
-        else "☑️ Right on a later guess." if reveal.student_hit5 else "❌ Not this time."
+        "**You got it!**" if reveal.student_hit1
+        else "**Right on a later guess.**" if reveal.student_hit5 else "**Not this time.**"
     )
     model_line = (
         "The model got it first try." if reveal.model_hit1
@@ -273,7 +273,7 @@ def _trace_step(trace: GenerationTrace, step: int):
     sweep = f", sweep {trace.steps[step - 1].sweep}" if step > 0 else ""
     fig = plots.generation_strip(
         [tokens[i] for i in keep], changed=keep.index(changed) if changed in keep else None,
-        blanks=[ids[i] == trace.mask_token_id for i in keep],
+        blanks=[ids[i] == trace.mask_token_id for i in keep], positions=keep,
         title=f"Step {step} of {len(trace.steps)}{sweep}",
     )
     if step == 0:
@@ -380,6 +380,13 @@ def compare_choices(session: Session):
     """Refresh both model lists (a model fine-tuned since the page opened appears)."""
     choices = common.model_choices(session)
     return gr.update(choices=choices), gr.update(choices=choices)
+
+
+def open_compare(key_a: str, key_b: str, session: Session):
+    """Refresh both lists; with a model fine-tuned here and B still equal to A, offer before vs after."""
+    choices = common.model_choices(session)
+    b = SESSION_MODEL if session.own_model is not None and key_b == key_a != SESSION_MODEL else key_b
+    return gr.update(choices=choices), gr.update(choices=choices, value=b)
 
 
 def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session: Session):
@@ -542,15 +549,14 @@ def _build_compare(session: gr.State) -> tuple:
         "**Two models, one sentence.** The same blank through two models on one probability scale: the "
         "bundled model against one fine-tuned in this session is *before vs after*. A Hugging Face id can "
         "be typed into either list. Two models are kept in memory for you at most; choosing a third "
-        "lets go of the oldest."
+        "lets go of the oldest. After fine-tuning, B offers the fine-tuned model when you open this tab."
     )
     choices = common.model_choices()
     first = common.default_key()
-    second = next((k for _, k in choices if k != first), first)
     with gr.Row():
         model_a = gr.Dropdown(choices, value=first, label="Model A", allow_custom_value=True,
                               elem_id="cmp-model-a")
-        model_b = gr.Dropdown(choices, value=second, label="Model B", allow_custom_value=True,
+        model_b = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True,
                               elem_id="cmp-model-b")
     with gr.Row():
         text = gr.Textbox(label="Sentence with one [MASK]", value="Whisk the eggs with the [MASK] in a bowl.",
@@ -608,6 +614,8 @@ def build_class_tab(session: gr.State) -> None:
             _build_write(session)
         with gr.Tab("Compare", id="class-compare") as compare_tab:
             model_a, model_b = _build_compare(session)
-    compare_tab.select(compare_choices, [session], [model_a, model_b], api_name="compare_choices",
-                       show_progress="hidden")
+    compare_tab.select(
+        open_compare, [model_a, model_b, session], [model_a, model_b], api_name="compare_choices",
+        show_progress="hidden",
+    )
 
