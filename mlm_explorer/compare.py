@@ -114,7 +114,7 @@ class Comparison:
 
 def _check_top_k(top_k: object) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise ValueError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {top_k!r}.")
+        raise ValueError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {repr(top_k)[:40]}.")
     return top_k
 
 

@@ -122,15 +122,15 @@ class GenerationTrace:
 
 def _check_settings(strategy: str, steps: int | None, temperature: float, top_k: int, seed: int) -> int:
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}.")
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {repr(strategy)[:40]}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be a whole number from 0 to 2**63-1, got {seed!r}.")
+        raise ValueError(f"seed must be a whole number from 0 to 2**63-1, got {repr(seed)[:40]}.")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be a whole number, 0 for the whole vocabulary; got {top_k!r}.")
+        raise ValueError(f"top_k must be a whole number, 0 for the whole vocabulary; got {repr(top_k)[:40]}.")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
         0.05 <= float(temperature) <= 10.0
     ):
-        raise ValueError(f"temperature must be between 0.05 and 10, got {temperature!r}.")
+        raise ValueError(f"temperature must be between 0.05 and 10, got {repr(temperature)[:40]}.")
     if strategy != "gibbs":
         if steps not in (None, 1):
             raise ValueError(f"{strategy} fills each blank once (one sweep); sweeps are for gibbs.")
@@ -138,7 +138,7 @@ def _check_settings(strategy: str, steps: int | None, temperature: float, top_k:
     if steps is None:
         return DEFAULT_SWEEPS
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_SWEEPS:
-        raise ValueError(f"sweeps must be a whole number from 1 to {MAX_SWEEPS}, got {steps!r}.")
+        raise ValueError(f"sweeps must be a whole number from 1 to {MAX_SWEEPS}, got {repr(steps)[:40]}.")
     return steps
 
 

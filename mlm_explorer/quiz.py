@@ -190,7 +190,7 @@ def load_bundled_items(path: Path | str = BUNDLED_QUIZ) -> tuple[QuizItem, ...]:
 def pick_round(items: Sequence[QuizItem], size: int = MIN_ROUND, seed: int = 0) -> tuple[QuizItem, ...]:
     """``size`` items drawn without replacement, reproducible from ``seed`` (all of them if fewer)."""
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_ROUND <= size <= MAX_ROUND:
-        raise ValueError(f"A round has {MIN_ROUND} to {MAX_ROUND} items, got {size!r}.")
+        raise ValueError(f"A round has {MIN_ROUND} to {MAX_ROUND} items, got {repr(size)[:40]}.")
     if not items:
         raise ValueError("There are no items to draw a round from.")
     pool = list(items)
@@ -295,7 +295,7 @@ def score_word(
     text, start, end = item.with_word(word)
     ids, positions = _pieces_at(lm, text, start, end)
     if not positions:
-        raise ValueError(f"{word!r} gives the model no token to score.")
+        raise ValueError(f"{repr(word)[:40]} gives the model no token to score.")
     pieces = display_tokens(lm, [ids[p] for p in positions])
     fits = len(ids) == len(masked_ids) and positions == [blank] and all(
         a == b for i, (a, b) in enumerate(zip(ids, masked_ids, strict=True)) if i != blank
@@ -320,7 +320,7 @@ def score_item(
     cannot read.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
-        raise ValueError(f"top_k must be a whole number from 1 to 50, got {top_k!r}.")
+        raise ValueError(f"top_k must be a whole number from 1 to 50, got {repr(top_k)[:40]}.")
     words = split_guesses(guesses)
     enc = encode(lm, item.masked(lm.mask_token))
     if len(enc.mask_positions) != 1:
