@@ -118,15 +118,14 @@ def _item_view(game: QuizRound, shown: int) -> tuple[str, str]:
     return f"Item {shown + 1} of {len(game.items)}", f"### {md_escape(item.blanked)}"
 
 
-def _score_outputs(game: QuizRound):
+def _score_card(game: QuizRound):
+    """The score card as a chart and a table."""
     card = game.score_card()
     chart = plots.score_card_chart(
         [card.student_hits1, card.student_hits5], [card.model_hits1, card.model_hits5], card.n,
         title=f"Score card after {card.n} of {len(game.items)}",
     )
-    table = quiz_round_table(game)
-    csv_file, _ = export_updates(table, "quiz-round")
-    return chart, score_card_table(game), csv_file
+    return chart, score_card_table(game)
 
 
 def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session):
@@ -163,7 +162,7 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
     _extras(session)["quiz"] = game
     _extras(session)["quiz_shown"] = 0
     progress, sentence = _item_view(game, 0)
-    chart, card, _ = _score_outputs(game)
+    chart, card = _score_card(game)
     return (
         session, progress, sentence, gr.update(value="", interactive=True), notes,
         plots.empty_figure("Type your guess, then press Reveal."), _empty_reveal(), chart, card,
@@ -228,7 +227,8 @@ def quiz_reveal(guess: str, session: Session):
         [any(_same_token(c.token, g) for g in guessed) for c in reveal.top_k],
         title=f"The model's top {len(reveal.top_k)} (the answer in orange)",
     )
-    chart, card, csv_file = _score_outputs(game)
+    chart, card = _score_card(game)
+    csv_file, _ = export_updates(quiz_round_table(game), "quiz-round")
     last = game.done
     return (
         session, "\n".join(lines), bars, quiz_reveal_table(reveal), chart, card, csv_file,
