@@ -335,6 +335,11 @@ PROB_AXIS: dict = {
 UNSURE_BELOW = 0.05
 
 
+def _percent_format(probs: Sequence[float]) -> str:
+    """Tick format that tells ticks apart: whole percents unless every bar is under 5%."""
+    return ".0%" if max([0.0, *probs]) >= 0.05 else ".1%"
+
+
 def empty_figure(message: str = "Nothing to show yet.", height: int = 220) -> go.Figure:
     """A blank figure carrying a short message (placeholders before the first run)."""
     fig = _figure()
@@ -683,3 +688,160 @@ def loss_curve(
     fig.update_yaxes(title="loss")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return _base_layout(fig, safe_label(title, 80) if title else None, height=320)
+
+
+# ---------------------------------------------------------------------------- class activities
+# Quiz, generation and side-by-side figures. They reuse the palette constants above, so
+# a change of the colour language there reaches them too.
+
+
+def quiz_bars(
+    tokens: Sequence[str],
+    probs: Sequence[float],
+    answer: Sequence[bool],
+    guess: Sequence[bool],
+    title: str | None = None,
+) -> go.Figure:
+    """The model's top-k at a quiz blank: the answer in the original colour, the student's guess outlined.
+
+    Where the answer or a guess ranks outside the top-k is for the caller to
+    say in text (the app does, under the figure).
+    """
+    n = len(tokens)
+    if not len(probs) == len(answer) == len(guess) == n:
+        raise ValueError("tokens, probs, answer and guess must have the same length.")
+    labels = [safe_label(t) for t in tokens]
+    ticks = [
+        _mark(lbl, a) + (" ← you" if g else "") for lbl, a, g in zip(labels, answer, guess, strict=True)
+    ]
+    trace = {
+        "type": "bar", "x": [float(p) for p in probs], "y": list(range(n)), "orientation": "h",
+        "marker": {
+            "color": [ORIGINAL_COLOR if a else BAR_COLOR for a in answer],
+            "line": {"color": [ACTION_COLORS["masked"] if g else "rgba(0,0,0,0)" for g in guess], "width": 4},
+        },
+        "text": [f"{p:.1%}" for p in probs], "textposition": "auto", "customdata": labels,
+        "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False,
+    }
+    layout = {
+        "xaxis": {"range": [0, max([1e-9, *probs]) * 1.15], "tickformat": _percent_format(probs), "nticks": 5,
+                  "title": {"text": "probability"}},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": ticks, "autorange": "reversed"},
+        **_layout_basics(safe_label(title, 80) if title else None, height=100 + 34 * max(n, 1)),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def score_card_chart(
+    student: Sequence[int], model: Sequence[int], n: int, title: str | None = "Score card"
+) -> go.Figure:
+    """Hits@1 and hits@5 of the student and of the model out of ``n`` items, as grouped bars."""
+    names = ["hits@1", "hits@5"]
+    fig = _figure(
+        [
+            go.Bar(name="you", x=names, y=list(student), marker_color=ACTION_COLORS["masked"],
+                   text=[f"{v} / {n}" for v in student], textposition="outside"),
+            go.Bar(name="the model", x=names, y=list(model), marker_color=BAR_COLOR,
+                   text=[f"{v} / {n}" for v in model], textposition="outside"),
+        ]
+    )
+    legend = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+    fig.update_layout(barmode="group", legend=legend)
+    fig.update_yaxes(range=[0, max(n, 1) * 1.2], title="items", dtick=1 if n <= 10 else None)
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
+
+
+def generation_strip(
+    tokens: Sequence[str], changed: int | None = None, blanks: Sequence[bool] | None = None,
+    title: str | None = None, positions: Sequence[int] | None = None,
+) -> go.Figure:
+    """One step of a generation trace: the sequence as a row of token cells, the token just written marked.
+
+    Cells still blank are grey; the token written at this step (index
+    ``changed`` into ``tokens``) is in the original colour; the others in the
+    bar colour. ``positions`` label the cells (default 0..n-1).
+    """
+    n = len(tokens)
+    ticks = list(positions) if positions is not None else list(range(n))
+    if len(ticks) != n:
+        raise ValueError("tokens and positions must have the same length.")
+    blank = list(blanks) if blanks is not None else [False] * n
+    if len(blank) != n:
+        raise ValueError("tokens and blanks must have the same length.")
+    codes = [2 if i == changed else (0 if blank[i] else 1) for i in range(n)]
+    labels = [safe_label(t, 14) for t in tokens]
+    scale = [[0.0, ACTION_COLORS["untouched"]], [0.5, ACTION_COLORS["kept"]], [1.0, ORIGINAL_COLOR]]
+    trace = {
+        "type": "heatmap", "z": [codes], "x": list(range(n)), "y": [0], "zmin": 0, "zmax": 2,
+        "colorscale": scale, "showscale": False, "text": [labels], "texttemplate": "%{text}",
+        "textfont": {"size": 15}, "customdata": [labels], "xgap": 3,
+        "hovertemplate": "position %{x}: %{customdata}<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"tickvals": list(range(n)), "ticktext": [str(t) for t in ticks], "showgrid": False,
+                  "title": {"text": "token position"}},
+        "yaxis": {"visible": False},
+        **_layout_basics(safe_label(title, 100) if title else None, height=170),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def pll_per_sweep_chart(
+    series: Mapping[str, Sequence[float]], title: str | None = "Sentence PLL after each sweep"
+) -> go.Figure:
+    """Pseudo-log-likelihood after each sweep, one line per strategy (higher = more natural to the model)."""
+    colors = [BAR_COLOR, ORIGINAL_COLOR, ACTION_COLORS["masked"], ACTION_COLORS["random"]]
+    fig = _figure(
+        [
+            go.Scatter(x=list(range(1, len(v) + 1)), y=list(v), mode="lines+markers", name=safe_label(k),
+                       line_color=colors[i % len(colors)])
+            for i, (k, v) in enumerate(series.items())
+        ]
+    )
+    fig.update_xaxes(title="sweep", dtick=1)
+    fig.update_yaxes(title="PLL (nats)")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
+
+
+def compare_bars(
+    words: Sequence[str],
+    probs_a: Sequence[float | None],
+    probs_b: Sequence[float | None],
+    name_a: str = "A",
+    name_b: str = "B",
+    title: str | None = None,
+) -> go.Figure:
+    """Two sides' probabilities of the same words as paired bars on one shared scale.
+
+    A missing probability (the word is not one token of that side's
+    vocabulary) draws no bar and says so on hover, rather than a bar at 0.
+    """
+    n = len(words)
+    if not len(probs_a) == len(probs_b) == n:
+        raise ValueError("words, probs_a and probs_b must have the same length.")
+    labels = [safe_label(w) for w in words]
+    top = max([1e-9, *(p for p in (*probs_a, *probs_b) if p is not None)])
+
+    def bars(probs: Sequence[float | None], name: str, color: str) -> dict:
+        shown = safe_label(name, 40)
+        return {
+            "type": "bar", "orientation": "h", "name": shown, "y": list(range(n)),
+            "x": [p if p is not None else None for p in probs], "marker": {"color": color},
+            "text": ["" if p is None else f"{p:.1%}" for p in probs], "textposition": "outside",
+            "cliponaxis": False,
+            "customdata": [[lbl, "not one token here" if p is None else f"{p:.2%}"]
+                           for lbl, p in zip(labels, probs, strict=True)],
+            "hovertemplate": f"{shown}<br>%{{customdata[0]}}: %{{customdata[1]}}<extra></extra>",
+        }
+
+    layout = {
+        "barmode": "group",
+        "xaxis": {"range": [0, top * 1.25], "tickformat": _percent_format([top]), "nticks": 5,
+                  "title": {"text": "probability (one scale for both)"}},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": labels, "autorange": "reversed"},
+        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        **_layout_basics(safe_label(title, 100) if title else None, height=110 + 44 * max(n, 1)),
+    }
+    data = [bars(probs_a, name_a, BAR_COLOR), bars(probs_b, name_b, ACTION_COLORS["masked"])]
+    return _unchecked_figure(data, layout)

@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
+from mlm_explorer.compare import Comparison
+from mlm_explorer.generate import GenerationTrace
 from mlm_explorer.masking import ACTIONS, IGNORE_INDEX, Action, PolicyConfig, corrupt_batch
 from mlm_explorer.predict import IterativeResult, PredictionResult, SentenceScore, TokenPrediction
+from mlm_explorer.quiz import ROUND_COLUMNS, QuizReveal, QuizRound, WordScore, round_rows
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -227,3 +230,79 @@ def _percent_cell(p: object) -> str:
 
 def _whole(v: object) -> str:
     return "" if v is None or (isinstance(v, float) and v != v) else f"{int(v)}"
+
+
+# ---------------------------------------------------------------------------- class activities
+
+
+def quiz_round_table(quiz: QuizRound) -> pd.DataFrame:
+    """One row per revealed item of a quiz round (the CSV a teacher downloads)."""
+    return pd.DataFrame(round_rows(quiz), columns=ROUND_COLUMNS)
+
+
+REVEAL_COLUMNS = ["word", "who", "p", "rank", "pieces", "scored"]
+
+
+def _word_row(score: WordScore, who: str) -> dict:
+    return {
+        "word": score.word,
+        "who": who,
+        "p": round(score.prob, 6),
+        "rank": score.rank,
+        "pieces": " ".join(score.pieces),
+        "scored": "PLL in place" if score.in_place else "at the blank",
+    }
+
+
+def quiz_reveal_table(reveal: QuizReveal) -> pd.DataFrame:
+    """The answer and each guess: probability, rank in the model's distribution, word pieces, how scored."""
+    rows = [_word_row(reveal.answer, "answer")]
+    rows += [_word_row(g, f"your guess {n}") for n, g in enumerate(reveal.guesses, start=1)]
+    return pd.DataFrame(rows, columns=REVEAL_COLUMNS)
+
+
+SCORE_CARD_COLUMNS = ["who", "hits@1", "hits@5", "items"]
+
+
+def score_card_table(quiz: QuizRound) -> pd.DataFrame:
+    """You and the model, hits@1 and hits@5 over the revealed items."""
+    c = quiz.score_card()
+    rows = [
+        {"who": "you", "hits@1": c.student_hits1, "hits@5": c.student_hits5, "items": c.n},
+        {"who": "the model", "hits@1": c.model_hits1, "hits@5": c.model_hits5, "items": c.n},
+    ]
+    return pd.DataFrame(rows, columns=SCORE_CARD_COLUMNS)
+
+
+GENERATION_COLUMNS = ["step", "sweep", "position", "token", "p(token)", "text"]
+
+
+def generation_table(trace: GenerationTrace) -> pd.DataFrame:
+    """One row per step of a generation trace."""
+    rows = [
+        {"step": s.step, "sweep": s.sweep, "position": s.position, "token": s.token,
+         "p(token)": round(s.prob, 4), "text": s.text}
+        for s in trace.steps
+    ]
+    return pd.DataFrame(rows, columns=GENERATION_COLUMNS)
+
+
+def comparison_table(c: Comparison, name_a: str = "A", name_b: str = "B") -> pd.DataFrame:
+    """One row per word: each side's probability and rank, and the ratio A/B (empty where undefined)."""
+    rows = [
+        {
+            "word": w.word,
+            f"p({name_a})": None if w.prob_a is None else round(w.prob_a, 5),
+            f"rank {name_a}": w.rank_a,
+            f"p({name_b})": None if w.prob_b is None else round(w.prob_b, 5),
+            f"rank {name_b}": w.rank_b,
+            f"{name_a} / {name_b}": None if w.ratio is None else round(w.ratio, 3),
+        }
+        for w in c.words
+    ]
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else comparison_columns(name_a, name_b))
+
+
+def comparison_columns(name_a: str = "A", name_b: str = "B") -> list[str]:
+    a, b = name_a, name_b
+    return ["word", f"p({a})", f"rank {a}", f"p({b})", f"rank {b}", f"{a} / {b}"]

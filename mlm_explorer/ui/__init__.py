@@ -35,6 +35,7 @@ import gradio as gr
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.ui import common, look
 from mlm_explorer.ui.about import build_about_tab, model_card
+from mlm_explorer.ui.activities import build_class_tab
 from mlm_explorer.ui.attention import build_attention_tab
 from mlm_explorer.ui.fill import build_fill_tab
 from mlm_explorer.ui.policy import build_policy_tab
@@ -211,6 +212,8 @@ def build_demo() -> gr.Blocks:
                 attention = build_attention_tab(session)
             with gr.Tab("Score", id="score"):
                 score = build_score_tab(session)
+            with gr.Tab("Class", id="class"):
+                build_class_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
                 _build_finetune(session, [picker, status, card])
             with gr.Tab("About", id="about"):
