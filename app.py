@@ -13,9 +13,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from mlm_explorer.ui import build_demo  # noqa: E402
-from mlm_explorer.ui.launch import launch_options, serve  # noqa: E402
+from mlm_explorer.ui.launch import launch_options, queue_options, serve  # noqa: E402
 
-__all__ = ["demo", "launch_options"]
+__all__ = ["demo", "launch_options", "queue_options"]
 
 demo = build_demo()
 

@@ -558,6 +558,122 @@ def _run_app(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- class activities
+
+
+def _add_generate_parser(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="watch the model write: fill a row of blanks step by step")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--length", type=_positive_int, help="start from this many blanks")
+    start.add_argument("--text", help='start from a text with blanks, e.g. "The [MASK] sat on the [MASK]."')
+    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right"], default="iterative",
+                   help="most confident blank first, Gibbs resampling, or leftmost first (default iterative)")
+    p.add_argument("--sweeps", type=_positive_int, default=None, help="Gibbs sweeps (default 3)")
+    p.add_argument("--temperature", type=float, default=1.0, help="Gibbs sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=0, help="Gibbs: sample from the k best tokens (0 = all)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same trace (default 0)")
+    _add_common(p)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from mlm_explorer.generate import generate
+
+    if args.strategy != "gibbs" and args.sweeps is not None:
+        raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
+    lm = _load(args)
+    trace = generate(
+        lm, args.length if args.length is not None else args.text, args.strategy, steps=args.sweeps,
+        temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+    )
+    _note(trace.message)
+    if args.json:
+        _emit_json(trace.to_dict())
+        return 0
+    print(f"start: {trace.start_text}")
+    for step in trace.steps:
+        where = f"sweep {step.sweep} step {step.step:>3}: position {step.position:>2}"
+        print(f"{where} -> {step.token:<14} {step.text}")
+    for n, pll in enumerate(trace.pll_per_sweep, start=1):
+        print(f"PLL after sweep {n}: {pll:.3f}")
+    print(trace.text)
+    return 0
+
+
+def _add_compare_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="side by side: two sentences through one model, or one sentence through two models"
+    )
+    p.add_argument("text", help="a sentence with one [MASK]")
+    p.add_argument("text_b", nargs="?", default=None, help="a second sentence with one [MASK] (same model)")
+    p.add_argument("--with", dest="model_b", default=None, help="a second model for the same sentence")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="words per side (default 5, at most 20)")
+    _add_common(p)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from mlm_explorer.compare import agreement_line, compare_models, compare_sentences
+    from mlm_explorer.models import load_model
+
+    if (args.text_b is None) == (args.model_b is None):
+        raise UsageError("give a second sentence (two sentences, one model) or --with MODEL (two models).")
+    lm = _load(args)
+    if args.model_b is not None:
+        result = compare_models(lm, load_model(args.model_b), args.text, args.top_k)
+    else:
+        result = compare_sentences(lm, args.text, args.text_b, args.top_k)
+    _note(result.message)
+    if args.json:
+        _emit_json({**result.to_dict(), "summary": agreement_line(result)})
+        return 0
+    print(f"A: {result.label_a}\nB: {result.label_b}")
+    print(f"{'word':<16} {'p(A)':>8} {'p(B)':>8} {'A/B':>8}")
+    for w in result.words:
+        ratio = "-" if w.ratio is None else f"{w.ratio:.2f}"
+        print(f"{w.word:<16} {_fmt_prob(w.prob_a):>8} {_fmt_prob(w.prob_b):>8} {ratio:>8}")
+    print(agreement_line(result))
+    return 0
+
+
+def _add_quiz_parser(subparsers) -> None:
+    p = subparsers.add_parser("quiz", help="let the model play the guess-first quiz: hits@1 and hits@5")
+    p.add_argument("file", type=Path, nargs="?", default=None,
+                   help="one sentence a line, the hidden word in [brackets] (default: the bundled set)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="model guesses shown per item (default 5)")
+    _add_common(p)
+
+
+def _run_quiz(args: argparse.Namespace) -> int:
+    from mlm_explorer.quiz import MAX_LINES, load_bundled_items, parse_items, score_item
+
+    if args.file is None:
+        items, problems = load_bundled_items(), ()
+    else:
+        try:
+            with args.file.open(encoding="utf-8") as f:
+                head = "".join(line for _, line in zip(range(MAX_LINES + 1), f, strict=False))
+        except UnicodeDecodeError:
+            raise UsageError(f"cannot read {args.file}: it is not UTF-8 text.") from None
+        parsed = parse_items(head)
+        _note(parsed.message)
+        items, problems = parsed.items, parsed.problems
+    for problem in problems:
+        _note(problem)
+    lm = _load(args)
+    reveals = [score_item(lm, item, (), top_k=args.top_k) for item in items]
+    hits1 = sum(r.model_hit1 for r in reveals)
+    hits5 = sum(r.model_hit5 for r in reveals)
+    if args.json:
+        _emit_json({"model": lm.name, "n": len(reveals), "hits1": hits1, "hits5": hits5,
+                    "items": [r.to_dict() for r in reveals]})
+        return 0
+    for r in reveals:
+        guesses = ", ".join(c.token for c in r.top_k)
+        print(f"{'hit ' if r.model_hit1 else 'miss'} {r.item.blanked}  answer {r.item.answer} "
+              f"(p={r.answer.prob:.4f}, rank {r.answer.rank})  model: {guesses}")
+    print(f"{len(reveals)} items   hits@1 {hits1}   hits@5 {hits5}   model {lm.name}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 #: name → (add the subparser, run it). One line per command.
@@ -571,6 +687,9 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "finetune": (_add_finetune_parser, _run_finetune),
     "corpus": (_add_corpus_parser, _run_corpus),
     "pretrain": (_add_pretrain_parser, _run_pretrain),
+    "generate": (_add_generate_parser, _run_generate),
+    "compare": (_add_compare_parser, _run_compare),
+    "quiz": (_add_quiz_parser, _run_quiz),
     "app": (_add_app_parser, _run_app),
 }
 

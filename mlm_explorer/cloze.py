@@ -83,19 +83,7 @@ class ClozeResult:
 def read_cloze_file(path: Path | str) -> list[ClozeItem]:
     """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_CLOZE_BYTES:
-            limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a cloze file is a short list.")
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"Cannot read {path}: no such file.") from None
-    except IsADirectoryError:
-        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
-    except OSError as err:
-        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
+    raw = _read_small_text(path, "cloze")
     items = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -211,20 +199,14 @@ class PairsResult:
 
 
 def _read_small_text(path: Path, what: str) -> str:
-    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
+    """The UTF-8 text of a small cloze or pairs file; ``ValueError`` with a plain reason otherwise."""
+    from mlm_explorer.data import read_limited
+
     try:
-        if path.stat().st_size > MAX_CLOZE_BYTES:
-            limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"Cannot read {path}: no such file.") from None
-    except IsADirectoryError:
-        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
+        # A regular file, at most MAX_CLOZE_BYTES actually read (st_size is 0 for /dev/zero).
+        return read_limited(path, MAX_CLOZE_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
-    except OSError as err:
-        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
 
 
 def read_pairs_file(path: Path | str) -> list[MinimalPair]:

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -250,8 +252,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# The cache and the loads in flight. `_cache_lock` guards these dicts only and is never held
+# while a model loads: a request for a model already loaded never waits behind another
+# visitor's load (a hub that is unreachable can take ~25 s of retries to fail).
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _cache_lock = threading.Lock()
+_inflight: dict[tuple[str, str], _Flight] = {}
+# Recent failures of hub ids, answered at once instead of asking the hub again (no retry storm
+# when a class keeps pressing "Load"). Folders are not remembered: their owner may fix them.
+_failures: dict[tuple[str, str], tuple[float, ModelLoadError]] = {}
+_FAILURE_TTL_S = 60.0
+
+
+@dataclass
+class _Flight:
+    """One load in progress; callers asking for the same model wait for it (single flight)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: LoadedModel | None = None
+    error: BaseException | None = None
 
 
 def load_model(
@@ -261,7 +280,9 @@ def load_model(
 
     ``None`` means the default (:func:`default_model_name`). Raises
     :class:`ModelLoadError` with a one-line reason when it cannot be used.
-    Thread-safe; concurrent callers of the same model get the same object.
+    Thread-safe: concurrent callers of the same model share one load and get
+    the same object, and a load never delays callers of other models. A hub
+    id that failed is refused from memory for a minute.
     """
     name = default_model_name() if name_or_path is None else str(name_or_path).strip()
     if not name:
@@ -272,18 +293,105 @@ def load_model(
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        # Loading under the lock: two visitors asking for the same new model load it once.
+        failed = _failures.get(key)
+        if failed is not None and time.monotonic() - failed[0] < _FAILURE_TTL_S:
+            raise failed[1]
+        flight = _inflight.get(key)
+        leader = flight is None
+        if leader:
+            flight = _inflight[key] = _Flight()
+    if not leader:
+        flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.result
+    try:
         lm = _load_uncached(name, dev, bundled=name_or_path is None)
+    except BaseException as err:
+        with _cache_lock:
+            _inflight.pop(key, None)
+            if isinstance(err, ModelLoadError) and not path_exists(name):
+                _failures[key] = (time.monotonic(), err)
+        flight.error = err
+        flight.done.set()
+        raise
+    with _cache_lock:
         _cache[key] = lm
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-        return lm
+        _inflight.pop(key, None)
+        _failures.pop(key, None)
+    flight.result = lm
+    flight.done.set()
+    return lm
 
 
 def clear_cache() -> None:
-    """Forget every loaded model (tests; freeing memory)."""
+    """Forget every loaded model and remembered failure (tests; freeing memory)."""
+    global _hub_probe
     with _cache_lock:
         _cache.clear()
+        _failures.clear()
+        _hub_probe = None
+
+
+# ---------------------------------------------------------------------------- is the hub reachable?
+
+#: Environment variables under which huggingface_hub / transformers never touch the network.
+OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_PROBE_TIMEOUT_S = 3.0  # one TCP connect; a reachable hub answers in well under a second
+_PROBE_TTL_S = 60.0  # how long a probe's answer is trusted
+_hub_probe: tuple[float, bool] | None = None
+_probe_lock = threading.Lock()
+
+
+def offline_by_setting() -> bool:
+    """True when the operator switched the hub off (``HF_HUB_OFFLINE=1`` or ``TRANSFORMERS_OFFLINE=1``)."""
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in OFFLINE_ENVS)
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers, asked once a minute with one short TCP connect.
+
+    huggingface_hub retries a failing request five times with back-off (~25 s) and
+    transformers asks for several files, so without this an unreachable hub costs
+    every load of a hub id half a minute; with it, the load fails at once and
+    models already in the local cache still load (``local_files_only``).
+    """
+    global _hub_probe
+    if offline_by_setting():
+        return False
+    with _probe_lock:  # one probe at a time; the others reuse its answer
+        if _hub_probe is not None and time.monotonic() - _hub_probe[0] < _PROBE_TTL_S:
+            return _hub_probe[1]
+        ok = _probe_hub()
+        _hub_probe = (time.monotonic(), ok)
+        return ok
+
+
+def _probe_hub() -> bool:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "").strip() or constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return False
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    # A thread, because name resolution (getaddrinfo) ignores the socket timeout.
+    worker = threading.Thread(target=connect, daemon=True, name="hub-probe")
+    worker.start()
+    worker.join(_PROBE_TIMEOUT_S + 0.5)
+    return bool(answer and answer[0])
 
 
 def path_exists(name: str | os.PathLike) -> bool:
@@ -339,8 +447,10 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
         shown = name if len(name) <= 100 else name[:100] + "…"
         raise ModelLoadError(f"Model not found: {shown!r} is neither a folder nor a valid Hugging Face id.")
     else:
-        source = name
-    config = _load_config(source, name)
+        source = None
+    local_only = source is None and not hub_reachable()
+    source = name if source is None else source
+    config = _load_config(source, name, local_only)
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
@@ -348,27 +458,40 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
             f"{name} is a {config.model_type!r} model, not a masked language model "
             "(try a BERT-style encoder such as bert-base-uncased or distilroberta-base)."
         )
-    tokenizer = _load_tokenizer(source, name)
-    model = _load_weights(source, name)
+    tokenizer = _load_tokenizer(source, name, local_only)
+    model = _load_weights(source, name, local_only)
     model.to(device)
     model.eval()
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, device=device)
 
 
-def _load_config(source: str, name: str):
+def _load_config(source: str, name: str, local_only: bool = False):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(source, trust_remote_code=False)
+        return AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=local_only)
     except Exception as err:  # transformers raises OSError, ValueError, KeyError ... here
+        if local_only:
+            raise ModelLoadError(_offline_message(name)) from err
         raise ModelLoadError(_explain(err, name)) from err
 
 
-def _load_tokenizer(source: str, name: str):
+def _offline_message(name: str) -> str:
+    why = (
+        "the Hugging Face hub is unreachable: this server runs offline (HF_HUB_OFFLINE)"
+        if offline_by_setting()
+        else "the Hugging Face hub is unreachable from this server"
+    )
+    return f"Could not fetch {name}: {why}, and the model is not in the local cache."
+
+
+def _load_tokenizer(source: str, name: str, local_only: bool = False):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, use_fast=True, trust_remote_code=False, local_files_only=local_only
+        )
     except Exception as err:
         raise ModelLoadError(_explain(err, name)) from err
     if not getattr(tokenizer, "is_fast", False):
@@ -378,12 +501,13 @@ def _load_tokenizer(source: str, name: str):
     return tokenizer
 
 
-def _load_weights(source: str, name: str):
+def _load_weights(source: str, name: str, local_only: bool = False):
     from transformers import AutoModelForMaskedLM
 
     try:
         return AutoModelForMaskedLM.from_pretrained(
             source,
+            local_files_only=local_only,
             use_safetensors=True,  # never unpickle .bin weights
             trust_remote_code=False,  # never run a checkpoint's own Python
             attn_implementation="eager",  # SDPA returns no attention weights (transformers 5)

@@ -1,9 +1,10 @@
 """Results as tables and summary numbers: what the app, a notebook or an export shows.
 
 Turns :mod:`mlm_explorer.predict` results into pandas DataFrames (one row per
-predicted position or per sentence), and fine-tuning results into the
-Fine-tune tab's tables. Pure functions over result dataclasses; nothing here
-runs a model, draws a figure or imports gradio.
+predicted position or per sentence), fine-tuning results into the Fine-tune
+tab's tables; the policy statistics are :func:`mlm_explorer.masking.policy_draws`.
+Pure functions over result dataclasses; nothing here runs a model, draws a
+figure or imports gradio.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlm_explorer.compare import Comparison
+from mlm_explorer.generate import GenerationTrace
 from mlm_explorer.masking import Action
 from mlm_explorer.predict import IterativeResult, PredictionResult, SentenceScore, TokenPrediction
+from mlm_explorer.quiz import ROUND_COLUMNS, QuizReveal, QuizRound, WordScore, round_rows
 
 if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
     from mlm_explorer.finetune import Probe
     from mlm_explorer.training import Metrics
 
@@ -120,6 +126,130 @@ def scored_tokens(score: SentenceScore) -> tuple[list[str], list[float]]:
 def table_to_json(table: pd.DataFrame) -> str:
     """A table as a JSON list of records (what the app's JSON export holds)."""
     return table.to_json(orient="records", force_ascii=False, indent=2)
+
+
+# ------------------------------------------------------------------ tables as a person reads them
+
+#: Columns holding probabilities: shown as percentages on screen, kept as numbers in exports.
+PROBABILITY_COLUMNS = ("p(top-1)", "p(original)", "p(chosen)")
+#: The few columns a 390 px phone shows, per table (the export keeps them all).
+PHONE_COLUMNS = (
+    "pos.", "original", "top-1", "p(top-1)", "rank",  # predictions
+    "step", "filled with", "p(chosen)",  # iterative fill
+    "sentence", "PLL (nats)", "pseudo-perplexity",  # sentence scores
+)
+_EMPTY = {"", "(unknown)"}
+
+
+def _is_empty(column: pd.Series) -> bool:
+    return all(v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v in _EMPTY)
+               for v in column)
+
+
+def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
+    """The on-screen form of a results table: percentages, no empty columns, fewer on a phone.
+
+    The numbers stay numbers (Gradio shows the Styler's text and hands the raw
+    values to API callers); exports use ``table`` itself, complete.
+
+    >>> t = pd.DataFrame({"pos.": [2], "p(top-1)": [0.4138], "p(original)": [None]})
+    >>> display_table(t).to_html().count("41.4%"), list(display_table(t).data.columns)
+    (1, ['pos.', 'p(top-1)'])
+    """
+    keep = [c for c in table.columns if not _is_empty(table[c])]
+    if narrow:
+        keep = [c for c in keep if c in PHONE_COLUMNS] or keep
+    shown = table[keep]
+    formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
+    formats.update({c: "{:.2f}" for c in keep if c in ("entropy", "PLL (nats)", "pseudo-perplexity")})
+    formats.update({c: _whole for c in keep if c == "rank"})
+    return shown.style.format(formats, na_rep="").hide(axis="index")
+
+
+def _percent_cell(p: object) -> str:
+    from mlm_explorer.plots import percent  # plots imports nothing of ours: no cycle
+
+    return "" if p is None else percent(float(p))
+
+
+def _whole(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else f"{int(v)}"
+
+
+# ---------------------------------------------------------------------------- class activities
+
+
+def quiz_round_table(quiz: QuizRound) -> pd.DataFrame:
+    """One row per revealed item of a quiz round (the CSV a teacher downloads)."""
+    return pd.DataFrame(round_rows(quiz), columns=ROUND_COLUMNS)
+
+
+REVEAL_COLUMNS = ["word", "who", "p", "rank", "pieces", "scored"]
+
+
+def _word_row(score: WordScore, who: str) -> dict:
+    return {
+        "word": score.word,
+        "who": who,
+        "p": round(score.prob, 6),
+        "rank": score.rank,
+        "pieces": " ".join(score.pieces),
+        "scored": "PLL in place" if score.in_place else "at the blank",
+    }
+
+
+def quiz_reveal_table(reveal: QuizReveal) -> pd.DataFrame:
+    """The answer and each guess: probability, rank in the model's distribution, word pieces, how scored."""
+    rows = [_word_row(reveal.answer, "answer")]
+    rows += [_word_row(g, f"your guess {n}") for n, g in enumerate(reveal.guesses, start=1)]
+    return pd.DataFrame(rows, columns=REVEAL_COLUMNS)
+
+
+SCORE_CARD_COLUMNS = ["who", "hits@1", "hits@5", "items"]
+
+
+def score_card_table(quiz: QuizRound) -> pd.DataFrame:
+    """You and the model, hits@1 and hits@5 over the revealed items."""
+    c = quiz.score_card()
+    rows = [
+        {"who": "you", "hits@1": c.student_hits1, "hits@5": c.student_hits5, "items": c.n},
+        {"who": "the model", "hits@1": c.model_hits1, "hits@5": c.model_hits5, "items": c.n},
+    ]
+    return pd.DataFrame(rows, columns=SCORE_CARD_COLUMNS)
+
+
+GENERATION_COLUMNS = ["step", "sweep", "position", "token", "p(token)", "text"]
+
+
+def generation_table(trace: GenerationTrace) -> pd.DataFrame:
+    """One row per step of a generation trace."""
+    rows = [
+        {"step": s.step, "sweep": s.sweep, "position": s.position, "token": s.token,
+         "p(token)": round(s.prob, 4), "text": s.text}
+        for s in trace.steps
+    ]
+    return pd.DataFrame(rows, columns=GENERATION_COLUMNS)
+
+
+def comparison_table(c: Comparison, name_a: str = "A", name_b: str = "B") -> pd.DataFrame:
+    """One row per word: each side's probability and rank, and the ratio A/B (empty where undefined)."""
+    rows = [
+        {
+            "word": w.word,
+            f"p({name_a})": None if w.prob_a is None else round(w.prob_a, 5),
+            f"rank {name_a}": w.rank_a,
+            f"p({name_b})": None if w.prob_b is None else round(w.prob_b, 5),
+            f"rank {name_b}": w.rank_b,
+            f"{name_a} / {name_b}": None if w.ratio is None else round(w.ratio, 3),
+        }
+        for w in c.words
+    ]
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else comparison_columns(name_a, name_b))
+
+
+def comparison_columns(name_a: str = "A", name_b: str = "B") -> list[str]:
+    a, b = name_a, name_b
+    return ["word", f"p({a})", f"rank {a}", f"p({b})", f"rank {b}", f"{a} / {b}"]
 
 
 # ------------------------------------------------------------------ fine-tuning
