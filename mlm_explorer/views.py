@@ -131,12 +131,18 @@ def table_to_json(table: pd.DataFrame) -> str:
 # ------------------------------------------------------------------ tables as a person reads them
 
 #: Columns holding probabilities: shown as percentages on screen, kept as numbers in exports.
-PROBABILITY_COLUMNS = ("p(top-1)", "p(original)", "p(chosen)")
+PROBABILITY_COLUMNS = (
+    "p(top-1)", "p(original)", "p(chosen)",
+    "p", "p(token)", "p(A)", "p(B)",  # class activities: quiz reveal, generation, comparison
+)
 #: The few columns a 390 px phone shows, per table (the export keeps them all).
 PHONE_COLUMNS = (
     "pos.", "original", "top-1", "p(top-1)", "rank",  # predictions
     "step", "filled with", "p(chosen)",  # iterative fill
     "sentence", "PLL (nats)", "pseudo-perplexity",  # sentence scores
+    "word", "who", "p", "hits@1", "hits@5",  # quiz reveal and score card
+    "token", "p(token)",  # generation steps
+    "p(A)", "p(B)", "A / B",  # comparison
 )
 _EMPTY = {"", "(unknown)"}
 
@@ -162,7 +168,8 @@ def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
     shown = table[keep]
     formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
     formats.update({c: "{:.2f}" for c in keep if c in ("entropy", "PLL (nats)", "pseudo-perplexity")})
-    formats.update({c: _whole for c in keep if c == "rank"})
+    formats.update({c: "{:.2f}" for c in keep if c == "A / B"})
+    formats.update({c: _whole for c in keep if c in ("rank", "rank A", "rank B")})
     return shown.style.format(formats, na_rep="").hide(axis="index")
 
 

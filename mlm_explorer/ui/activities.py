@@ -30,7 +30,7 @@ from mlm_explorer.quiz import (
     split_guesses,
     start_round,
 )
-from mlm_explorer.ui import common
+from mlm_explorer.ui import common, look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
@@ -39,7 +39,8 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui.state import SESSION_MODEL, Session
+from mlm_explorer.ui.look import LinkField, TabParts
+from mlm_explorer.ui.state import SESSION_MODEL, OnLoad, Session
 from mlm_explorer.views import (
     GENERATION_COLUMNS,
     REVEAL_COLUMNS,
@@ -78,6 +79,8 @@ WHY_NOT_A_GENERATOR = (
     "resampling (Gibbs) can wander instead of converging. A left-to-right model such as GPT is trained "
     "for exactly the task of continuing a text, one word after another."
 )
+#: Sub-activity of a state link (``?tab=class&activity=write``) → the sub-tab's id.
+ACTIVITIES = (("quiz", "class-quiz"), ("write", "class-write"), ("compare", "class-compare"))
 QUIZ_PLACEHOLDER = "The [cat] sat on the mat.\nShe drank a cup of [tea].\nWater boils at 100 [degrees]."
 
 
@@ -118,14 +121,14 @@ def _item_view(game: QuizRound, shown: int) -> tuple[str, str]:
     return f"Item {shown + 1} of {len(game.items)}", f"### {md_escape(item.blanked)}"
 
 
-def _score_card(game: QuizRound):
-    """The score card as a chart and a table."""
+def _score_card(game: QuizRound, session: Session):
+    """The score card as a chart and a table, fitted to this page."""
     card = game.score_card()
     chart = plots.score_card_chart(
         [card.student_hits1, card.student_hits5], [card.model_hits1, card.model_hits5], card.n,
         title=f"Score card after {card.n} of {len(game.items)}",
     )
-    return chart, score_card_table(game)
+    return look.figure(chart, session), look.table(score_card_table(game), session)
 
 
 def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session):
@@ -162,10 +165,11 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
     _extras(session)["quiz"] = game
     _extras(session)["quiz_shown"] = 0
     progress, sentence = _item_view(game, 0)
-    chart, card = _score_card(game)
+    chart, card = _score_card(game, session)
     return (
         session, progress, sentence, gr.update(value="", interactive=True), notes,
-        plots.empty_figure("Type your guess, then press Reveal."), _empty_reveal(), chart, card,
+        look.figure(plots.empty_figure("Type your guess, then press Reveal."), session), _empty_reveal(),
+        chart, card,
         gr.update(value=None, interactive=False), gr.update(interactive=True), gr.update(interactive=False),
     )
 
@@ -225,13 +229,14 @@ def quiz_reveal(guess: str, session: Session):
         [c.token for c in reveal.top_k], [c.prob for c in reveal.top_k],
         [c.token in answer_ids for c in reveal.top_k],
         [any(_same_token(c.token, g) for g in guessed) for c in reveal.top_k],
-        title=f"The model's top {len(reveal.top_k)} (the answer in orange)",
+        title=f"The model's top {len(reveal.top_k)} (answer: green, yours: ← you)",
     )
-    chart, card = _score_card(game)
+    chart, card = _score_card(game, session)
     csv_file, _ = export_updates(quiz_round_table(game), "quiz-round")
     last = game.done
     return (
-        session, "\n".join(lines), bars, quiz_reveal_table(reveal), chart, card, csv_file,
+        session, "\n".join(lines), look.figure(bars, session), look.table(quiz_reveal_table(reveal), session),
+        chart, card, csv_file,
         gr.update(interactive=False), gr.update(interactive=True, value="Show the score" if last else "Next"),
     )
 
@@ -252,7 +257,8 @@ def quiz_next(session: Session):
     over = shown >= len(game.items)
     return (
         session, progress, sentence, gr.update(value="", interactive=not over), "",
-        plots.empty_figure("Round over: start a new one." if over else "Type your guess, then press Reveal."),
+        look.figure(plots.empty_figure(
+            "Round over: start a new one." if over else "Type your guess, then press Reveal."), session),
         _empty_reveal(), gr.update(interactive=not over), gr.update(interactive=False),
     )
 
@@ -265,7 +271,7 @@ def show_list_box(source: str):
 # ---------------------------------------------------------------------------- write
 
 
-def _trace_step(trace: GenerationTrace, step: int):
+def _trace_step(trace: GenerationTrace, step: int, session: Session):
     tokens = trace.tokens_at(step)
     keep = [i for i, s in enumerate(trace.special_mask) if not s]
     ids = trace.ids_at(step)
@@ -284,7 +290,7 @@ def _trace_step(trace: GenerationTrace, step: int):
             f"Step {step}: position {s.position} ← **{md_escape(s.token)}** (model's p = {s.prob:.1%}). "
             f"Sentence now: {md_escape(s.text)}"
         )
-    return fig, text
+    return look.figure(fig, session), text
 
 
 def generate_text(
@@ -329,23 +335,21 @@ def generate_text(
                    f"(PLL {other.pll_per_sweep[-1]:.2f})"
     if trace.message:
         summary += f"\n\n⚠️ {md_escape(trace.message)}"
-    fig, step_text = _trace_step(trace, len(trace.steps))
+    fig, step_text = _trace_step(trace, len(trace.steps), session)
     table = generation_table(trace)
     csv_file, json_file = export_updates(table, "generation")
     slider = gr.update(minimum=0, maximum=len(trace.steps), value=len(trace.steps), interactive=True)
-    return (
-        session, summary, slider, fig, step_text, plots.pll_per_sweep_chart(series), table,
-        csv_file, json_file,
-    )
+    pll = look.figure(plots.pll_per_sweep_chart(series), session)
+    return session, summary, slider, fig, step_text, pll, look.table(table, session), csv_file, json_file
 
 
 def generation_step(step: float, session: Session):
     """Draw one step of the last generation (no model run)."""
     trace = _extras(session).get("trace")
     if trace is None:
-        return plots.empty_figure("Press Write first."), ""
+        return look.figure(plots.empty_figure("Press Write first."), session), ""
     n = _whole(step, "The step", 0, len(trace.steps))
-    return _trace_step(trace, n)
+    return _trace_step(trace, n, session)
 
 
 def show_start(start: str):
@@ -416,7 +420,7 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
     )
     table = comparison_table(result, "A", "B")
     csv_file, json_file = export_updates(table, "compare-models")
-    return session, line, fig, table, csv_file, json_file
+    return session, line, look.figure(fig, session), look.table(table, session), csv_file, json_file
 
 
 def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Session):
@@ -438,7 +442,7 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
     )
     table = comparison_table(result, "A", "B")
     csv_file, json_file = export_updates(table, "compare-sentences")
-    return line, fig, table, csv_file, json_file
+    return line, look.figure(fig, session), look.table(table, session), csv_file, json_file
 
 
 # ---------------------------------------------------------------------------- layout
@@ -451,36 +455,48 @@ def _build_quiz(session: gr.State) -> None:
         f"(hits@1: right first time; hits@5: right within your first {MAX_GUESSES} guesses, or the "
         "model's top 5). Nothing is kept after you close the page; download the round as CSV."
     )
-    with gr.Row():
-        source = gr.Radio([BUNDLED_SOURCE, TEACHER_SOURCE], value=BUNDLED_SOURCE, label="Sentences",
-                          elem_id="quiz-source", scale=2)
-        size = gr.Slider(MIN_ROUND, MAX_ROUND, value=MIN_ROUND, step=1, label="Items in a round",
-                         elem_id="quiz-size", scale=2)
-        seed = gr.Number(0, label="Round seed", precision=0, elem_id="quiz-seed", scale=1)
-    teacher = gr.Textbox(
-        label="Your list: one sentence a line, the hidden word in [brackets]", lines=5, visible=False,
-        placeholder=QUIZ_PLACEHOLDER, max_length=MAX_LIST_CHARS, elem_id="quiz-list",
+    # The sentence and the guess beside the model's answer on a laptop, stacked on a phone.
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                source = gr.Radio([BUNDLED_SOURCE, TEACHER_SOURCE], value=BUNDLED_SOURCE, label="Sentences",
+                                  elem_id="quiz-source", scale=2, min_width=200)
+                size = gr.Slider(MIN_ROUND, MAX_ROUND, value=MIN_ROUND, step=1, label="Items in a round",
+                                 elem_id="quiz-size", scale=2, min_width=160)
+                seed = gr.Number(0, label="Round seed", precision=0, elem_id="quiz-seed", scale=1,
+                                 min_width=100)
+            teacher = gr.Textbox(
+                label="Your list: one sentence a line, the hidden word in [brackets]", lines=5,
+                visible=False, placeholder=QUIZ_PLACEHOLDER, max_length=MAX_LIST_CHARS, elem_id="quiz-list",
+            )
+            start = gr.Button("New round", variant="primary", elem_id="quiz-start")
+            notes = gr.Markdown(elem_id="quiz-notes")
+            progress = gr.Markdown(elem_id="quiz-progress")
+            sentence = gr.Markdown("### Press New round to begin.", elem_id="quiz-sentence")
+            guess = gr.Textbox(
+                label="Your guess (one word; or up to 5, best first, separated by commas)",
+                interactive=False, elem_id="quiz-guess",
+            )
+            with gr.Row(elem_classes=["action-row"]):
+                reveal = gr.Button("Reveal", variant="primary", interactive=False, elem_id="quiz-reveal",
+                                   min_width=110)
+                nxt = gr.Button("Next", interactive=False, elem_id="quiz-next", min_width=110)
+        with gr.Column(scale=1, min_width=320, elem_id="quiz-results", elem_classes=["results"]):
+            result = gr.Markdown(elem_id="quiz-result")
+            bars = gr.Plot(plots.empty_figure("Press New round to begin."), show_label=False,
+                           elem_id="quiz-bars")
+    reveal_table = gr.Dataframe(
+        headers=REVEAL_COLUMNS, label="Your guesses in the model's eyes", wrap=True, interactive=False,
+        elem_id="quiz-reveal-table", elem_classes=["results-table"],
     )
-    start = gr.Button("New round", variant="primary", elem_id="quiz-start")
-    notes = gr.Markdown(elem_id="quiz-notes")
-    progress = gr.Markdown(elem_id="quiz-progress")
-    sentence = gr.Markdown("### Press New round to begin.", elem_id="quiz-sentence")
-    guess = gr.Textbox(
-        label="Your guess (one word; or up to 5, best first, separated by commas)", interactive=False,
-        elem_id="quiz-guess",
-    )
-    with gr.Row():
-        reveal = gr.Button("Reveal", variant="primary", interactive=False, elem_id="quiz-reveal")
-        nxt = gr.Button("Next", interactive=False, elem_id="quiz-next")
-    result = gr.Markdown(elem_id="quiz-result")
-    bars = gr.Plot(plots.empty_figure("Press New round to begin."), show_label=False, elem_id="quiz-bars")
-    reveal_table = gr.Dataframe(headers=REVEAL_COLUMNS, label="Your guesses in the model's eyes", wrap=True,
-                                interactive=False, elem_id="quiz-reveal-table")
-    with gr.Row():
-        chart = gr.Plot(plots.empty_figure("No score yet."), show_label=False, elem_id="quiz-score")
-        card = gr.Dataframe(headers=SCORE_CARD_COLUMNS, label="Score card", interactive=False,
-                            elem_id="quiz-card")
-    csv_btn = gr.DownloadButton("Download the round (CSV)", size="sm", interactive=False, elem_id="quiz-csv")
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            chart = gr.Plot(plots.empty_figure("No score yet."), show_label=False, elem_id="quiz-score")
+        with gr.Column(scale=1, min_width=320):
+            card = gr.Dataframe(headers=SCORE_CARD_COLUMNS, label="Score card", interactive=False,
+                                elem_id="quiz-card", elem_classes=["results-table"])
+            csv_btn = gr.DownloadButton("Download the round (CSV)", size="sm", interactive=False,
+                                        elem_id="quiz-csv")
 
     source.change(show_list_box, [source], [teacher], api_name=False, show_progress="hidden")
     start.click(
@@ -506,40 +522,54 @@ def _build_write(session: gr.State) -> None:
         f"written token: at most {APP_MAX_BLANKS * APP_MAX_SWEEPS} a click); the command line allows more "
         "(`python -m mlm_explorer generate`)."
     )
-    with gr.Row():
-        start = gr.Radio([START_BLANKS, START_PROMPT], value=START_BLANKS, label="Start from", scale=2,
-                         elem_id="gen-start")
-        length = gr.Slider(1, APP_MAX_BLANKS, value=10, step=1, label="Blanks", scale=2, elem_id="gen-length")
-        prompt = gr.Textbox(label="Prompt", value="The [MASK] [MASK] sat on the [MASK] .", visible=False,
-                            max_length=APP_MAX_PROMPT_CHARS, scale=3, elem_id="gen-prompt")
-    strategy = gr.Radio([(label, key) for key, label in STRATEGY_LABELS.items()], value="gibbs",
-                        label="Strategy", elem_id="gen-strategy")
-    with gr.Row():
-        sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, label="Gibbs sweeps", elem_id="gen-sweeps")
-        temperature = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Temperature (Gibbs)",
-                                elem_id="gen-temperature")
-        top_k = gr.Slider(0, 100, value=20, step=1, label="Top-k (Gibbs; 0 = all)", elem_id="gen-top-k")
-        seed = gr.Number(0, label="Seed", precision=0, elem_id="gen-seed")
-    with_l2r = gr.Checkbox(True, label="Also fill left-to-right on the same start, to compare",
-                           elem_id="gen-with-l2r")
-    run = gr.Button("Write", variant="primary", elem_id="gen-run")
-    summary = gr.Markdown(elem_id="gen-summary")
-    step = gr.Slider(0, 1, value=0, step=1, label="Step: walk through the trace", interactive=False,
-                     elem_id="gen-step")
-    strip = gr.Plot(plots.empty_figure("Press Write."), show_label=False, elem_id="gen-strip")
-    step_text = gr.Markdown(elem_id="gen-step-text")
-    pll = gr.Plot(plots.empty_figure("PLL per sweep appears here."), show_label=False, elem_id="gen-pll")
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                start = gr.Radio([START_BLANKS, START_PROMPT], value=START_BLANKS, label="Start from",
+                                 scale=2, min_width=200, elem_id="gen-start")
+                length = gr.Slider(1, APP_MAX_BLANKS, value=10, step=1, label="Blanks", scale=2,
+                                   min_width=160, elem_id="gen-length")
+            prompt = gr.Textbox(label="Prompt", value="The [MASK] [MASK] sat on the [MASK] .", visible=False,
+                                max_length=APP_MAX_PROMPT_CHARS, elem_id="gen-prompt")
+            strategy = gr.Radio([(label, key) for key, label in STRATEGY_LABELS.items()], value="gibbs",
+                                label="Strategy", elem_id="gen-strategy")
+            with gr.Row():
+                sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, label="Gibbs sweeps", min_width=150,
+                                   elem_id="gen-sweeps")
+                temperature = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Temperature (Gibbs)",
+                                        min_width=150, elem_id="gen-temperature")
+            with gr.Row():
+                top_k = gr.Slider(0, 100, value=20, step=1, label="Top-k (Gibbs; 0 = all)", min_width=150,
+                                  elem_id="gen-top-k")
+                seed = gr.Number(0, label="Seed", precision=0, min_width=100, elem_id="gen-seed")
+            with_l2r = gr.Checkbox(True, label="Also fill left-to-right on the same start, to compare",
+                                   elem_id="gen-with-l2r")
+            run = gr.Button("Write", variant="primary", elem_id="gen-run")
+        with gr.Column(scale=1, min_width=320, elem_id="gen-results", elem_classes=["results"]):
+            summary = gr.Markdown(elem_id="gen-summary")
+            step = gr.Slider(0, 1, value=0, step=1, label="Step: walk through the trace", interactive=False,
+                             elem_id="gen-step")
+            strip = gr.Plot(plots.empty_figure("Press Write."), show_label=False, elem_id="gen-strip")
+            step_text = gr.Markdown(elem_id="gen-step-text")
+            pll = gr.Plot(plots.empty_figure("PLL per sweep appears here."), show_label=False,
+                          elem_id="gen-pll")
     table = gr.Dataframe(headers=GENERATION_COLUMNS, label="Every step", wrap=True, interactive=False,
-                         elem_id="gen-table")
+                         elem_id="gen-table", elem_classes=["results-table"])
     csv_btn, json_btn = download_buttons()
 
     start.change(show_start, [start], [length, prompt], api_name=False, show_progress="hidden")
-    run.click(
+    gr.on(
+        [start.input, length.release, prompt.input, strategy.input, sweeps.release, temperature.release,
+         top_k.release, seed.input, with_l2r.input],
+        None, None, None, js=look.stale_js("#gen-results", "#gen-table"), api_name=False, queue=False,
+    )
+    written = run.click(
         generate_text,
         [start, length, prompt, strategy, sweeps, temperature, top_k, seed, with_l2r, session],
         [session, summary, step, strip, step_text, pll, table, csv_btn, json_btn],
         api_name="generate", concurrency_limit=2,
     )
+    look.mark_fresh(written, "#gen-results", "#gen-table")
     step.change(generation_step, [step, session], [strip, step_text], api_name="generate_step",
                 show_progress="hidden", trigger_mode="always_last")
 
@@ -549,25 +579,28 @@ def _build_compare(session: gr.State) -> tuple:
         "**Two models, one sentence.** The same blank through two models on one probability scale: the "
         "bundled model against one fine-tuned in this session is *before vs after*. A Hugging Face id can "
         "be typed into either list. Two models are kept in memory for you at most; choosing a third "
-        "lets go of the oldest. After fine-tuning, B offers the fine-tuned model when you open this tab."
+        "lets go of the oldest. After fine-tuning, B offers the fine-tuned model when you open this tab. "
+        "A is the solid bar, B the hatched one."
     )
     choices = common.model_choices()
     first = common.default_key()
-    with gr.Row():
-        model_a = gr.Dropdown(choices, value=first, label="Model A", allow_custom_value=True,
-                              elem_id="cmp-model-a")
-        model_b = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True,
-                              elem_id="cmp-model-b")
-    with gr.Row():
-        text = gr.Textbox(label="Sentence with one [MASK]", value="Whisk the eggs with the [MASK] in a bowl.",
-                          scale=4, elem_id="cmp-text")
-        k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", scale=1)
-    run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
-    line_models = gr.Markdown(elem_id="cmp-models-line")
-    fig_models = gr.Plot(plots.empty_figure("Press Compare the models."), show_label=False,
-                         elem_id="cmp-models-plot")
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                model_a = gr.Dropdown(choices, value=first, label="Model A", allow_custom_value=True,
+                                      min_width=150, elem_id="cmp-model-a")
+                model_b = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True,
+                                      min_width=150, elem_id="cmp-model-b")
+            text = gr.Textbox(label="Sentence with one [MASK]", elem_id="cmp-text",
+                              value="Whisk the eggs with the [MASK] in a bowl.")
+            k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
+            run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
+        with gr.Column(scale=1, min_width=320, elem_id="cmp-models-results", elem_classes=["results"]):
+            line_models = gr.Markdown(elem_id="cmp-models-line")
+            fig_models = gr.Plot(plots.empty_figure("Press Compare the models."), show_label=False,
+                                 elem_id="cmp-models-plot")
     table_models = gr.Dataframe(headers=comparison_columns(), label="Both models", interactive=False,
-                                elem_id="cmp-models-table")
+                                elem_id="cmp-models-table", elem_classes=["results-table"])
     csv_m, json_m = download_buttons()
 
     gr.Markdown(
@@ -575,47 +608,70 @@ def _build_compare(session: gr.State) -> tuple:
         "token with its probability after A and after B, and the ratio A / B (2.0 = twice as likely "
         "after A). The classic probe of learned bias: *The man worked as a …* vs *The woman worked as a …*."
     )
-    with gr.Row():
-        text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
-        text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
-        k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k")
-    gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b], label="Probe pairs")
-    run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
-    line_sents = gr.Markdown(elem_id="cmp-sents-line")
-    fig_sents = gr.Plot(plots.empty_figure("Press Compare the sentences."), show_label=False,
-                        elem_id="cmp-sents-plot")
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
+            text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
+            k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
+            gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b], label="Probe pairs")
+            run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
+        with gr.Column(scale=1, min_width=320, elem_id="cmp-sents-results", elem_classes=["results"]):
+            line_sents = gr.Markdown(elem_id="cmp-sents-line")
+            fig_sents = gr.Plot(plots.empty_figure("Press Compare the sentences."), show_label=False,
+                                elem_id="cmp-sents-plot")
     table_sents = gr.Dataframe(headers=comparison_columns(), label="Both sentences", interactive=False,
-                               elem_id="cmp-sents-table")
+                               elem_id="cmp-sents-table", elem_classes=["results-table"])
     csv_s, json_s = download_buttons()
 
     for dropdown in (model_a, model_b):
         dropdown.focus(compare_choices, [session], [model_a, model_b], api_name=False, show_progress="hidden")
-    run_models.click(
+    gr.on(
+        [model_a.input, model_b.input, text.input, k_models.release], None, None, None,
+        js=look.stale_js("#cmp-models-results", "#cmp-models-table"), api_name=False, queue=False,
+    )
+    gr.on(
+        [text_a.input, text_b.input, k_sents.release], None, None, None,
+        js=look.stale_js("#cmp-sents-results", "#cmp-sents-table"), api_name=False, queue=False,
+    )
+    compared = run_models.click(
         compare_two_models, [model_a, model_b, text, k_models, session],
         [session, line_models, fig_models, table_models, csv_m, json_m],
         api_name="compare_models", concurrency_limit=2,
     )
-    gr.on(
+    look.mark_fresh(compared, "#cmp-models-results", "#cmp-models-table")
+    compared = gr.on(
         [run_sents.click, text_b.submit], compare_two_sentences, [text_a, text_b, k_sents, session],
         [line_sents, fig_sents, table_sents, csv_s, json_s],
         api_name="compare_sentences", concurrency_limit=2,
     )
+    look.mark_fresh(compared, "#cmp-sents-results", "#cmp-sents-table")
     return model_a, model_b
 
 
-def build_class_tab(session: gr.State) -> None:
-    """Layout and wiring of the Class tab: Quiz, Write and Compare sub-tabs."""
+def select_activity(activity: str):
+    """Open the sub-activity a state link names (``?tab=class&activity=write``)."""
+    ids = {tab_id for _, tab_id in ACTIVITIES}
+    return gr.Tabs(selected=activity) if activity in ids else gr.skip()
+
+
+def build_class_tab(session: gr.State) -> TabParts:
+    """Layout and wiring of the Class tab: Quiz, Write and Compare sub-tabs; returns its link fields."""
     gr.Markdown("Three activities for a lesson: guess before the model does, watch it try to write, "
                 "and put two models or two sentences side by side.")
-    with gr.Tabs():
-        with gr.Tab("Quiz", id="class-quiz"):
+    # Which sub-activity is open, for "Copy link" (set in the browser, no server call).
+    activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
+    with gr.Tabs(elem_id="class-tabs") as tabs:
+        with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
             _build_quiz(session)
-        with gr.Tab("Write", id="class-write"):
+        with gr.Tab("Write", id="class-write") as write_tab:
             _build_write(session)
         with gr.Tab("Compare", id="class-compare") as compare_tab:
             model_a, model_b = _build_compare(session)
+    for tab in (quiz_tab, write_tab, compare_tab):
+        tab.select(None, None, [activity], js=f"() => {tab.id!r}", api_name=False, queue=False)
     compare_tab.select(
         open_compare, [model_a, model_b, session], [model_a, model_b], api_name="compare_choices",
         show_progress="hidden",
     )
-
+    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)]
+    return TabParts(links=links, on_link=OnLoad(select_activity, [activity], [tabs]))
