@@ -24,16 +24,23 @@ LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "w
 
 
 @pytest.fixture(scope="module")
-def page(tiny_bert_dir: Path):
+def app(tiny_bert_dir: Path):
     with running_app(tiny_bert_dir) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(TIMEOUT_MS)
         sync_api.expect.set_options(timeout=TIMEOUT_MS)
-        pg.goto(url)
-        pg.get_by_role("tab", name="Class").click()
-        yield pg
+        yield browser, url
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    browser, url = app
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(url)
+    pg.get_by_role("tab", name="Class").click()
+    yield pg
+    pg.close()
 
 
 def _box(page, elem_id: str):
@@ -87,6 +94,8 @@ def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
     steps.press("Enter")
     page.locator("#ft-start").click()
     expect(page.locator("#ft-status")).to_contain_text("Done", timeout=180_000)
+    page.locator("#ft-use").click()  # only "Use this model" hands it to the other tabs
+    expect(page.locator("#model-status")).to_contain_text(re.compile("fine-tuned", re.I))
     page.get_by_role("tab", name="Class").click()
     page.get_by_role("tab", name="Compare").click()
     expect(page.locator("#cmp-model-b input")).to_have_value(re.compile("Fine-tuned in this session"))
@@ -97,3 +106,33 @@ def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
     expect(line).to_contain_text(re.compile("They (agree|disagree)"))
     expect(page.locator("#cmp-models-plot")).to_contain_text("one scale")
     expect(page.locator("#cmp-models-table")).to_contain_text("p(B)")
+
+
+def test_a_link_opens_an_activity_readable_on_a_phone(app):
+    """``?tab=class&activity=write`` opens Write; at 390 px inputs and results stack, no sideways scroll."""
+    browser, url = app
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(TIMEOUT_MS)
+    phone.goto(url + "?tab=class&activity=write&__theme=dark")
+    expect = sync_api.expect
+    expect(phone.get_by_role("tab", name="Class", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(phone.get_by_role("tab", name="Write", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(phone.locator("#gen-run")).to_be_visible()
+    phone.locator("#gen-run").click()
+    expect(phone.locator("#gen-summary")).to_contain_text("wrote")
+    expect(phone.locator("#gen-step")).to_be_visible()
+    step, run = phone.locator("#gen-step").bounding_box(), phone.locator("#gen-run").bounding_box()
+    assert step["y"] > run["y"] + run["height"] and step["width"] > 300  # stacked, full width
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.get_by_role("tab", name="Quiz", exact=True).click()
+    phone.locator("#quiz-start").click()
+    expect(phone.locator("#quiz-progress")).to_contain_text("Item 1 of 5")
+    expect(phone.locator("#quiz-bars")).to_be_visible()
+    guess, bars = phone.locator("#quiz-guess").bounding_box(), phone.locator("#quiz-bars").bounding_box()
+    assert bars["y"] > guess["y"] and bars["width"] > 300
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.locator("#copy-link").click()
+    expect(phone.locator("#link-box textarea, #link-box input").first).to_have_value(
+        re.compile(r"tab=class&activity=quiz")
+    )
+    phone.close()

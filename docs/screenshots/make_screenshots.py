@@ -1,12 +1,16 @@
 """Take the README's screenshots: every tab at 1280×720 and 390×844, light and dark.
 
-    python docs/screenshots/make_screenshots.py [MODEL_FOLDER]
+    python docs/screenshots/make_screenshots.py [MODEL_FOLDER] [--only TAB ...]
 
 Starts the app on loopback (default model: ``assets/model``), drives it in
 headless Chromium (Debian's ``chromium``) and writes PNGs beside this file:
 ``<tab>.png`` (1280 px, light), ``<tab>-dark.png``, ``<tab>-390.png`` and
 ``<tab>-390-dark.png``. Every tab on the strip is taken, including tabs added
-later; the ones below get an action first so they show a result.
+later; the ones below get an action first so they show a result. The Class tab
+is taken once per activity (``class-quiz``, ``class-write``, ``class-compare``):
+a quiz item revealed, a Gibbs trace stepped back, and the model fine-tuned for a
+few steps compared with itself before ("before vs after") and on a probe pair.
+``--only Class`` retakes one tab's pictures and leaves the others as they are.
 """
 
 from __future__ import annotations
@@ -70,24 +74,81 @@ def _score(page) -> None:
 ACTIONS = {"Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score}
 
 
+def _box(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def _quiz(page) -> None:
+    page.get_by_role("tab", name="Quiz", exact=True).click()
+    page.locator("#quiz-start").click()
+    expect(page.locator("#quiz-progress")).to_contain_text("Item 1 of 5")
+    _box(page, "quiz-guess").fill("water, fire")
+    page.locator("#quiz-reveal").click()
+    expect(page.locator("#quiz-result")).to_contain_text("hidden word")
+
+
+def _write(page) -> None:
+    page.get_by_role("tab", name="Write", exact=True).click()
+    page.locator("#gen-run").click()
+    expect(page.locator("#gen-summary")).to_contain_text("wrote")
+    number = page.locator("#gen-step input[type=number]")
+    number.fill("12")
+    number.press("Enter")
+    expect(page.locator("#gen-step-text")).to_contain_text("Step 12:")
+
+
+def _compare(page) -> None:
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    steps = page.locator("#ft-steps input[type=number]")
+    steps.fill("20")
+    steps.press("Enter")
+    page.locator("#ft-start").click()
+    expect(page.locator("#ft-status")).to_contain_text("Done", timeout=300_000)
+    page.locator("#ft-use").click()  # only "Use this model" hands it to the other tabs
+    expect(page.locator("#model-status")).to_contain_text(re.compile("fine-tuned", re.I))
+    page.get_by_role("tab", name="Class", exact=True).click()
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    expect(page.locator("#cmp-model-b input")).to_have_value(re.compile("Fine-tuned in this session"))
+    page.locator("#cmp-models-run").click()
+    expect(page.locator("#cmp-models-line")).to_contain_text("They")
+    page.locator("#cmp-sents-run").click()
+    expect(page.locator("#cmp-sents-line")).to_contain_text("They")
+    page.mouse.move(0, 0)  # no hover box over a bar
+
+
+#: Tabs with several pictures: (file name, action) each, taken in this order.
+SUB_SHOTS = {"Class": [("class-quiz", _quiz), ("class-write", _write), ("class-compare", _compare)]}
+
+
 def _file_name(label: str) -> str:
     return TAB_FILES.get(label) or re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
-def shoot(url: str) -> list[Path]:
+def shoot(url: str, only: set[str] | None = None) -> list[Path]:
     taken = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for width, height, dark, suffix in VARIANTS:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
             page.goto(url + ("?__theme=dark" if dark else ""))
             page.locator("#fill-bars .main-svg").first.wait_for()  # the result drawn on open
-            labels = page.get_by_role("tab").all_inner_texts()
+            labels = page.get_by_role("tablist").first.get_by_role("tab").all_inner_texts()
             for label in labels:
                 label = label.strip()
+                if only and label not in only:
+                    continue
                 page.get_by_role("tab", name=label, exact=True).click()
                 page.wait_for_timeout(800)
+                for name, action in SUB_SHOTS.get(label, []):
+                    action(page)
+                    page.wait_for_timeout(1500)
+                    path = HERE / f"{name}{suffix}.png"
+                    page.screenshot(path=path, full_page=True)
+                    taken.append(path)
+                if label in SUB_SHOTS:
+                    continue
                 if label in ACTIONS:
                     ACTIONS[label](page)
                 page.wait_for_timeout(1200)
@@ -100,9 +161,12 @@ def shoot(url: str) -> list[Path]:
 
 
 def main() -> None:
-    model = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "model"
+    args = sys.argv[1:]
+    only = {a for i, a in enumerate(args) if i > 0 and args[i - 1] == "--only"}
+    folders = [a for i, a in enumerate(args) if a != "--only" and (i == 0 or args[i - 1] != "--only")]
+    model = Path(folders[0]) if folders else ROOT / "assets" / "model"
     with running_app(model) as url:
-        taken = shoot(url)
+        taken = shoot(url, only or None)
     print("\n".join(str(p.relative_to(ROOT)) for p in taken))
 
 

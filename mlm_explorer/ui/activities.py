@@ -40,7 +40,7 @@ from mlm_explorer.ui.common import (
     user_error,
 )
 from mlm_explorer.ui.look import LinkField, TabParts
-from mlm_explorer.ui.state import SESSION_MODEL, OnLoad, Session
+from mlm_explorer.ui.state import SESSION_MODEL, Session
 from mlm_explorer.views import (
     GENERATION_COLUMNS,
     REVEAL_COLUMNS,
@@ -648,10 +648,20 @@ def _build_compare(session: gr.State) -> tuple:
     return model_a, model_b
 
 
-def select_activity(activity: str):
-    """Open the sub-activity a state link names (``?tab=class&activity=write``)."""
-    ids = {tab_id for _, tab_id in ACTIVITIES}
-    return gr.Tabs(selected=activity) if activity in ids else gr.skip()
+#: When a link sets the activity: click its sub-tab in the browser (no server call). The Class
+#: tab's content may not be drawn yet when the link opens it, so the click is retried for ~3 s.
+SELECT_ACTIVITY_JS = """
+(activity) => {
+  let tries = 0;
+  const go = () => {
+    const button = document.querySelector(`#class-tabs button[role=tab][data-tab-id="${activity}"]`);
+    if (button) { if (button.getAttribute("aria-selected") !== "true") button.click(); }
+    else if (tries++ < 30) setTimeout(go, 100);
+  };
+  go();
+  return activity;
+}
+"""
 
 
 def build_class_tab(session: gr.State) -> TabParts:
@@ -660,7 +670,7 @@ def build_class_tab(session: gr.State) -> TabParts:
                 "and put two models or two sentences side by side.")
     # Which sub-activity is open, for "Copy link" (set in the browser, no server call).
     activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
-    with gr.Tabs(elem_id="class-tabs") as tabs:
+    with gr.Tabs(elem_id="class-tabs"):
         with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
             _build_quiz(session)
         with gr.Tab("Write", id="class-write") as write_tab:
@@ -673,5 +683,5 @@ def build_class_tab(session: gr.State) -> TabParts:
         open_compare, [model_a, model_b, session], [model_a, model_b], api_name="compare_choices",
         show_progress="hidden",
     )
-    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)]
-    return TabParts(links=links, on_link=OnLoad(select_activity, [activity], [tabs]))
+    activity.change(None, [activity], None, js=SELECT_ACTIVITY_JS, api_name=False, queue=False)
+    return TabParts(links=[(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)])
