@@ -117,3 +117,11 @@ def test_a_link_opens_the_class_tab_on_its_activity():
     assert look.make_link("class", [field], ["class-compare"]) == "?tab=class&activity=compare"
     for _, tab_id in activities.ACTIVITIES:  # the ids the browser's click looks for
         assert any(isinstance(b, gr.Tab) and b.id == tab_id for b in demo.blocks.values())
+
+
+def test_the_empty_figures_are_redrawn_for_the_page_on_open(session):
+    figures = activities.open_class(session)
+    assert len(figures) == len(activities.PLACEHOLDERS)
+    for fig, message in zip(figures, activities.PLACEHOLDERS.values(), strict=True):
+        _assert_fitted(fig)
+        assert _layout(fig)["annotations"][0]["text"] == message

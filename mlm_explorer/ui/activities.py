@@ -40,7 +40,7 @@ from mlm_explorer.ui.common import (
     user_error,
 )
 from mlm_explorer.ui.look import LinkField, TabParts
-from mlm_explorer.ui.state import SESSION_MODEL, Session
+from mlm_explorer.ui.state import SESSION_MODEL, OnLoad, Session
 from mlm_explorer.views import (
     GENERATION_COLUMNS,
     REVEAL_COLUMNS,
@@ -447,8 +447,28 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
 
 # ---------------------------------------------------------------------------- layout
 
+#: The Class tab's figures before a first result, by element id (redrawn for the page on open).
+PLACEHOLDERS = {
+    "quiz-bars": "Press New round to begin.",
+    "quiz-score": "No score yet.",
+    "gen-strip": "Press Write.",
+    "gen-pll": "PLL per sweep appears here.",
+    "cmp-models-plot": "Press Compare the models.",
+    "cmp-sents-plot": "Press Compare the sentences.",
+}
 
-def _build_quiz(session: gr.State) -> None:
+
+def _placeholder(elem_id: str):
+    return plots.empty_figure(PLACEHOLDERS[elem_id])
+
+
+def open_class(session: Session):
+    """The Class tab's empty figures, fitted to this page (dark theme, projector text)."""
+    return tuple(look.figure(_placeholder(key), session) for key in PLACEHOLDERS)
+
+
+
+def _build_quiz(session: gr.State) -> list:
     gr.Markdown(
         "**Guess first.** Read the sentence, type the missing word, *then* reveal what the model thinks. "
         f"A round has {MIN_ROUND}–{MAX_ROUND} sentences; the score card compares you with the model "
@@ -483,7 +503,7 @@ def _build_quiz(session: gr.State) -> None:
                 nxt = gr.Button("Next", interactive=False, elem_id="quiz-next", min_width=110)
         with gr.Column(scale=1, min_width=320, elem_id="quiz-results", elem_classes=["results"]):
             result = gr.Markdown(elem_id="quiz-result")
-            bars = gr.Plot(plots.empty_figure("Press New round to begin."), show_label=False,
+            bars = gr.Plot(_placeholder("quiz-bars"), show_label=False,
                            elem_id="quiz-bars")
     reveal_table = gr.Dataframe(
         headers=REVEAL_COLUMNS, label="Your guesses in the model's eyes", wrap=True, interactive=False,
@@ -491,7 +511,7 @@ def _build_quiz(session: gr.State) -> None:
     )
     with gr.Row(equal_height=False, elem_classes=["two-up"]):
         with gr.Column(scale=1, min_width=320):
-            chart = gr.Plot(plots.empty_figure("No score yet."), show_label=False, elem_id="quiz-score")
+            chart = gr.Plot(_placeholder("quiz-score"), show_label=False, elem_id="quiz-score")
         with gr.Column(scale=1, min_width=320):
             card = gr.Dataframe(headers=SCORE_CARD_COLUMNS, label="Score card", interactive=False,
                                 elem_id="quiz-card", elem_classes=["results-table"])
@@ -513,9 +533,10 @@ def _build_quiz(session: gr.State) -> None:
         quiz_next, [session], [session, progress, sentence, guess, result, bars, reveal_table, reveal, nxt],
         api_name="quiz_next", show_progress="hidden",
     )
+    return [bars, chart]
 
 
-def _build_write(session: gr.State) -> None:
+def _build_write(session: gr.State) -> list:
     gr.Markdown(WHY_NOT_A_GENERATOR)
     gr.Markdown(
         f"Caps here: at most {APP_MAX_BLANKS} blanks and {APP_MAX_SWEEPS} Gibbs sweeps (one model pass per "
@@ -549,9 +570,9 @@ def _build_write(session: gr.State) -> None:
             summary = gr.Markdown(elem_id="gen-summary")
             step = gr.Slider(0, 1, value=0, step=1, label="Step: walk through the trace", interactive=False,
                              elem_id="gen-step")
-            strip = gr.Plot(plots.empty_figure("Press Write."), show_label=False, elem_id="gen-strip")
+            strip = gr.Plot(_placeholder("gen-strip"), show_label=False, elem_id="gen-strip")
             step_text = gr.Markdown(elem_id="gen-step-text")
-            pll = gr.Plot(plots.empty_figure("PLL per sweep appears here."), show_label=False,
+            pll = gr.Plot(_placeholder("gen-pll"), show_label=False,
                           elem_id="gen-pll")
     table = gr.Dataframe(headers=GENERATION_COLUMNS, label="Every step", wrap=True, interactive=False,
                          elem_id="gen-table", elem_classes=["results-table"])
@@ -572,6 +593,7 @@ def _build_write(session: gr.State) -> None:
     look.mark_fresh(written, "#gen-results", "#gen-table")
     step.change(generation_step, [step, session], [strip, step_text], api_name="generate_step",
                 show_progress="hidden", trigger_mode="always_last")
+    return [strip, pll]
 
 
 def _build_compare(session: gr.State) -> tuple:
@@ -597,7 +619,7 @@ def _build_compare(session: gr.State) -> tuple:
             run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-models-results", elem_classes=["results"]):
             line_models = gr.Markdown(elem_id="cmp-models-line")
-            fig_models = gr.Plot(plots.empty_figure("Press Compare the models."), show_label=False,
+            fig_models = gr.Plot(_placeholder("cmp-models-plot"), show_label=False,
                                  elem_id="cmp-models-plot")
     table_models = gr.Dataframe(headers=comparison_columns(), label="Both models", interactive=False,
                                 elem_id="cmp-models-table", elem_classes=["results-table"])
@@ -617,7 +639,7 @@ def _build_compare(session: gr.State) -> tuple:
             run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-sents-results", elem_classes=["results"]):
             line_sents = gr.Markdown(elem_id="cmp-sents-line")
-            fig_sents = gr.Plot(plots.empty_figure("Press Compare the sentences."), show_label=False,
+            fig_sents = gr.Plot(_placeholder("cmp-sents-plot"), show_label=False,
                                 elem_id="cmp-sents-plot")
     table_sents = gr.Dataframe(headers=comparison_columns(), label="Both sentences", interactive=False,
                                elem_id="cmp-sents-table", elem_classes=["results-table"])
@@ -645,7 +667,7 @@ def _build_compare(session: gr.State) -> tuple:
         api_name="compare_sentences", concurrency_limit=2,
     )
     look.mark_fresh(compared, "#cmp-sents-results", "#cmp-sents-table")
-    return model_a, model_b
+    return model_a, model_b, [fig_models, fig_sents]
 
 
 #: When a link sets the activity: click its sub-tab in the browser (no server call). The Class
@@ -672,11 +694,12 @@ def build_class_tab(session: gr.State) -> TabParts:
     activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
     with gr.Tabs(elem_id="class-tabs"):
         with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
-            _build_quiz(session)
+            figures = _build_quiz(session)
         with gr.Tab("Write", id="class-write") as write_tab:
-            _build_write(session)
+            figures += _build_write(session)
         with gr.Tab("Compare", id="class-compare") as compare_tab:
-            model_a, model_b = _build_compare(session)
+            model_a, model_b, more = _build_compare(session)
+            figures += more
     for tab in (quiz_tab, write_tab, compare_tab):
         tab.select(None, None, [activity], js=f"() => {tab.id!r}", api_name=False, queue=False)
     compare_tab.select(
@@ -684,4 +707,5 @@ def build_class_tab(session: gr.State) -> TabParts:
         show_progress="hidden",
     )
     activity.change(None, [activity], None, js=SELECT_ACTIVITY_JS, api_name=False, queue=False)
-    return TabParts(links=[(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)])
+    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)]
+    return TabParts(links=links, on_open=OnLoad(open_class, [session], figures))
