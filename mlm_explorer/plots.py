@@ -707,20 +707,23 @@ SIDE_B_PATTERN = {
 ZOOM_BELOW = 0.3
 
 
-def class_prob_axis(probs: Sequence[float | None]) -> dict:
+def class_prob_axis(probs: Sequence[float | None], what: str = "probability") -> dict:
     """The x axis of a class figure's probability bars: 0–100%, or zoomed with a loud title.
 
-    >>> class_prob_axis([0.6, 0.2])["range"], class_prob_axis([0.04])["title"]["text"][:22]
-    ([0.0, 1.0], 'probability — ZOOMED t')
+    ``what`` names the axis (plain text, ours). A zoomed axis says so on a second
+    line, short enough for a 390 px phone.
+
+    >>> class_prob_axis([0.6, 0.2])["range"], class_prob_axis([0.04])["title"]["text"]
+    ([0.0, 1.0], 'probability<br><b>ZOOMED: 0–5%</b>, not 0–100%')
     """
     top = max([0.0, *(p for p in probs if p is not None)])
     if top >= ZOOM_BELOW:
-        return {**PROB_AXIS, "title": {"text": "probability (0–100%)"}}
+        return {**PROB_AXIS, "title": {"text": f"{what} (0–100%)"}}
     # A round upper bound a reader can quote: 1, 2, 5, 10, 20 or 30%.
     high = next((v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3) if top * 1.15 <= v), 0.3)
     return {
         "range": [0.0, high], "tickformat": _percent_format([top]), "nticks": 5, "fixedrange": True,
-        "title": {"text": f"probability — ZOOMED to 0–{high:.0%}, not the 0–100% scale"},
+        "title": {"text": f"{what}<br><b>ZOOMED: 0–{high:.0%}</b>, not 0–100%"},
     }
 
 
@@ -877,18 +880,20 @@ def compare_bars(
             "hovertemplate": f"{shown}<br>%{{customdata[0]}}: %{{customdata[1]}}<extra></extra>",
         }
 
-    axis = class_prob_axis([*probs_a, *probs_b])
-    axis["title"] = {"text": axis["title"]["text"] + " · one scale for both"}
+    axis = class_prob_axis([*probs_a, *probs_b], what="probability, one scale for both")
     layout = {
         "barmode": "group",
         "xaxis": axis,
         "yaxis": {
             "tickvals": list(range(n)), "ticktext": labels, "autorange": "reversed", "fixedrange": True
         },
-        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        **_layout_basics(safe_label(title, 100) if title else None, height=110 + 44 * max(n, 1)),
+        # Left-aligned under the title: long side names (a model, a sentence) never run into it.
+        "legend": {"orientation": "h", "y": 1.0, "x": 0, "xanchor": "left", "yanchor": "bottom"},
+        **_layout_basics(safe_label(title, 100) if title else None, height=130 + 44 * max(n, 1),
+                         above_ticks=True),
     }
     layout["margin"]["r"] = 48  # the value printed past the longest bar
+    layout["margin"]["t"] += 50  # room for the legend's one or two lines between title and bars
     side_a = {"color": GUESS_COLOR}
     side_b = {"color": "rgba(0,0,0,0)", "pattern": SIDE_B_PATTERN, "line": {"color": GUESS_COLOR, "width": 2}}
     data = [bars(probs_a, name_a, side_a), bars(probs_b, name_b, side_b)]

@@ -102,7 +102,7 @@ def test_the_probability_axis_is_full_or_says_it_is_zoomed():
     full = plots.class_prob_axis([0.5, 0.1])
     assert full["range"] == [0.0, 1.0] and "0–100%" in full["title"]["text"]
     zoomed = plots.class_prob_axis([0.04, None])
-    assert zoomed["range"] == [0.0, 0.05] and "ZOOMED to 0–5%" in zoomed["title"]["text"]
+    assert zoomed["range"] == [0.0, 0.05] and "ZOOMED: 0–5%" in zoomed["title"]["text"]
     assert plots.contrast_ratio(plots.STUDENT_COLOR, "#FFFFFF") >= 4.5
 
 
