@@ -36,6 +36,7 @@ from mlm_explorer.ui import common
 from mlm_explorer.ui.about import build_about_tab, model_card
 from mlm_explorer.ui.attention import build_attention_tab
 from mlm_explorer.ui.fill import build_fill_tab
+from mlm_explorer.ui.inside import build_inside_tab
 from mlm_explorer.ui.policy import build_policy_tab
 from mlm_explorer.ui.score import build_score_tab
 from mlm_explorer.ui.state import SESSION_MODEL, Session, release_session, session_ttl
@@ -170,6 +171,8 @@ def build_demo() -> gr.Blocks:
                 build_attention_tab(session)
             with gr.Tab("Sentence score", id="score"):
                 build_score_tab(session)
+            with gr.Tab("Inside", id="inside"):
+                build_inside_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
                 _build_finetune(session, [picker, status, card])
             with gr.Tab("About", id="about"):
