@@ -51,7 +51,7 @@ def test_saliency_has_its_own_queue():
 
 def test_layers_view(client: Client):
     heat, ranks, note, table, csv_file, json_file = client.predict(
-        "the cat sat on the <mask> .", "", None, 3, api_name="/layers"
+        "the cat sat on the <mask> .", "", "", 3, api_name="/layers"
     )
     rows = _rows(table)
     assert [r["layer"] for r in rows] == ["embeddings", "1", "2"]
@@ -64,7 +64,7 @@ def test_layers_view(client: Client):
 
 def test_saliency_view(client: Client):
     plot, note, table, csv_file, _ = client.predict(
-        "the cat sat on the mat .", "2", None, "", 8, "all-[MASK]", api_name="/saliency"
+        "the cat sat on the mat .", "2", "", "", 8, "all-[MASK]", api_name="/saliency"
     )
     rows = _rows(table)
     assert rows[2]["token"] == "<mask>" and rows[2]["integrated gradients"] == 0.0
@@ -103,9 +103,9 @@ def test_tokenizer_view_side_by_side(client: Client):
 
 
 def test_inside_shows_user_markup_as_text(client: Client):
-    heat, ranks, note, table, _, _ = client.predict(HOSTILE, "", None, 3, api_name="/layers")
+    heat, ranks, note, table, _, _ = client.predict(HOSTILE, "", "", 3, api_name="/layers")
     assert "<img" not in heat["plot"] and "<b>bold" not in heat["plot"]
-    plot, note, table, _, _ = client.predict(HOSTILE, "", None, "", 8, "all-[PAD]", api_name="/saliency")
+    plot, note, table, _, _ = client.predict(HOSTILE, "", "", "", 8, "all-[PAD]", api_name="/saliency")
     assert "<img" not in plot["plot"]
     assert "<" in [r["token"] for r in _rows(table)]  # the user's "<" comes back as a character
     chips, _, note, table, _, _, _ = client.predict(HOSTILE, "", api_name="/tokenizer")
@@ -115,11 +115,12 @@ def test_inside_shows_user_markup_as_text(client: Client):
 @pytest.mark.parametrize(
     ("endpoint", "args", "message"),
     [
-        ("/layers", ("", "", None, 3), "empty"),
-        ("/layers", ("the cat sat .", "", None, 3), "No mask"),
-        ("/layers", ("the cat sat .", "", 99, 3), "outside"),
-        ("/saliency", ("the <mask> sat .", "", None, "zzzz qqqq", 8, "all-[MASK]"), "not one token"),
+        ("/layers", ("", "", "", 3), "empty"),
+        ("/layers", ("the cat sat .", "", "", 3), "No mask"),
+        ("/layers", ("the cat sat .", "", "99", 3), "outside"),
+        ("/saliency", ("the <mask> sat .", "", "", "zzzz qqqq", 8, "all-[MASK]"), "not one token"),
         ("/attention_diff", ("the cat sat .", "40"), "outside"),
+        ("/saliency", ("the <mask> sat .", "", "two", "", 8, "all-[MASK]"), "whole number"),
     ],
 )
 def test_bad_input_is_a_message(client: Client, endpoint, args, message):

@@ -55,14 +55,14 @@ CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": 
 _CHANGE_KEY = "inside_attention_change"  # session.extras: the last comparison, re-plotted per head
 
 
-def _position(value: float | None) -> int | None:
-    """A Number field → a token position, None when blank."""
-    if value is None or value == "":
+def _position(value: object) -> int | None:
+    """A typed token position → an int, None when blank (a blank Number field would send 0)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise user_error(f"The position must be a whole number, got {str(value)[:30]!r}.") from None
+        return int(str(value).strip())
+    except ValueError:
+        raise user_error(f"The position must be a whole number such as 6, got {str(value)[:30]!r}.") from None
 
 
 def _component(elem_id: str):
@@ -92,7 +92,7 @@ def explain_layers(lens) -> str:
     return text + " Lower layers mostly guess frequent or nearby words; the meaning arrives higher up."
 
 
-def run_layers(text: str, positions: str, position: float | None, top_k: float, session: Session):
+def run_layers(text: str, positions: str, position: str, top_k: float, session: Session):
     """Layer by layer: the MLM head's guess after every layer at one masked position."""
     lm = session_model(session)
     try:
@@ -144,7 +144,7 @@ def explain_saliency(result) -> str:
 
 
 def run_saliency(
-    text: str, positions: str, position: float | None, target: str, steps: float, baseline: str,
+    text: str, positions: str, position: str, target: str, steps: float, baseline: str,
     session: Session,
 ):
     """Which words mattered: gradient × input and Integrated Gradients for one candidate."""
@@ -306,7 +306,7 @@ def build_inside_tab(session: gr.State) -> None:
                 "(a *logit lens*): where does the answer first appear?"
             )
             with gr.Row():
-                lens_pos = gr.Number(label="Position (blank = first blank)", precision=0, value=None)
+                lens_pos = gr.Textbox(label="Position (blank = first blank)", placeholder="e.g. 6")
                 lens_k = gr.Slider(1, 10, value=5, step=1, label="Top-k per layer")
                 lens_run = gr.Button("Show layers", variant="primary", elem_id="inside-layers-run")
             lens_note = gr.Markdown(elem_id="inside-layers-note")
@@ -321,7 +321,7 @@ def build_inside_tab(session: gr.State) -> None:
                 f"hidden (all-[MASK], or all-[PAD]). {SALIENCY_COST}"
             )
             with gr.Row():
-                sal_pos = gr.Number(label="Position (blank = first blank)", precision=0, value=None)
+                sal_pos = gr.Textbox(label="Position (blank = first blank)", placeholder="e.g. 6")
                 sal_target = gr.Textbox(label="Candidate (blank = top-1)", placeholder="e.g. paris")
                 sal_steps = gr.Slider(8, MAX_STEPS, value=DEFAULT_STEPS, step=8, label="IG steps")
                 sal_base = gr.Radio([MASK_BASELINE, PAD_BASELINE], value=MASK_BASELINE, label="Baseline")
