@@ -37,9 +37,9 @@ TOKENIZERS = """
 ### How is text cut into tokens?
 A model never sees letters: its tokenizer cuts the text into pieces from a fixed vocabulary (about 30,000
 for BERT), so rare words become several pieces and no word is ever "unknown".
-- **WordPiece** (BERT, DistilBERT) keeps whole common words and marks a piece that *continues* a word with
-  `##`: *snowboarding* → `snow ##boarding`, *embeddings* → `em ##bed ##ding ##s`. The vocabulary is built by merging pieces that make the
-  training text most likely.
+- **WordPiece** (BERT, DistilBERT) keeps whole common words and marks a piece that *continues* a word
+  with `##`: *snowboarding* → `snow ##boarding`, *embeddings* → `em ##bed ##ding ##s`. The vocabulary
+  is built by merging the pieces that make the training text most likely.
 - **Byte-level BPE** (RoBERTa) works on bytes, so any character can be spelled; it repeatedly merges the
   most frequent pair. A piece that *starts* a word carries the space in front of it, shown as `Ġ`.
 - **SentencePiece** (ALBERT, here with a unigram model) treats the space as a character too, written `▁`
