@@ -35,7 +35,13 @@ def family(tiny_family_dir: Path):
 
 
 def test_every_family_has_a_verified_head(family):
-    assert mlm_head(family) is not None  # DistilBERT's four-module head is chained and verified
+    head = mlm_head(family)  # DistilBERT's four-module head is chained in forward order
+    assert head is not None
+    ids = torch.tensor([family.tokenizer(PLAIN)["input_ids"]])
+    with torch.inference_mode():
+        full = family.model(input_ids=ids).logits
+        split = head(family.model.base_model(input_ids=ids)[0])
+    torch.testing.assert_close(split, full, atol=1e-5, rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------- layer by layer
