@@ -152,6 +152,8 @@ def resolve_target(lm: LoadedModel, target: str) -> int:
     word = target.strip() if isinstance(target, str) else ""
     if not word:
         raise ValueError("The target is empty: give one token of the model's vocabulary, e.g. paris.")
+    if len(word) > 100:
+        raise ValueError("The target is one token of the vocabulary, not a text: e.g. paris.")
     tokenizer = lm.tokenizer
 
     def one_token(form: str) -> int | None:

@@ -257,6 +257,9 @@ def run_tokenizer(text: str, compare: str | None, session: Session):
         view = tokenizer_view(lm, text)
         other = None
         if compare:
+            # Only what the picker offers: a free-form key would let an API caller load any path.
+            if compare not in {key for _, key in model_choices(session)}:
+                raise ValueError(f"{str(compare)[:60]!r} is not one of the models offered above.")
             other_lm = session.own_model if compare == SESSION_MODEL else load_key(compare)
             if other_lm is None:
                 raise ValueError("This session has no fine-tuned model to compare with.")
