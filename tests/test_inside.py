@@ -279,3 +279,17 @@ def test_conventions_per_family(tiny_bert_dir, tiny_roberta_dir, tiny_albert_dir
         view = tokenizer_view(load_model(folder), "unbelievable things")
         assert view.algorithm == algorithm and mark in view.convention
         assert view.tokens[0].special and view.tokens[-1].special
+
+
+def test_few_rows_projection_changes_only_the_operand_order(family):
+    from mlm_explorer.lens import _FewRowsProjection, _hidden_rows
+
+    rows = _hidden_rows(family, family.tokenizer(PLAIN)["input_ids"], 2)
+    head = mlm_head(family)
+    with torch.inference_mode():
+        plain = head(rows)
+        with _FewRowsProjection(family.vocab_size):
+            fast = head(rows)
+        after = head(rows)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)
+    assert torch.equal(after, plain)  # the mode ends with the block
