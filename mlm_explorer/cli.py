@@ -267,6 +267,33 @@ def _run_eval_cloze(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- eval-pairs
+
+
+def _add_eval_pairs_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval-pairs", help="share of minimal pairs where the grammatical sentence has the higher PLL"
+    )
+    p.add_argument("file", type=Path, help="TSV: grammatical<TAB>ungrammatical[<TAB>phenomenon]")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="masked copies per forward pass")
+    _add_common(p)
+
+
+def _run_eval_pairs(args: argparse.Namespace) -> int:
+    from mlm_explorer.cloze import evaluate_pairs, read_pairs_file
+
+    pairs = read_pairs_file(args.file)  # read before loading: a bad file fails fast
+    result = evaluate_pairs(_load(args), pairs, batch_size=args.batch_size)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    print(f"{result.n} pairs   accuracy {result.accuracy:.3f}   model {result.model}")
+    for score in result.by_phenomenon:
+        if score.phenomenon:
+            print(f"  {score.phenomenon:<28} {score.accuracy:.3f}  ({score.n} pairs)")
+    return 0
+
+
 # ---------------------------------------------------------------------------- finetune
 
 
@@ -331,25 +358,79 @@ def _run_finetune(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- corpus / pretrain
 
 
+def _source_setting(kind: type, name: str) -> Callable[[str], tuple[str, float | int]]:
+    """argparse type for NAME=VALUE (e.g. ``bible=0.1`` for --max-share)."""
+
+    def parse(value: str) -> tuple[str, float | int]:
+        source, sep, number = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            return source.strip(), kind(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} takes SOURCE=NUMBER, got {value!r}") from None
+
+    return parse
+
+
 def _add_corpus_parser(subparsers) -> None:
-    p = subparsers.add_parser("corpus", help="build a pretraining corpus from installed WordNet")
-    p.add_argument("--out", type=Path, default=Path("corpus"), help="output folder (default corpus/)")
-    p.add_argument("--wordnet", type=Path, default=None, help="WordNet data folder (Debian: wordnet-base)")
-    p.add_argument("--heldout-every", type=_positive_int, default=50, help="hold out 1 line in N")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p = subparsers.add_parser(
+        "corpus", help="build a pretraining corpus from fetched or installed sources (see SOURCES.md)"
+    )
+    add = p.add_argument
+    add("--out", type=Path, default=Path("corpus"), help="output folder (default corpus/), replaced whole")
+    add("--sources", nargs="+", default=None, metavar="NAME",
+        help="sources to use (default: all that are fetched or installed; --list shows them)")
+    add("--source-dir", type=Path, action="append", default=None, metavar="DIR",
+        help="where scripts/fetch_corpus_sources.sh put the packages (default corpus-sources/; repeatable)")
+    add("--max-share", type=_source_setting(float, "--max-share"), action="append", default=[],
+        metavar="NAME=F", help="cap a source at this share of the training words, e.g. bible=0.1")
+    add("--repeat", type=_source_setting(int, "--repeat"), action="append", default=[],
+        metavar="NAME=N", help="copies of a source's training lines, e.g. wikipedia=2")
+    add("--max-words", type=_positive_int, default=None, help="cap the training words in all")
+    add("--heldout-every", type=_positive_int, default=50, help="hold out 1 line in N (default 50)")
+    add("--no-gzip", action="store_true", help="write train.txt instead of train.txt.gz")
+    add("--list", action="store_true", help="list the sources, whether each is found, and exit")
+    add("--json", action="store_true", help="print machine-readable JSON")
 
 
 def _run_corpus(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from mlm_explorer.corpus import SOURCES, CorpusConfig, build_corpus
+    from mlm_explorer.corpus.base import DEFAULT_SOURCE_DIR
 
-    from mlm_explorer.corpus import WORDNET_DIR, write_corpus
-
-    stats = write_corpus(args.out, args.wordnet or WORDNET_DIR, args.heldout_every)
+    dirs = tuple(args.source_dir or (DEFAULT_SOURCE_DIR,))
+    if args.list:
+        rows = []
+        for source in SOURCES.values():
+            found = source.find(dirs)
+            rows.append({
+                "name": source.name, "package": source.package, "licence": source.licence,
+                "found": found.origin if found else None, "version": found.version if found else None,
+            })
+        if args.json:
+            _emit_json({"sources": rows})
+        else:
+            for row in rows:
+                where = f"{row['found']} {row['version']}" if row["found"] else "not found"
+                print(f"{row['name']:<10} {where:<18} {row['package']}")
+        return 0
+    if args.heldout_every < 2:
+        raise UsageError(f"--heldout-every must be at least 2, got {args.heldout_every}")
+    config = CorpusConfig(
+        sources=tuple(args.sources) if args.sources else None, source_dirs=dirs,
+        max_share=dict(args.max_share), repeat=dict(args.repeat), heldout_every=args.heldout_every,
+        max_words=args.max_words, gzip=not args.no_gzip,
+    )
+    stats = build_corpus(args.out, config, log=lambda m: print(m, file=sys.stderr))
     if args.json:
-        _emit_json(asdict(stats) | {"out": str(args.out)})
+        _emit_json(stats.to_dict())
     else:
+        for s in stats.sources:
+            share = s.train_words / max(stats.train_words, 1)
+            print(f"{s.name:<10} {s.train_words:>10,} training words ({share:4.0%})"
+                  f"  {s.heldout_lines:>5,} held-out lines")
         print(f"{stats.train_lines:,} training lines ({stats.train_words:,} words), "
-              f"{stats.heldout_lines:,} held out, written to {args.out}")
+              f"{stats.heldout_lines:,} held out, written to {args.out} (see {args.out / 'SOURCES.md'})")
     return 0
 
 
@@ -565,6 +646,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "score": (_add_score_parser, _run_score),
     "attention": (_add_attention_parser, _run_attention),
     "eval-cloze": (_add_eval_cloze_parser, _run_eval_cloze),
+    "eval-pairs": (_add_eval_pairs_parser, _run_eval_pairs),
     "finetune": (_add_finetune_parser, _run_finetune),
     "corpus": (_add_corpus_parser, _run_corpus),
     "pretrain": (_add_pretrain_parser, _run_pretrain),

@@ -1,4 +1,6 @@
-"""Cloze evaluation: top-1 / top-5 accuracy on sentences with one blank.
+"""Cloze and minimal-pair evaluation.
+
+Cloze: top-1 / top-5 accuracy on sentences with one blank.
 
 The file format is JSON lines, one item per line::
 
@@ -10,7 +12,23 @@ tokenizer's word-start marks (``Ġ``, ``▁``) and surrounding spaces are
 removed and case is ignored, so cased and uncased models are judged alike.
 A word-piece continuation (``##s``) never matches a whole-word answer.
 
-This module does not draw anything; the CLI's ``eval-cloze`` prints the result.
+Minimal pairs: a tab-separated file, one pair a line, the grammatical
+sentence first, an optional phenomenon label third (a header line starting
+``grammatical`` and lines starting ``#`` are skipped)::
+
+    The keys to the cabinet are here.<TAB>The keys to the cabinet is here.<TAB>agreement_attractor
+
+A pair counts as correct when the grammatical sentence has the higher
+pseudo-log-likelihood (Salazar et al., 2020, "Masked Language Model
+Scoring"; the sum, as BLiMP's evaluation of MLMs does), computed with
+:func:`mlm_explorer.predict.pseudo_log_likelihood`.
+
+Held-out masked-token accuracy: BERT's own objective on held-out lines (one
+line per row, 15% of tokens selected, 80/10/10, a fixed seed), so a corpus's
+per-source held-out files can be scored one by one.
+
+This module does not draw anything; the CLI's ``eval-cloze`` and
+``eval-pairs`` print the results.
 """
 
 from __future__ import annotations
@@ -21,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import predict
+from mlm_explorer.predict import predict, pseudo_log_likelihood
 
 #: Refuse to read cloze files larger than this (they are small hand-made lists).
 MAX_CLOZE_BYTES = 20 * 1024 * 1024
@@ -128,3 +146,202 @@ def evaluate_cloze(lm: LoadedModel, items: Sequence[ClozeItem], k: int = 5) -> C
         top5=sum(o.rank is not None and o.rank <= 5 for o in outcomes) / total,
         outcomes=tuple(outcomes),
     )
+
+
+# ---------------------------------------------------------------------------- minimal pairs
+
+
+@dataclass(frozen=True)
+class MinimalPair:
+    grammatical: str
+    ungrammatical: str
+    phenomenon: str = ""  # e.g. "agreement_attractor"; empty when the file has no third column
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    pair: MinimalPair
+    pll_grammatical: float  # natural-log pseudo-log-likelihood (a sum over tokens)
+    pll_ungrammatical: float
+
+    @property
+    def correct(self) -> bool:
+        """The grammatical sentence is strictly more likely (a tie counts as wrong)."""
+        return self.pll_grammatical > self.pll_ungrammatical
+
+    @property
+    def margin(self) -> float:
+        """PLL(grammatical) - PLL(ungrammatical), in nats."""
+        return self.pll_grammatical - self.pll_ungrammatical
+
+
+@dataclass(frozen=True)
+class PhenomenonScore:
+    phenomenon: str
+    n: int
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class PairsResult:
+    model: str
+    n: int
+    accuracy: float  # share of pairs where the grammatical sentence has the higher PLL
+    by_phenomenon: tuple[PhenomenonScore, ...]  # in the file's order of first appearance
+    outcomes: tuple[PairOutcome, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "by_phenomenon": {p.phenomenon: {"n": p.n, "accuracy": p.accuracy} for p in self.by_phenomenon},
+            "pairs": [
+                {
+                    "grammatical": o.pair.grammatical,
+                    "ungrammatical": o.pair.ungrammatical,
+                    "phenomenon": o.pair.phenomenon,
+                    "pll_grammatical": o.pll_grammatical,
+                    "pll_ungrammatical": o.pll_ungrammatical,
+                    "correct": o.correct,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def _read_small_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
+    try:
+        if path.stat().st_size > MAX_CLOZE_BYTES:
+            limit = MAX_CLOZE_BYTES // 2**20
+            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"Cannot read {path}: no such file.") from None
+    except IsADirectoryError:
+        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
+    except OSError as err:
+        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
+
+
+def read_pairs_file(path: Path | str) -> list[MinimalPair]:
+    """Parse a minimal-pair TSV file; raises ``ValueError`` naming the file and line on any problem."""
+    path = Path(path)
+    raw = _read_small_text(path, "minimal-pair")
+    pairs = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split("\t")]
+        if number == 1 and cells[0].lower() == "grammatical":
+            continue  # header
+        if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
+            raise ValueError(
+                f"{path}, line {number}: expected grammatical<TAB>ungrammatical[<TAB>phenomenon]."
+            )
+        if cells[0] == cells[1]:
+            raise ValueError(f"{path}, line {number}: the two sentences are the same.")
+        pairs.append(MinimalPair(cells[0], cells[1], cells[2] if len(cells) == 3 else ""))
+    if not pairs:
+        raise ValueError(f"{path} has no pairs.")
+    return pairs
+
+
+def evaluate_pairs(lm: LoadedModel, pairs: Sequence[MinimalPair], batch_size: int = 32) -> PairsResult:
+    """Share of ``pairs`` whose grammatical sentence gets the higher PLL, overall and per phenomenon.
+
+    Each sentence costs one masked copy per token, run ``batch_size`` copies
+    per forward pass. Example::
+
+        result = evaluate_pairs(lm, read_pairs_file("tests/data/minimal_pairs.tsv"))
+        print(result.accuracy, [(p.phenomenon, p.accuracy) for p in result.by_phenomenon])
+    """
+    outcomes = []
+    for n, pair in enumerate(pairs, start=1):
+        try:
+            good = pseudo_log_likelihood(lm, pair.grammatical, batch_size=batch_size)
+            bad = pseudo_log_likelihood(lm, pair.ungrammatical, batch_size=batch_size)
+        except ValueError as err:
+            raise ValueError(f"pair {n} ({pair.grammatical[:40]!r}): {err}") from None
+        outcomes.append(PairOutcome(pair, good.pll, bad.pll))
+    groups: dict[str, list[PairOutcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.pair.phenomenon, []).append(outcome)
+    by_phenomenon = tuple(
+        PhenomenonScore(name, len(group), sum(o.correct for o in group) / len(group))
+        for name, group in groups.items()
+    )
+    return PairsResult(
+        model=lm.name,
+        n=len(outcomes),
+        accuracy=sum(o.correct for o in outcomes) / len(outcomes),
+        by_phenomenon=by_phenomenon,
+        outcomes=tuple(outcomes),
+    )
+
+
+# ---------------------------------------------------------------------------- held-out masked tokens
+
+
+@dataclass(frozen=True)
+class MaskedAccuracy:
+    lines: int
+    targets: int  # selected positions scored
+    accuracy: float  # top-1 accuracy at the selected positions
+    loss: float  # mean cross-entropy there, in nats
+
+    def to_dict(self) -> dict:
+        return {"lines": self.lines, "targets": self.targets, "accuracy": self.accuracy, "loss": self.loss}
+
+
+def masked_token_accuracy(
+    lm: LoadedModel, lines: Sequence[str], rate: float = 0.15, seed: int = 1234, batch_size: int = 64,
+    max_length: int = 128,
+) -> MaskedAccuracy:
+    """Top-1 accuracy and loss of ``lm`` at 80/10/10-corrupted positions of ``lines``.
+
+    Each line is its own row (truncated to ``max_length`` tokens); the
+    selection is drawn from one ``torch.Generator`` seeded with ``seed``, so
+    the same lines give the same targets for every model with the same
+    tokenizer, and two models can be compared target for target.
+    """
+    import torch
+
+    from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, replacement_candidates
+    from mlm_explorer.models import unused_token_ids
+
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise ValueError("No held-out lines to score.")
+    tok = lm.tokenizer
+    excluded = sorted(set(tok.all_special_ids) | set(unused_token_ids(tok)))
+    candidates = replacement_candidates(len(tok), excluded)
+    policy = PolicyConfig(rate=rate)
+    generator = torch.Generator().manual_seed(seed)
+    correct, count, loss_sum = 0, 0, 0.0
+    for start in range(0, len(lines), batch_size):
+        enc = tok(list(lines[start : start + batch_size]), padding=True, truncation=True,
+                  max_length=max_length, return_special_tokens_mask=True, return_tensors="pt")
+        special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
+        out = corrupt_batch(enc["input_ids"], special, tok.mask_token_id, candidates, policy, generator)
+        selected = out.labels != IGNORE_INDEX
+        if not selected.any():
+            continue
+        ids, attention, rows = (t.to(lm.device) for t in (out.corrupted_ids, enc["attention_mask"], selected))
+        head = getattr(lm.model, "cls", None) or getattr(lm.model, "lm_head", None)
+        with torch.inference_mode():
+            if head is not None:  # the vocabulary projection only where it is scored (as pretraining does)
+                hidden = lm.model.base_model(input_ids=ids, attention_mask=attention)[0]
+                logits = head(hidden[rows]).float()
+            else:
+                logits = lm.model(input_ids=ids, attention_mask=attention).logits[rows].float()
+        target = out.labels[selected].to(lm.device)
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+        correct += int((logits.argmax(-1) == target).sum())
+        count += int(selected.sum())
+    return MaskedAccuracy(lines=len(lines), targets=count, accuracy=correct / max(count, 1),
+                          loss=loss_sum / max(count, 1))
+

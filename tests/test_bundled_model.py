@@ -1,8 +1,11 @@
 """Guards on the bundled encoder: it loads with plain transformers, stays small, and stays good.
 
-A bad re-train must not land: the public cloze score is checked here (the
-bar is a little under the shipped model's 0.76 top-5, to allow for numeric
-noise across CPUs, not for a worse model).
+A bad re-train must not land: the public cloze set and the minimal-pair set
+are scored here, with bars just under what the shipped model scores
+(`python -m mlm_explorer eval-cloze tests/data/cloze_public.jsonl`: top-1
+0.42, top-5 0.76; `python -m mlm_explorer eval-pairs tests/data/minimal_pairs.tsv`:
+0.937, 74 of 79). The slack is one or two items, for numeric noise across
+CPUs, not for a worse model. Raise the bars when a better model lands.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from mlm_explorer.cloze import evaluate_cloze, read_cloze_file
+from mlm_explorer.cloze import evaluate_cloze, evaluate_pairs, read_cloze_file, read_pairs_file
 from mlm_explorer.models import BUNDLED_MODEL_DIR, load_model
 
 CLOZE = Path(__file__).parent / "data" / "cloze_public.jsonl"
+PAIRS = Path(__file__).parent / "data" / "minimal_pairs.tsv"
+
+# Just under the shipped model's scores (see the module docstring).
+CLOZE_TOP1_BAR = 0.40  # shipped: 0.42 (21 of 50)
+CLOZE_TOP5_BAR = 0.74  # shipped: 0.76 (38 of 50)
+PAIRS_BAR = 0.91  # shipped: 0.937 (74 of 79)
 
 
 def test_bundled_folder_is_standard_small_and_documented() -> None:
@@ -38,5 +47,13 @@ def test_bundled_model_public_cloze_score() -> None:
     lm = load_model(str(BUNDLED_MODEL_DIR))
     result = evaluate_cloze(lm, read_cloze_file(CLOZE), k=5)
     assert result.n == 50
-    assert result.top5 >= 0.55, f"public cloze top-5 fell to {result.top5:.2f}"
-    assert result.top1 >= 0.30, f"public cloze top-1 fell to {result.top1:.2f}"
+    assert result.top5 >= CLOZE_TOP5_BAR, f"public cloze top-5 fell to {result.top5:.2f}"
+    assert result.top1 >= CLOZE_TOP1_BAR, f"public cloze top-1 fell to {result.top1:.2f}"
+
+
+def test_bundled_model_prefers_grammatical_minimal_pairs() -> None:
+    lm = load_model(str(BUNDLED_MODEL_DIR))
+    result = evaluate_pairs(lm, read_pairs_file(PAIRS))
+    assert result.n >= 60
+    wrong = [o.pair.grammatical for o in result.outcomes if not o.correct]
+    assert result.accuracy >= PAIRS_BAR, f"minimal pairs fell to {result.accuracy:.3f}; wrong: {wrong}"

@@ -1,34 +1,30 @@
-"""Build a pretraining corpus from text a user can install from a package registry.
+"""WordNet 3.0 (Debian ``wordnet-base``): example sentences and glosses as sentences.
 
-Source: WordNet 3.0 (Debian package ``wordnet-base``, files
-``/usr/share/wordnet/data.{noun,verb,adj,adv}``), whose licence allows use and
-redistribution with its notice (see ``assets/model/LICENSE-WORDNET``). From each
-synset we take
+Files ``usr/share/wordnet/data.{noun,verb,adj,adv}``, whose licence allows use
+and redistribution with its notice (see ``assets/model/LICENSE-WORDNET``). From
+each synset we take
 
 - the quoted example sentences ("She sighed sadly"): everyday running English;
 - the gloss turned into a definitional sentence ("Paris is the capital and
   largest city of France."), so the encoder sees words in the frames that
   dictionary knowledge takes in ordinary prose;
 - the remaining gloss clauses as they are.
-
-Lines are normalised (whitespace), kept when they have at least three words,
-and deduplicated. The held-out split is a fixed function of the line's text
-(a hash), so it stays the same whatever else is added to the corpus.
-
-This module writes text files; it does not tokenize or train.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlm_explorer.corpus.base import Found, Source, SourceFormatError
+from mlm_explorer.corpus.text import MIN_WORDS
+
+NAME = "wordnet"
+
 WORDNET_DIR = Path("/usr/share/wordnet")
 POS_FILES = {"noun": "data.noun", "verb": "data.verb", "adj": "data.adj", "adv": "data.adv"}
-MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -39,17 +35,6 @@ class Synset:
     lemmas: tuple[str, ...]
     definitions: tuple[str, ...]
     examples: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CorpusStats:
-    """What :func:`write_corpus` wrote."""
-
-    train_lines: int
-    heldout_lines: int
-    train_words: int
-    heldout_words: int
-    sources: tuple[str, ...]
 
 
 def _split_gloss(gloss: str) -> tuple[list[str], list[str]]:
@@ -195,55 +180,33 @@ def synset_lines(synset: Synset) -> Iterator[str]:
     yield from synset.definitions[1:]
 
 
-def normalise(line: str) -> str:
-    """Collapse whitespace; WordNet has stray double spaces and trailing blanks."""
-    return " ".join(line.split())
+def find(roots: Sequence[Path]) -> Found | None:
+    candidates = [root / "deb" / "wordnet-base" / "usr/share/wordnet" for root in roots] + [WORDNET_DIR]
+    for folder in candidates:
+        if all((folder / name).is_file() for name in POS_FILES.values()):
+            return Found(folder, "3.0", "installed" if folder == WORDNET_DIR else "fetched")
+    return None
 
 
-def is_heldout(line: str, every: int = 50) -> bool:
-    """True for a fixed ~1/every share of lines, decided by the text alone (2% by default)."""
-    digest = hashlib.blake2b(line.lower().encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % every == 0
+def read(found: Found) -> Iterator[str]:
+    try:
+        for synset in read_wordnet(found.path):
+            yield from synset_lines(synset)
+    except (ValueError, IndexError) as err:
+        raise SourceFormatError(NAME, f"a data line does not parse as wndb(5WN) ({err})") from None
 
 
-def dedupe(lines: Iterable[str]) -> Iterator[str]:
-    """Normalised lines of at least MIN_WORDS words, first occurrence only (case-insensitive)."""
-    seen: set[str] = set()
-    for raw in lines:
-        line = normalise(raw)
-        key = line.lower()
-        if len(line.split()) < MIN_WORDS or key in seen:
-            continue
-        seen.add(key)
-        yield line
-
-
-def write_corpus(out_dir: Path, wordnet_dir: Path = WORDNET_DIR, heldout_every: int = 50) -> CorpusStats:
-    """Write ``train.txt``, ``heldout.txt`` and ``SOURCES.md`` under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lines = dedupe(line for synset in read_wordnet(wordnet_dir) for line in synset_lines(synset))
-    counts = {"train": [0, 0], "heldout": [0, 0]}
-    with (
-        (out_dir / "train.txt").open("w", encoding="utf-8") as train,
-        (out_dir / "heldout.txt").open("w", encoding="utf-8") as heldout,
-    ):
-        for line in lines:
-            split = "heldout" if is_heldout(line, heldout_every) else "train"
-            (heldout if split == "heldout" else train).write(line + "\n")
-            counts[split][0] += 1
-            counts[split][1] += len(line.split())
-    sources = ("WordNet 3.0 (Princeton University), Debian package wordnet-base: examples and glosses",)
-    (out_dir / "SOURCES.md").write_text(
-        "# Corpus sources\n\n"
-        + "\n".join(f"- {s}" for s in sources)
-        + "\n\nWordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. "
-        "Used and redistributed under the WordNet 3.0 licence.\n",
-        encoding="utf-8",
-    )
-    return CorpusStats(
-        train_lines=counts["train"][0],
-        heldout_lines=counts["heldout"][0],
-        train_words=counts["train"][1],
-        heldout_words=counts["heldout"][1],
-        sources=sources,
-    )
+SOURCE = Source(
+    name=NAME,
+    title="WordNet 3.0: example sentences, glosses as definitional sentences, other gloss clauses",
+    package="Debian wordnet-base",
+    install="apt-get install wordnet-base, or run scripts/fetch_corpus_sources.sh",
+    licence="WordNet 3.0 licence (use and redistribution with its notice; see LICENSE-WORDNET)",
+    attribution=(
+        "WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. Used and "
+        "redistributed under the WordNet 3.0 licence."
+    ),
+    max_share=0.30,  # dictionary register: what the first model learned from; now one voice of several
+    find=find,
+    read=read,
+)
