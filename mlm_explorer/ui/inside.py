@@ -45,11 +45,10 @@ EXAMPLE_POSITIONS = ""
 MASK_BASELINE = "all-[MASK]"
 PAD_BASELINE = "all-[PAD]"
 _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
-#: Measured with `python bench/bench_inside.py` (bundled model, 16 tokens, 2 CPU cores, 32 steps).
+#: Measured with `python bench/bench_inside.py` (bundled model, 16 tokens, 32 steps, 2 busy CPU cores).
 SALIENCY_COST = (
-    "Costs about as much as 10 predictions (a batch of 32 sentences forward and backward: "
-    "~0.3 s for 16 tokens on 2 CPU cores with the bundled model, longer for long texts and big models); "
-    "one runs at a time on this server."
+    "One explanation takes about as long as 10 to 20 predictions (measured with the bundled model on a "
+    "16-token sentence); one runs at a time on this server, so you may wait for someone else's."
 )
 CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9"}
 _CHANGE_KEY = "inside_attention_change"  # session.extras: the last comparison, re-plotted per head
