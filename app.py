@@ -1,63 +1,23 @@
 """Entry point (``python app.py``; Hugging Face Spaces runs this file).
 
-``import app`` builds the demo without launching it. Launch settings protect a
-shared server: a bounded queue, per-event concurrency limits (set where the
-events are wired), a maximum upload size, no extra readable paths, and no
-analytics, run history or monitoring.
-
-Environment variables: ``MLM_EXPLORER_MODEL`` (default model: a hub id or a
-folder), ``MLM_EXPLORER_SESSION_TTL`` (seconds a visitor's state is kept),
-``MLM_EXPLORER_ALLOW_LOCAL_PATHS=1`` (let visitors load server folders by
-path), ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (where to listen).
+``import app`` builds the demo without launching it. The launch settings and
+the environment variables they read are in :mod:`mlm_explorer.ui.launch`
+(``mlm-explorer app`` runs the same thing from an installed package).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 # Set before gradio is imported: it reads this at import time.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
+from mlm_explorer.ui import build_demo  # noqa: E402
+from mlm_explorer.ui.launch import launch_options, queue_options, serve  # noqa: E402
 
-from mlm_explorer.models import ModelLoadError, load_model  # noqa: E402
-from mlm_explorer.ui import CSS, build_demo  # noqa: E402
-
-QUEUE_MAX_SIZE = 64  # requests waiting beyond this get "queue full" instead of minutes of waiting
-DEFAULT_CONCURRENCY = 2  # events without their own limit: two vCPUs on a free Space
-MAX_FILE_SIZE = "5mb"  # uploads are small texts for fine-tuning
+__all__ = ["demo", "launch_options", "queue_options"]
 
 demo = build_demo()
 
-
-def preload_default_model() -> None:
-    """Load the default model before the first visitor; the app starts (and says why) without one."""
-    try:
-        load_model()
-    except ModelLoadError as err:
-        logging.getLogger("mlm_explorer").warning("Default model not loaded: %s", err)
-
-
-def launch_options() -> dict:
-    """Keyword arguments of ``launch()`` (shared with the tests, so they run what production runs)."""
-    return dict(
-        max_file_size=MAX_FILE_SIZE,
-        allowed_paths=[],  # nothing beyond Gradio's own cache is served
-        run_history=False,
-        enable_monitoring=False,
-        show_error=False,  # user mistakes arrive as gr.Error messages; no tracebacks to the browser
-        css=CSS,
-        theme=gr.themes.Soft(text_size="lg"),
-        footer_links=["api"],
-    )
-
-
-def main() -> None:
-    preload_default_model()
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=DEFAULT_CONCURRENCY)
-    demo.launch(**launch_options())
-
-
 if __name__ == "__main__":
-    main()
+    serve(demo)

@@ -1,9 +1,11 @@
-"""Command line: ``python -m mlm_explorer <command> ...``.
+"""Command line: ``mlm-explorer <command> ...`` (or ``python -m mlm_explorer <command> ...``).
 
 Each command is a pair ``_add_<name>_parser(subparsers)`` / ``_run_<name>(args) -> int``
 registered in :data:`COMMANDS`; adding a command is one pair and one line there.
-Every command takes ``--model`` (a folder or a Hugging Face id; default the
-bundled model) and ``--json`` (machine-readable output on stdout).
+Every command but ``app`` takes ``--json`` (machine-readable output on stdout); those
+that run an existing model take ``--model`` (a folder or a Hugging Face id;
+default: see :func:`mlm_explorer.models.default_model_name`). ``corpus``
+builds text and ``pretrain`` names its start with ``--init`` / ``--from-scratch``.
 
 Bad input (empty text, no mask, nonsense settings, an unknown model, an
 unreadable file) prints one line ``error: ...`` on stderr and exits with 2,
@@ -149,24 +151,27 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_mask_parser(subparsers) -> None:
+    from mlm_explorer.masking import MAX_SEED
+
     p = subparsers.add_parser("mask", help="apply BERT's 80/10/10 masking policy to a text")
     p.add_argument("text")
-    p.add_argument("--policy", choices=["bert"], default="bert", help="masking policy (BERT's 80/10/10)")
     p.add_argument("--rate", type=_fraction("--rate"), default=0.15, help="selection probability (0.15)")
     p.add_argument("--mask-share", type=_fraction("--mask-share"), default=0.8, help="selected → mask (0.8)")
     p.add_argument("--random-share", type=_fraction("--random-share"), default=0.1, help="→ random (0.1)")
     p.add_argument("--whole-word", action="store_true", help="select whole words, not word pieces")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same plan (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"0..{MAX_SEED}; the same seed gives the same plan (default 0)")
     _add_common(p)
 
 
 def _run_mask(args: argparse.Namespace) -> int:
-    from mlm_explorer.masking import PolicyConfig, validate_policy
+    from mlm_explorer.masking import PolicyConfig, check_seed, validate_policy
     from mlm_explorer.predict import mask_text
     from mlm_explorer.tokens import check_text
 
     config = PolicyConfig(args.rate, args.mask_share, args.random_share, whole_word=args.whole_word)
     validate_policy(config)  # before loading a model: settings errors come first and fast
+    check_seed(args.seed)
     check_text(args.text)
     lm = _load(args)
     result = mask_text(lm, args.text, config, seed=args.seed)
@@ -298,7 +303,7 @@ def _run_eval_pairs(args: argparse.Namespace) -> int:
 
 
 def _add_finetune_parser(subparsers) -> None:
-    from mlm_explorer.finetune import FinetuneConfig
+    from mlm_explorer.finetune import FinetuneConfig, default_lr
 
     d = FinetuneConfig()
     p = subparsers.add_parser(
@@ -308,7 +313,8 @@ def _add_finetune_parser(subparsers) -> None:
     add("--data", type=Path, required=True, help=".txt (a line or paragraph each), .csv/.tsv, .jsonl")
     add("--out", type=Path, required=True, help="output folder, e.g. models/recipes")
     add("--steps", type=_positive_int, default=d.steps, help=f"optimizer steps (default {d.steps})")
-    add("--lr", type=float, default=None, help="peak learning rate (default 1e-4; 5e-4 from scratch)")
+    add("--lr", type=float, default=None,
+        help=f"peak learning rate (default {default_lr(False):g}; {default_lr(True):g} from scratch)")
     add("--rate", type=_fraction("--rate"), default=d.rate, help=f"masking rate (default {d.rate})")
     add("--seed", type=int, default=d.seed, help=f"split, shuffle and masking seed (default {d.seed})")
     add("--batch-size", type=_positive_int, default=d.batch_size, help=f"default {d.batch_size}")
@@ -317,7 +323,7 @@ def _add_finetune_parser(subparsers) -> None:
     add("--from-scratch", action="store_true", help="start from a random small encoder, same tokenizer")
     add("--probe", action="append", default=[], help="a sentence with [MASK] to compare (repeatable)")
     add("--no-zip", action="store_true", help="do not write OUT.zip next to the folder")
-    _add_common(p)  # --json is accepted; the summary on stdout is always JSON
+    _add_common(p)
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
@@ -328,11 +334,10 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from mlm_explorer.finetune import FinetuneConfig, finetune, save_finetuned, validate_config
 
     data = read_file(args.data, text_column=args.text_column)  # read before loading: a bad file fails fast
-    config = FinetuneConfig(
+    config = validate_config(FinetuneConfig(  # nonsense settings fail before the model loads
         steps=args.steps, lr=args.lr, rate=args.rate, seed=args.seed, batch_size=args.batch_size,
         max_seconds=args.max_seconds, from_scratch=args.from_scratch,
-    )
-    validate_config(config)  # nonsense settings fail before the model loads
+    ))
     lm = _load(args)
     main_process = PartialState().is_main_process  # under `accelerate launch`, one process reports
     for note in data.notes:
@@ -351,7 +356,17 @@ def _run_finetune(args: argparse.Namespace) -> int:
     summary = result.summary()
     summary["out"] = str(saved.folder)
     summary["zip"] = str(saved.zip_path) if saved.zip_path else None
-    _emit_json(summary)
+    if args.json:
+        _emit_json(summary)
+        return 0
+    b, a = summary["before"], summary["after"]
+    print(f"{summary['steps']} steps ({summary['stopped']}) in {summary['seconds']} s, "
+          f"{summary['tokens_per_second']:,.0f} tokens/s")
+    print(f"masked-token accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, "
+          f"loss {b['loss']:.3f} -> {a['loss']:.3f}")
+    for row in summary["probes"]:
+        print(f"  {row['text']}: {row['before']} -> {row['after']}")
+    print(f"saved to {summary['out']}" + (f" and {summary['zip']}" if summary["zip"] else ""))
     return 0
 
 
@@ -461,7 +476,7 @@ def _add_pretrain_parser(subparsers) -> None:
     add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
     add("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     add("--resume", action="store_true", help="continue from OUT/checkpoint")
-    add("--json", action="store_true", help="print a JSON summary")
+    add("--json", action="store_true", help="print the summary as JSON")
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
@@ -502,15 +517,160 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         return 0
     best = result.best
     summary = {
-        "out": str(result.out_dir), "steps": result.steps, "minutes": round(result.seconds / 60, 2),
-        "tokens_seen": result.tokens_seen,
+        "out": str(result.out_dir), "steps": result.steps, "stopped": result.stopped,
+        "minutes": round(result.seconds / 60, 2), "tokens_seen": result.tokens_seen,
         "heldout_accuracy": best.accuracy if best else None,
         "heldout_loss": best.loss if best else None,
+        "best_step": best.step if best else None,
     }
     if args.json:
         _emit_json(summary)
+        return 0
+    print(f"{result.steps} steps ({result.stopped}) in {summary['minutes']} min, "
+          f"{result.tokens_seen:,} tokens seen")
+    if best is not None:
+        print(f"best held-out: accuracy {best.accuracy:.3f}, loss {best.loss:.3f} at step {best.step}")
+    print(f"saved to {result.out_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- app
+
+
+def _add_app_parser(subparsers) -> None:
+    p = subparsers.add_parser("app", help="start the web app (what a Hugging Face Space runs)")
+    p.add_argument("--host", default=None, help="address (default: $GRADIO_SERVER_NAME, else local)")
+    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    from mlm_explorer.ui.launch import serve
+
+    overrides = {}
+    if args.host is not None:
+        overrides["server_name"] = args.host
+    if args.port is not None:
+        overrides["server_port"] = args.port
+    serve(**overrides)
+    return 0
+
+
+# ---------------------------------------------------------------------------- class activities
+
+
+def _add_generate_parser(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="watch the model write: fill a row of blanks step by step")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--length", type=_positive_int, help="start from this many blanks")
+    start.add_argument("--text", help='start from a text with blanks, e.g. "The [MASK] sat on the [MASK]."')
+    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right"], default="iterative",
+                   help="most confident blank first, Gibbs resampling, or leftmost first (default iterative)")
+    p.add_argument("--sweeps", type=_positive_int, default=None, help="Gibbs sweeps (default 3)")
+    p.add_argument("--temperature", type=float, default=1.0, help="Gibbs sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=0, help="Gibbs: sample from the k best tokens (0 = all)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same trace (default 0)")
+    _add_common(p)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from mlm_explorer.generate import generate
+
+    if args.strategy != "gibbs" and args.sweeps is not None:
+        raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
+    lm = _load(args)
+    trace = generate(
+        lm, args.length if args.length is not None else args.text, args.strategy, steps=args.sweeps,
+        temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+    )
+    _note(trace.message)
+    if args.json:
+        _emit_json(trace.to_dict())
+        return 0
+    print(f"start: {trace.start_text}")
+    for step in trace.steps:
+        where = f"sweep {step.sweep} step {step.step:>3}: position {step.position:>2}"
+        print(f"{where} -> {step.token:<14} {step.text}")
+    for n, pll in enumerate(trace.pll_per_sweep, start=1):
+        print(f"PLL after sweep {n}: {pll:.3f}")
+    print(trace.text)
+    return 0
+
+
+def _add_compare_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="side by side: two sentences through one model, or one sentence through two models"
+    )
+    p.add_argument("text", help="a sentence with one [MASK]")
+    p.add_argument("text_b", nargs="?", default=None, help="a second sentence with one [MASK] (same model)")
+    p.add_argument("--with", dest="model_b", default=None, help="a second model for the same sentence")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="words per side (default 5, at most 20)")
+    _add_common(p)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from mlm_explorer.compare import agreement_line, compare_models, compare_sentences
+    from mlm_explorer.models import load_model
+
+    if (args.text_b is None) == (args.model_b is None):
+        raise UsageError("give a second sentence (two sentences, one model) or --with MODEL (two models).")
+    lm = _load(args)
+    if args.model_b is not None:
+        result = compare_models(lm, load_model(args.model_b), args.text, args.top_k)
     else:
-        print(json.dumps(summary))
+        result = compare_sentences(lm, args.text, args.text_b, args.top_k)
+    _note(result.message)
+    if args.json:
+        _emit_json({**result.to_dict(), "summary": agreement_line(result)})
+        return 0
+    print(f"A: {result.label_a}\nB: {result.label_b}")
+    print(f"{'word':<16} {'p(A)':>8} {'p(B)':>8} {'A/B':>8}")
+    for w in result.words:
+        ratio = "-" if w.ratio is None else f"{w.ratio:.2f}"
+        print(f"{w.word:<16} {_fmt_prob(w.prob_a):>8} {_fmt_prob(w.prob_b):>8} {ratio:>8}")
+    print(agreement_line(result))
+    return 0
+
+
+def _add_quiz_parser(subparsers) -> None:
+    p = subparsers.add_parser("quiz", help="let the model play the guess-first quiz: hits@1 and hits@5")
+    p.add_argument("file", type=Path, nargs="?", default=None,
+                   help="one sentence a line, the hidden word in [brackets] (default: the bundled set)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="model guesses shown per item (default 5)")
+    _add_common(p)
+
+
+def _run_quiz(args: argparse.Namespace) -> int:
+    from mlm_explorer.quiz import MAX_LINES, load_bundled_items, parse_items, score_item
+
+    if args.file is None:
+        items, problems = load_bundled_items(), ()
+    else:
+        try:
+            with args.file.open(encoding="utf-8") as f:
+                head = "".join(line for _, line in zip(range(MAX_LINES + 1), f, strict=False))
+        except UnicodeDecodeError:
+            raise UsageError(f"cannot read {args.file}: it is not UTF-8 text.") from None
+        parsed = parse_items(head)
+        _note(parsed.message)
+        items, problems = parsed.items, parsed.problems
+    for problem in problems:
+        _note(problem)
+    lm = _load(args)
+    reveals = [score_item(lm, item, (), top_k=args.top_k) for item in items]
+    hits1 = sum(r.model_hit1 for r in reveals)
+    hits5 = sum(r.model_hit5 for r in reveals)
+    if args.json:
+        _emit_json({"model": lm.name, "n": len(reveals), "hits1": hits1, "hits5": hits5,
+                    "items": [r.to_dict() for r in reveals]})
+        return 0
+    for r in reveals:
+        guesses = ", ".join(c.token for c in r.top_k)
+        print(f"{'hit ' if r.model_hit1 else 'miss'} {r.item.blanked}  answer {r.item.answer} "
+              f"(p={r.answer.prob:.4f}, rank {r.answer.rank})  model: {guesses}")
+    print(f"{len(reveals)} items   hits@1 {hits1}   hits@5 {hits5}   model {lm.name}")
     return 0
 
 
@@ -650,6 +810,10 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "finetune": (_add_finetune_parser, _run_finetune),
     "corpus": (_add_corpus_parser, _run_corpus),
     "pretrain": (_add_pretrain_parser, _run_pretrain),
+    "generate": (_add_generate_parser, _run_generate),
+    "compare": (_add_compare_parser, _run_compare),
+    "quiz": (_add_quiz_parser, _run_quiz),
+    "app": (_add_app_parser, _run_app),
     "layers": (_add_layers_parser, _run_layers),
     "saliency": (_add_saliency_parser, _run_saliency),
     "attention-diff": (_add_attention_diff_parser, _run_attention_diff),
@@ -659,7 +823,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m mlm_explorer",
+        prog="mlm-explorer",
         description="See how a masked language model fills in blanks.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -83,19 +83,7 @@ class ClozeResult:
 def read_cloze_file(path: Path | str) -> list[ClozeItem]:
     """Parse a cloze JSONL file; raises ``ValueError`` naming the file and line on any problem."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_CLOZE_BYTES:
-            limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a cloze file is a short list.")
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"Cannot read {path}: no such file.") from None
-    except IsADirectoryError:
-        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
-    except OSError as err:
-        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
+    raw = _read_small_text(path, "cloze")
     items = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -211,20 +199,14 @@ class PairsResult:
 
 
 def _read_small_text(path: Path, what: str) -> str:
-    """The UTF-8 text of a small evaluation file; ``ValueError`` with a plain reason otherwise."""
+    """The UTF-8 text of a small cloze or pairs file; ``ValueError`` with a plain reason otherwise."""
+    from mlm_explorer.data import read_limited
+
     try:
-        if path.stat().st_size > MAX_CLOZE_BYTES:
-            limit = MAX_CLOZE_BYTES // 2**20
-            raise ValueError(f"{path} is larger than {limit} MB; a {what} file is a short list.")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"Cannot read {path}: no such file.") from None
-    except IsADirectoryError:
-        raise ValueError(f"Cannot read {path}: it is a folder, not a file.") from None
+        # A regular file, at most MAX_CLOZE_BYTES actually read (st_size is 0 for /dev/zero).
+        return read_limited(path, MAX_CLOZE_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"Cannot read {path}: it is not UTF-8 text.") from None
-    except OSError as err:
-        raise ValueError(f"Cannot read {path}: {err.strerror or err}.") from None
 
 
 def read_pairs_file(path: Path | str) -> list[MinimalPair]:
@@ -310,8 +292,9 @@ def masked_token_accuracy(
     """
     import torch
 
-    from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, replacement_candidates
+    from mlm_explorer.masking import PolicyConfig, corrupt_batch, replacement_candidates
     from mlm_explorer.models import unused_token_ids
+    from mlm_explorer.training import evaluate
 
     lines = [line for line in lines if line.strip()]
     if not lines:
@@ -321,27 +304,18 @@ def masked_token_accuracy(
     candidates = replacement_candidates(len(tok), excluded)
     policy = PolicyConfig(rate=rate)
     generator = torch.Generator().manual_seed(seed)
-    correct, count, loss_sum = 0, 0, 0.0
-    for start in range(0, len(lines), batch_size):
-        enc = tok(list(lines[start : start + batch_size]), padding=True, truncation=True,
-                  max_length=max_length, return_special_tokens_mask=True, return_tensors="pt")
-        special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
-        out = corrupt_batch(enc["input_ids"], special, tok.mask_token_id, candidates, policy, generator)
-        selected = out.labels != IGNORE_INDEX
-        if not selected.any():
-            continue
-        ids, attention, rows = (t.to(lm.device) for t in (out.corrupted_ids, enc["attention_mask"], selected))
-        head = getattr(lm.model, "cls", None) or getattr(lm.model, "lm_head", None)
-        with torch.inference_mode():
-            if head is not None:  # the vocabulary projection only where it is scored (as pretraining does)
-                hidden = lm.model.base_model(input_ids=ids, attention_mask=attention)[0]
-                logits = head(hidden[rows]).float()
-            else:
-                logits = lm.model(input_ids=ids, attention_mask=attention).logits[rows].float()
-        target = out.labels[selected].to(lm.device)
-        loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-        correct += int((logits.argmax(-1) == target).sum())
-        count += int(selected.sum())
-    return MaskedAccuracy(lines=len(lines), targets=count, accuracy=correct / max(count, 1),
-                          loss=loss_sum / max(count, 1))
+
+    def batches():
+        for start in range(0, len(lines), batch_size):
+            enc = tok(list(lines[start : start + batch_size]), padding=True, truncation=True,
+                      max_length=max_length, return_special_tokens_mask=True, return_tensors="pt")
+            special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
+            out = corrupt_batch(enc["input_ids"], special, tok.mask_token_id, candidates, policy, generator)
+            yield {"input_ids": out.corrupted_ids, "attention_mask": enc["attention_mask"],
+                   "labels": out.labels}
+
+    # The training loop's own evaluation: the head runs only at the scored positions.
+    metrics = evaluate(lm.model, batches())
+    return MaskedAccuracy(lines=len(lines), targets=metrics.targets, accuracy=metrics.accuracy,
+                          loss=metrics.loss)
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +48,9 @@ MAX_LINES = 20_000
 #: (the same heuristic as git and grep: text files do not contain NUL).
 BINARY_SNIFF_BYTES = 8192
 
-SUPPORTED_SUFFIXES = (".txt", ".text", ".md", ".csv", ".tsv", ".jsonl")
+#: File types read as plain text (one example a line or paragraph), and all that are read.
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".csv", ".tsv", ".jsonl")
 
 TxtSplit = Literal["auto", "lines", "paragraphs"]
 
@@ -228,9 +232,9 @@ def _parse_jsonl(text: str, field: str | None, name: str) -> tuple[list[str], in
 def format_of(name: str) -> str:
     """The format implied by a file name's suffix, or :class:`DataError` if unsupported."""
     suffix = Path(name).suffix.lower()
-    if suffix in (".txt", ".text", ".md", ""):
+    if suffix in (*TEXT_SUFFIXES, ""):
         return "txt"
-    if suffix in (".csv", ".tsv", ".jsonl"):
+    if suffix in SUPPORTED_SUFFIXES:
         return suffix[1:]
     raise DataError(
         f"{Path(name).name}: unsupported file type {suffix!r}; use .txt, .csv, .tsv or .jsonl."
@@ -262,19 +266,51 @@ def read_bytes(
     return TextData(tuple(examples), shown, fmt, bad_encoding_lines=bad, skipped=skipped)
 
 
-def read_file(path: str | Path, text_column: str | None = None, split: TxtSplit = "auto") -> TextData:
-    """Read a .txt/.csv/.tsv/.jsonl file (size checked before reading it all)."""
+def read_limited(path: str | Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file, refusing anything else and reading at most ``max_bytes``.
+
+    ``st_size`` is not trusted: it is 0 for ``/dev/zero``, a FIFO or ``/proc``
+    files, which read forever. The file is opened without blocking (a FIFO
+    would wait for a writer), checked with ``fstat`` on the open descriptor (no
+    swap between check and read), and read up to one byte past the limit, so
+    an oversized file is refused without reading it all. ``max_bytes`` defaults
+    to :data:`MAX_BYTES`. Raises :class:`DataError`.
+    """
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"No such file: {path.name}.")
-    format_of(path.name)  # reject an unsupported type before reading anything
-    size = path.stat().st_size
-    if size > MAX_BYTES:
+    name = path.name or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise DataError(f"Cannot read {name}: no such file.") from None
+    except IsADirectoryError:
+        raise DataError(f"{name} is a folder, not a file.") from None
+    except OSError as err:
+        raise DataError(f"Cannot read {name}: {err.strerror or err}.") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{name} is a folder, not a file.")
+        raise DataError(f"{name} is not a regular file (a device, pipe or socket); give a text file.")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(max_bytes + 1)
+        except OSError as err:
+            raise DataError(f"Cannot read {name}: {err.strerror or err}.") from None
+    if len(raw) > max_bytes:
         raise DataError(
-            f"{path.name} is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB. "
+            f"{name} is over {max_bytes / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
             "Use a smaller sample of the text."
         )
-    return read_bytes(path.read_bytes(), path.name, text_column=text_column, split=split)
+    return raw
+
+
+def read_file(path: str | Path, text_column: str | None = None, split: TxtSplit = "auto") -> TextData:
+    """Read a .txt/.csv/.tsv/.jsonl file: a regular file of at most :data:`MAX_BYTES`."""
+    path = Path(path)
+    format_of(path.name)  # reject an unsupported type before reading anything
+    return read_bytes(read_limited(path), path.name, text_column=text_column, split=split)
 
 
 def read_pasted(text: str, split: TxtSplit = "auto") -> TextData:

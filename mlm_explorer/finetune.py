@@ -2,23 +2,19 @@
 
 One run: copy the model (the shared, cached one is never touched), split the
 text into training and held-out parts, measure the held-out masked-token
-loss / accuracy / perplexity and the probe sentences' top-k, train with
-AdamW (linear warm-up then linear decay, as in BERT and transformers'
-``run_mlm_no_trainer.py``), and measure again.
+loss / accuracy / perplexity and the probe sentences' top-k, train, and
+measure again. The training itself (target-only loss, AdamW, warm-up/decay,
+the loop, ``accelerate``) is :mod:`mlm_explorer.training`, shared with
+pretraining; what is here is what fine-tuning alone has:
 
-- Masking is :func:`mlm_explorer.masking.corrupt_batch`, the same 80/10/10
-  plan the app's policy tab shows, drawn from an explicit seeded generator.
-- Dynamic padding: each batch is padded to its own longest window only.
-- The MLM head runs only at the ~15% target positions (the loss ignores the
-  rest anyway), which is most of the speed-up over ``Trainer`` with
-  ``DataCollatorForLanguageModeling`` on a large vocabulary (see ``bench/``).
-- ``accelerate``'s :class:`~accelerate.Accelerator` prepares the model,
-  optimizer, scheduler and data loader, so the same code runs under
-  ``accelerate launch`` on several GPUs; on a CPU it adds almost nothing.
-- Progress goes to a plain ``on_step(step, loss, info)`` callback; returning
-  ``False`` from it, or setting a :class:`threading.Event` passed as
-  ``stop``, ends the run after the current step. No UI types here.
-- "Watch a model learn": ``from_scratch=True`` starts from a randomly
+- the settings and their checks (:func:`validate_config`, the one place the
+  UI and the CLI check them), and the default learning-rate rule;
+- windows of a small text (dynamic padding: a batch is padded to its own
+  longest window only), a seeded held-out split, probe sentences;
+- a plain ``on_step(step, loss, info)`` callback; returning ``False`` from it,
+  or setting a :class:`threading.Event` passed as ``stop``, ends the run after
+  the current step. No UI types here;
+- "watch a model learn": ``from_scratch=True`` starts from a randomly
   initialised small encoder of the same family, with the same tokenizer.
 
 :func:`save_finetuned` writes a standard ``save_pretrained`` folder with a
@@ -37,11 +33,11 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +46,16 @@ import torch
 from torch import nn
 
 from mlm_explorer.data import DataError, Split, TextData, Windows, split_heldout, tokenize_windows
-from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, validate_policy
+from mlm_explorer.masking import MAX_SEED, PolicyConfig, validate_policy
+from mlm_explorer.training import (
+    MaskingCollator,
+    Metrics,
+    TrainConfig,
+    evaluate,
+    fresh_model,
+    save_model,
+    train,
+)
 
 #: Hard caps whatever the caller asks: a shared CPU Space must not be held for long.
 MAX_STEPS = 3000
@@ -62,6 +67,11 @@ MAX_SECONDS = 30 * 60.0
 #: (small BERTs are pretrained at 5e-4..1e-3, Turc et al. 2019).
 LR_CONTINUE = 1e-4
 LR_SCRATCH = 5e-4
+
+
+def default_lr(from_scratch: bool) -> float:
+    """The learning rate used when none is given (the one rule the UI and the CLI show)."""
+    return LR_SCRATCH if from_scratch else LR_CONTINUE
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class FinetuneConfig:
         """The peak learning rate actually used."""
         if self.lr is not None:
             return float(self.lr)
-        return LR_SCRATCH if self.from_scratch else LR_CONTINUE
+        return default_lr(self.from_scratch)
 
     @property
     def masking(self) -> PolicyConfig:
@@ -99,8 +109,20 @@ class FinetuneConfig:
         return self.policy if self.policy is not None else PolicyConfig(rate=self.rate)
 
 
-def validate_config(config: FinetuneConfig) -> None:
-    """Raise ``ValueError`` with a sentence for the user if a setting makes no sense."""
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds of the settings; the app passes tighter ones than the library's own."""
+
+    steps: int = MAX_STEPS
+    seconds: float = MAX_SECONDS
+    batch_size: int = MAX_BATCH_SIZE
+
+
+def validate_config(config: FinetuneConfig, limits: Limits = Limits()) -> FinetuneConfig:
+    """The settings with whole numbers as ``int``; ``ValueError`` with a sentence if one makes no sense.
+
+    The one check of fine-tune settings: the library, the CLI and the app all call it.
+    """
 
     def number(name: str, value, lo: float, hi: float, integer: bool = False) -> None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -110,37 +132,25 @@ def validate_config(config: FinetuneConfig) -> None:
         if not lo <= value <= hi:
             raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}.")
 
-    number("steps", config.steps, 1, MAX_STEPS, integer=True)
-    number("batch size", config.batch_size, 1, MAX_BATCH_SIZE, integer=True)
+    number("steps", config.steps, 1, limits.steps, integer=True)
+    number("batch size", config.batch_size, 1, limits.batch_size, integer=True)
     number("learning rate", config.learning_rate, 1e-7, 1e-1)
     number("warm-up", config.warmup, 0.0, 0.9)
     number("masking rate", config.rate, 0.01, 1.0)
-    number("seed", config.seed, 0, 2**32 - 1, integer=True)
+    number("seed", config.seed, 0, MAX_SEED, integer=True)
     number("max length", config.max_length, 8, 4096, integer=True)
     number("held-out fraction", config.heldout_fraction, 0.0, 0.5)
     number("weight decay", config.weight_decay, 0.0, 1.0)
     number("top-k", config.top_k, 1, 50, integer=True)
     number("probe interval", config.probe_every, 0, MAX_STEPS, integer=True)
     if config.max_seconds is not None:
-        number("time budget (seconds)", config.max_seconds, 1.0, MAX_SECONDS)
+        number("time budget (seconds)", config.max_seconds, 1.0, limits.seconds)
     validate_policy(config.masking)
+    whole = ("steps", "batch_size", "seed", "max_length", "top_k", "probe_every")
+    return dataclasses.replace(config, **{name: int(getattr(config, name)) for name in whole})
 
 
 # ------------------------------------------------------------------ results
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Masked-token metrics over a fixed masking of some windows."""
-
-    loss: float  # mean cross-entropy over the targets (nats)
-    accuracy: float  # share of targets whose top-1 prediction is the original token
-    targets: int  # how many positions were scored
-
-    @property
-    def perplexity(self) -> float:
-        """exp(loss), capped so a random model does not overflow."""
-        return math.exp(min(self.loss, 50.0))
 
 
 @dataclass(frozen=True)
@@ -261,8 +271,9 @@ def display_name(name: str) -> str:
 
 
 def _metrics_dict(m: Metrics) -> dict:
-    return {"loss": round(m.loss, 4), "accuracy": round(m.accuracy, 4),
-            "perplexity": round(m.perplexity, 2), "targets": m.targets}
+    out = m.to_dict()
+    del out["step"]  # before is step 0 and after is the last step, both said elsewhere
+    return out
 
 
 # ------------------------------------------------------------------ data
@@ -281,148 +292,18 @@ def prepare_data(examples: Sequence[str], tokenizer, max_length: int, config: Fi
     return PreparedData(split, train, heldout, heldout_is_train)
 
 
-class _Collator:
-    """Pad a list of windows to the longest one and apply the 80/10/10 policy.
-
-    Runs on the CPU in the data loader (masking draws from a CPU generator);
-    the prepared loader then moves the batch to the device.
-    """
-
-    def __init__(self, windows: Windows, pad_id: int, mask_id: int, candidates: torch.Tensor,
-                 policy: PolicyConfig, generator: torch.Generator):
-        self.windows, self.pad_id, self.mask_id = windows, pad_id, mask_id
-        self.candidates, self.policy, self.generator = candidates, policy, generator
-
-    def __call__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        rows = [self.windows.input_ids[i] for i in indices]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, T)
-        special = torch.ones((len(rows), width), dtype=torch.bool)  # padding counts as special
-        for b, i in enumerate(indices):
-            n = len(self.windows.input_ids[i])
-            ids[b, :n] = torch.tensor(self.windows.input_ids[i])
-            special[b, :n] = torch.tensor(self.windows.special_mask[i])
-        attention = torch.zeros_like(ids)
-        for b, r in enumerate(rows):
-            attention[b, : len(r)] = 1
-        out = corrupt_batch(ids, special, self.mask_id, self.candidates, self.policy, self.generator)
-        return {"input_ids": out.corrupted_ids, "attention_mask": attention, "labels": out.labels}
+def window_collator(windows: Windows, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
+                    seed: int) -> MaskingCollator:
+    """Batches of ``windows`` masked by ``policy``, the masks drawn from a generator seeded with ``seed``."""
+    return MaskingCollator(windows.input_ids, windows.special_mask, tokenizer.pad_token_id,
+                           tokenizer.mask_token_id, candidates, policy, torch.Generator().manual_seed(seed))
 
 
-# ------------------------------------------------------------------ model
-
-
-def mlm_head(model: nn.Module) -> nn.Module | None:
-    """The module mapping hidden states to vocabulary logits, for families we know.
-
-    BERT keeps it in ``cls``, RoBERTa in ``lm_head`` (``modeling_bert.py``,
-    ``modeling_roberta.py``); for others we fall back to the full forward.
-    """
-    for name in ("cls", "lm_head"):
-        head = getattr(model, name, None)
-        if isinstance(head, nn.Module):
-            return head
-    return None
-
-
-class TargetOnlyMLM(nn.Module):
-    """Wraps a masked LM so that forward returns (summed loss, correct, targets) at targets only.
-
-    Applying the head to the ~15% target rows instead of every position skips
-    most of the (positions x vocabulary) matmul, the largest single cost for a
-    small encoder with a 30k vocabulary. Being a module, it is what
-    ``Accelerator.prepare`` wraps (DDP included), so gradients still sync.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
-        selected = labels != IGNORE_INDEX  # (B, T)
-        head = mlm_head(self.model)
-        if head is None:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
-        else:
-            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
-            logits = head(hidden[selected])  # (targets, V)
-        target = labels[selected]
-        # Summed, not averaged: an empty batch gives 0 instead of NaN, and
-        # evaluation can add batches exactly.
-        loss_sum = nn.functional.cross_entropy(logits.float(), target, reduction="sum")
-        correct = (logits.argmax(-1) == target).sum()
-        return loss_sum, correct, target.numel()
-
-
-def fresh_model(like: nn.Module, seed: int) -> nn.Module:
-    """A randomly initialised, smaller masked LM of ``like``'s family (same vocabulary).
-
-    At most 4 layers and hidden 256, so a CPU takes many steps a minute and a
-    class sees the guesses change. Initialised under a forked RNG seeded with
-    ``seed``, so the global random state is left alone.
-    """
-    from transformers import AutoModelForMaskedLM
-
-    config = copy.deepcopy(like.config)
-    sizes = {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024}
-    for name, cap in sizes.items():
-        if hasattr(config, name):
-            setattr(config, name, min(int(getattr(config, name)), cap))
-    if hasattr(config, "embedding_size"):  # ALBERT factorises the embeddings
-        config.embedding_size = min(int(config.embedding_size), 128)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForMaskedLM.from_config(config, attn_implementation="eager")
-    return model
-
-
-def _decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay weight matrices only, not biases or LayerNorm (BERT's recipe)."""
-    decay, no_decay, seen = [], [], set()
-    for name, param in model.named_parameters():
-        if not param.requires_grad or id(param) in seen:
-            continue
-        seen.add(id(param))  # tied input/output embeddings appear twice
-        (decay if param.ndim >= 2 and "norm" not in name.lower() else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _adamw(groups: list[dict], lr: float) -> torch.optim.Optimizer:
-    """AdamW, fused where PyTorch has the kernel (CPU and CUDA since 2.4; ``Trainer``'s default too).
-
-    The per-tensor loop of the plain implementation costs about as much as the
-    backward pass of a small encoder on a CPU.
-    """
-    try:
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # an older build or an unsupported device
-        return torch.optim.AdamW(groups, lr=lr)
-
-
-# ------------------------------------------------------------------ evaluation
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, windows: Windows, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
-             seed: int, batch_size: int = 32, device: torch.device | None = None) -> Metrics:
-    """Masked-token loss and accuracy over ``windows`` with masking fixed by ``seed``.
-
-    The same seed draws the same targets for the same windows, so metrics
-    before and after training compare like with like.
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    scorer = TargetOnlyMLM(model)
-    collate = _Collator(windows, tokenizer.pad_token_id, tokenizer.mask_token_id, candidates, policy,
-                        torch.Generator().manual_seed(seed))
-    total, correct, count = 0.0, 0, 0
-    for start in range(0, len(windows.input_ids), batch_size):
-        batch = collate(list(range(start, min(start + batch_size, len(windows.input_ids)))))
-        loss_sum, ok, n = scorer(**{k: v.to(device) for k, v in batch.items()})
-        total, correct, count = total + float(loss_sum), correct + int(ok), count + n
-    model.train(was_training)
-    return Metrics(loss=total / max(count, 1), accuracy=correct / max(count, 1), targets=count)
+def heldout_metrics(model: nn.Module, windows: Windows, tokenizer, candidates: torch.Tensor,
+                    config: FinetuneConfig, step: int = 0) -> Metrics:
+    """Held-out metrics, masks fixed by ``config.eval_seed``: before and after compare like with like."""
+    collate = window_collator(windows, tokenizer, candidates, config.masking, config.eval_seed)
+    return evaluate(model, collate.fixed_batches(config.eval_batch_size), step)
 
 
 @torch.inference_mode()
@@ -501,9 +382,8 @@ def finetune(
     before any training starts.
     """
     from accelerate import Accelerator
-    from transformers import get_linear_schedule_with_warmup
 
-    validate_config(config)
+    config = validate_config(config)
     examples = data.examples if isinstance(data, TextData) else tuple(data)
     source = data.source if isinstance(data, TextData) else f"{len(examples)} examples"
     tokenizer = lm.tokenizer
@@ -511,7 +391,6 @@ def finetune(
     max_length = _max_length_of(lm, config)
     prepared = prepare_data(examples, tokenizer, max_length, config)
     candidates = lm.candidate_ids
-    policy = config.masking
 
     # cpu=True keeps a CPU-loaded model on the CPU even on a GPU machine; under
     # `accelerate launch` the launcher's settings decide.
@@ -523,85 +402,44 @@ def finetune(
     else:
         model = copy.deepcopy(lm.model)  # the cached model is shared: never train it in place
     model.to(accelerator.device)
-    main = accelerator.is_main_process
 
     # ---- before
-    held = prepared.heldout
-    before = evaluate(model, held, tokenizer, candidates, policy, config.eval_seed, config.eval_batch_size)
+    before = heldout_metrics(model, prepared.heldout, tokenizer, candidates, config)
     probes_before = probe(model, tokenizer, probe_texts, config.top_k, max_length) if probe_texts else ()
 
-    # ---- set up; every process draws different masks, the same shuffles (the sampler syncs them)
-    collate = _Collator(prepared.train, tokenizer.pad_token_id, tokenizer.mask_token_id, candidates, policy,
-                        torch.Generator().manual_seed(config.seed * 7919 + accelerator.process_index))
+    # ---- train; every process draws different masks, the same shuffles (the sampler syncs them)
+    collate = window_collator(prepared.train, tokenizer, candidates, config.masking,
+                              config.seed * 7919 + accelerator.process_index)
     loader = torch.utils.data.DataLoader(
-        list(range(len(prepared.train.input_ids))), batch_size=config.batch_size, shuffle=True,
-        collate_fn=collate, generator=torch.Generator().manual_seed(config.seed),
+        list(range(len(collate))), batch_size=config.batch_size, shuffle=True, collate_fn=collate,
+        generator=torch.Generator().manual_seed(config.seed),
     )
-    wrapped = TargetOnlyMLM(model)
-    wrapped.train()
-    optimizer = _adamw(_decay_groups(model, config.weight_decay), config.learning_rate)
-    # A prepared scheduler steps once per process per optimizer step, hence the
-    # factor (as run_mlm_no_trainer.py does).
-    n = accelerator.num_processes
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, num_warmup_steps=int(config.warmup * config.steps) * n,
-        num_training_steps=config.steps * n,
-    )
-    wrapped, optimizer, loader, scheduler = accelerator.prepare(wrapped, optimizer, loader, scheduler)
 
-    # ---- train
-    losses: list[float] = []
-    tokens, step, stopped = 0, 0, "completed"
-    start = time.perf_counter()
-    while step < config.steps and stopped == "completed":
-        for batch in loader:
-            loss_sum, _, n_targets = wrapped(**batch)
-            loss = loss_sum / max(n_targets, 1)
-            accelerator.backward(loss)
-            if config.clip:
-                accelerator.clip_grad_norm_(wrapped.parameters(), config.clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens += int(batch["attention_mask"].sum())
-            losses.append(float(loss.detach()))
-            elapsed = time.perf_counter() - start
-            want_stop = False
-            if main and on_step is not None:
-                fresh = None
-                if probe_texts and config.probe_every and (step % config.probe_every == 0 or step == 1):
-                    fresh = probe(model, tokenizer, probe_texts, config.top_k, max_length)
-                info = StepInfo(config.steps, scheduler.get_last_lr()[0], elapsed,
-                                tokens / max(elapsed, 1e-9), fresh, before, probes_before)
-                if on_step(step, losses[-1], info) is False:
-                    want_stop = True
-            want_stop = want_stop or (stop is not None and stop.is_set())
-            over_time = config.max_seconds is not None and elapsed >= config.max_seconds
-            if n > 1:  # all processes must stop at the same step, or DDP waits forever
-                flags = torch.tensor([float(want_stop), float(over_time)], device=accelerator.device)
-                want_stop, over_time = (bool(x) for x in accelerator.reduce(flags, "max").tolist())
-            if want_stop or over_time:
-                stopped = "stopped" if want_stop else "time budget"
-                break
-            if step >= config.steps:
-                break
-    seconds = time.perf_counter() - start
-    optimizer.zero_grad(set_to_none=True)
-    model = accelerator.unwrap_model(wrapped).model
-    model.eval()
-    accelerator.free_memory()  # drop the accelerator's references to optimizer and loader
+    def report(step) -> bool | None:
+        if not accelerator.is_main_process or on_step is None:
+            return None
+        fresh = None
+        if probe_texts and config.probe_every and (step.step % config.probe_every == 0 or step.step == 1):
+            fresh = probe(model, tokenizer, probe_texts, config.top_k, max_length)
+        info = StepInfo(config.steps, step.lr, step.elapsed, step.tokens_per_second, fresh, before,
+                        probes_before)
+        return on_step(step.step, step.loss, info)
+
+    schedule = TrainConfig(lr=config.learning_rate, warmup=config.warmup, weight_decay=config.weight_decay,
+                           clip=config.clip, max_steps=config.steps, max_seconds=config.max_seconds,
+                           seed=config.seed)
+    done = train(model, loader, schedule, accelerator, report, stop.is_set if stop is not None else None)
 
     # ---- after
-    after = evaluate(model, held, tokenizer, candidates, policy, config.eval_seed, config.eval_batch_size)
+    after = heldout_metrics(model, prepared.heldout, tokenizer, candidates, config, done.steps)
     probes_after = probe(model, tokenizer, probe_texts, config.top_k, max_length) if probe_texts else ()
     notes = tuple(data.notes if isinstance(data, TextData) else ()) + prepared.notes
     return FinetuneResult(
         model=model, tokenizer=tokenizer, base_name=base_name, config=config, data_source=source,
         n_train=len(prepared.split.train), n_heldout=len(prepared.split.heldout),
-        n_windows=len(prepared.train.input_ids), losses=tuple(losses), steps=step, stopped=stopped,
-        seconds=seconds, tokens_per_second=tokens * n / max(seconds, 1e-9), before=before, after=after,
-        probes_before=probes_before, probes_after=probes_after, notes=notes,
+        n_windows=len(prepared.train.input_ids), losses=done.losses, steps=done.steps, stopped=done.stopped,
+        seconds=done.seconds, tokens_per_second=done.tokens / max(done.seconds, 1e-9), before=before,
+        after=after, probes_before=probes_before, probes_after=probes_after, notes=notes,
     )
 
 
@@ -681,8 +519,7 @@ def save_finetuned(result: FinetuneResult, out_dir: str | Path, make_zip: bool =
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    result.model.save_pretrained(out, safe_serialization=True)
-    result.tokenizer.save_pretrained(out)
+    save_model(result.model, result.tokenizer, out)
     card = model_card(result)
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     (out / "README.md").write_text(card, encoding="utf-8")

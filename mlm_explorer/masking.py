@@ -49,6 +49,9 @@ import torch
 
 #: Label value ignored by ``torch.nn.CrossEntropyLoss`` and transformers' MLM loss.
 IGNORE_INDEX = -100
+#: The largest seed anywhere in the project (policy tab, CLI, fine-tuning): 32 bits, as numpy
+#: takes, small enough to type and to stay exact in a browser's numbers.
+MAX_SEED = 2**32 - 1
 
 
 class Action(str, Enum):
@@ -202,8 +205,8 @@ class MaskPlan:
 def check_seed(seed: object) -> int:
     """``seed`` as an int for ``torch.Generator.manual_seed``, or ``ValueError`` with a sentence."""
     ok = isinstance(seed, (int, float)) and not isinstance(seed, bool) and math.isfinite(seed)
-    if not ok or int(seed) != seed or not 0 <= seed < 2**63:
-        raise ValueError(f"The seed must be a whole number between 0 and 2**63 - 1, got {seed!r}.")
+    if not ok or int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"The seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}.")
     return int(seed)
 
 
@@ -288,3 +291,52 @@ def replacement_candidates(vocab_size: int, excluded_ids: Sequence[int]) -> torc
     excluded = torch.tensor([i for i in excluded_ids if 0 <= i < vocab_size], dtype=torch.long)
     keep[excluded] = False
     return torch.arange(vocab_size)[keep]
+
+
+@dataclass(frozen=True)
+class PolicyDraws:
+    """Empirical rates of the 80/10/10 policy over many draws on one sentence."""
+
+    draws: int
+    empirical: dict[str, float]  # "selected" of eligible tokens; "masked"/"random"/"kept" of selected
+    nominal: dict[str, float]
+    counts: dict[str, int]  # trials behind each empirical rate (for error bars)
+
+
+def policy_draws(
+    input_ids: Sequence[int],
+    special_mask: Sequence[bool],
+    mask_token_id: int,
+    candidate_ids: torch.Tensor,
+    config: PolicyConfig,
+    draws: int = 1000,
+    seed: int = 0,
+    word_ids: Sequence[int] | None = None,
+) -> PolicyDraws:
+    """Run the policy ``draws`` times on one sentence (one batched call) and count what happened.
+
+    Uses :func:`corrupt_batch` itself, the code training uses, so the
+    chart tests the real thing rather than a re-implementation.
+    """
+    if not 1 <= draws <= 100_000:
+        raise ValueError(f"draws must be between 1 and 100000, got {draws}.")
+    ids = torch.tensor([list(input_ids)] * draws, dtype=torch.long)
+    special = torch.tensor([list(special_mask)] * draws, dtype=torch.bool)
+    words = None if word_ids is None else torch.tensor([list(word_ids)] * draws, dtype=torch.long)
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    out = corrupt_batch(ids, special, mask_token_id, candidate_ids, config, generator, words)
+    eligible = int((~special).sum())
+    selected = int((out.labels != IGNORE_INDEX).sum())
+    codes = {"masked": Action.MASK, "random": Action.RANDOM, "kept": Action.KEEP}
+    counts = {name: int((out.actions == ACTIONS.index(a)).sum()) for name, a in codes.items()}
+    denominator = max(selected, 1)
+    empirical = {"selected": selected / max(eligible, 1)}
+    empirical.update({name: n / denominator for name, n in counts.items()})
+    nominal = {
+        "selected": config.rate,
+        "masked": config.mask_share,
+        "random": config.random_share,
+        "kept": config.keep_share,
+    }
+    trials = {"selected": eligible, "masked": selected, "random": selected, "kept": selected}
+    return PolicyDraws(draws=draws, empirical=empirical, nominal=nominal, counts=trials)

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -39,8 +41,32 @@ import torch
 
 #: Repository root (the folder holding ``mlm_explorer/``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The encoder shipped with the app (trained by ``pretrain.py``; may be absent in a checkout).
-BUNDLED_MODEL_DIR = REPO_ROOT / "assets" / "model"
+#: The installed copy of ``assets/`` (``pyproject.toml`` ships it as package data under this name).
+ASSETS_PACKAGE = "mlm_explorer_assets"
+
+
+def find_assets() -> Path:
+    """The bundled ``assets/`` folder: the checkout's, else the copy installed with the package.
+
+    A checkout (or an editable install) has ``assets/`` beside ``mlm_explorer/``;
+    ``pip install`` puts the same files in site-packages as ``mlm_explorer_assets``.
+    Where neither exists, the checkout's path is returned (and loading says it is missing).
+    """
+    checkout = REPO_ROOT / "assets"
+    if (checkout / "model" / "config.json").is_file():
+        return checkout
+    import importlib.util
+
+    spec = importlib.util.find_spec(ASSETS_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "model" / "config.json").is_file():
+            return Path(location)
+    return checkout
+
+
+#: Bundled sample texts and the bundled encoder (trained by ``pretrain.py``).
+ASSETS_DIR = find_assets()
+BUNDLED_MODEL_DIR = ASSETS_DIR / "model"
 #: Where our pretraining and fine-tuning commands write models; listed as choices.
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 #: Environment variables: the default model, and the folder of local models.
@@ -170,7 +196,12 @@ def is_valid_hub_id(s: str) -> bool:
 
 
 def default_model_name() -> str:
-    """``$MLM_EXPLORER_MODEL`` if set, else the bundled folder."""
+    """The default model, looked up in this order.
+
+    1. ``$MLM_EXPLORER_MODEL`` (a folder or a hub id), if set;
+    2. the checkout's ``assets/model`` (running from the repository);
+    3. the copy installed with the package (``pip install``: package data).
+    """
     return os.environ.get(MODEL_ENV, "").strip() or str(BUNDLED_MODEL_DIR)
 
 
@@ -221,8 +252,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# The cache and the loads in flight. `_cache_lock` guards these dicts only and is never held
+# while a model loads: a request for a model already loaded never waits behind another
+# visitor's load (a hub that is unreachable can take ~25 s of retries to fail).
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _cache_lock = threading.Lock()
+_inflight: dict[tuple[str, str], _Flight] = {}
+# Recent failures of hub ids, answered at once instead of asking the hub again (no retry storm
+# when a class keeps pressing "Load"). Folders are not remembered: their owner may fix them.
+_failures: dict[tuple[str, str], tuple[float, ModelLoadError]] = {}
+_FAILURE_TTL_S = 60.0
+
+
+@dataclass
+class _Flight:
+    """One load in progress; callers asking for the same model wait for it (single flight)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: LoadedModel | None = None
+    error: BaseException | None = None
 
 
 def load_model(
@@ -232,7 +280,9 @@ def load_model(
 
     ``None`` means the default (:func:`default_model_name`). Raises
     :class:`ModelLoadError` with a one-line reason when it cannot be used.
-    Thread-safe; concurrent callers of the same model get the same object.
+    Thread-safe: concurrent callers of the same model share one load and get
+    the same object, and a load never delays callers of other models. A hub
+    id that failed is refused from memory for a minute.
     """
     name = default_model_name() if name_or_path is None else str(name_or_path).strip()
     if not name:
@@ -243,18 +293,105 @@ def load_model(
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        # Loading under the lock: two visitors asking for the same new model load it once.
+        failed = _failures.get(key)
+        if failed is not None and time.monotonic() - failed[0] < _FAILURE_TTL_S:
+            raise failed[1]
+        flight = _inflight.get(key)
+        leader = flight is None
+        if leader:
+            flight = _inflight[key] = _Flight()
+    if not leader:
+        flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.result
+    try:
         lm = _load_uncached(name, dev, bundled=name_or_path is None)
+    except BaseException as err:
+        with _cache_lock:
+            _inflight.pop(key, None)
+            if isinstance(err, ModelLoadError) and not path_exists(name):
+                _failures[key] = (time.monotonic(), err)
+        flight.error = err
+        flight.done.set()
+        raise
+    with _cache_lock:
         _cache[key] = lm
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-        return lm
+        _inflight.pop(key, None)
+        _failures.pop(key, None)
+    flight.result = lm
+    flight.done.set()
+    return lm
 
 
 def clear_cache() -> None:
-    """Forget every loaded model (tests; freeing memory)."""
+    """Forget every loaded model and remembered failure (tests; freeing memory)."""
+    global _hub_probe
     with _cache_lock:
         _cache.clear()
+        _failures.clear()
+        _hub_probe = None
+
+
+# ---------------------------------------------------------------------------- is the hub reachable?
+
+#: Environment variables under which huggingface_hub / transformers never touch the network.
+OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_PROBE_TIMEOUT_S = 3.0  # one TCP connect; a reachable hub answers in well under a second
+_PROBE_TTL_S = 60.0  # how long a probe's answer is trusted
+_hub_probe: tuple[float, bool] | None = None
+_probe_lock = threading.Lock()
+
+
+def offline_by_setting() -> bool:
+    """True when the operator switched the hub off (``HF_HUB_OFFLINE=1`` or ``TRANSFORMERS_OFFLINE=1``)."""
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in OFFLINE_ENVS)
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers, asked once a minute with one short TCP connect.
+
+    huggingface_hub retries a failing request five times with back-off (~25 s) and
+    transformers asks for several files, so without this an unreachable hub costs
+    every load of a hub id half a minute; with it, the load fails at once and
+    models already in the local cache still load (``local_files_only``).
+    """
+    global _hub_probe
+    if offline_by_setting():
+        return False
+    with _probe_lock:  # one probe at a time; the others reuse its answer
+        if _hub_probe is not None and time.monotonic() - _hub_probe[0] < _PROBE_TTL_S:
+            return _hub_probe[1]
+        ok = _probe_hub()
+        _hub_probe = (time.monotonic(), ok)
+        return ok
+
+
+def _probe_hub() -> bool:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "").strip() or constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return False
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    # A thread, because name resolution (getaddrinfo) ignores the socket timeout.
+    worker = threading.Thread(target=connect, daemon=True, name="hub-probe")
+    worker.start()
+    worker.join(_PROBE_TIMEOUT_S + 0.5)
+    return bool(answer and answer[0])
 
 
 def path_exists(name: str | os.PathLike) -> bool:
@@ -302,15 +439,18 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
         raise ModelLoadError(f"{name} is a file; give the folder that holds config.json and the weights.")
     elif bundled and name == str(BUNDLED_MODEL_DIR):
         raise ModelLoadError(
-            "The bundled model (assets/model) is missing; pass --model with a folder or a "
-            f"Hugging Face id such as bert-base-uncased, or set {MODEL_ENV}."
+            "The bundled model is missing (neither the repository's assets/model nor an installed "
+            f"{ASSETS_PACKAGE}); pass --model with a folder or a Hugging Face id such as "
+            f"bert-base-uncased, or set {MODEL_ENV}."
         )
     elif _looks_like_path(name) or not is_valid_hub_id(name):
         shown = name if len(name) <= 100 else name[:100] + "…"
         raise ModelLoadError(f"Model not found: {shown!r} is neither a folder nor a valid Hugging Face id.")
     else:
-        source = name
-    config = _load_config(source, name)
+        source = None
+    local_only = source is None and not hub_reachable()
+    source = name if source is None else source
+    config = _load_config(source, name, local_only)
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     if config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
@@ -318,27 +458,40 @@ def _load_uncached(name: str, device: torch.device, bundled: bool) -> LoadedMode
             f"{name} is a {config.model_type!r} model, not a masked language model "
             "(try a BERT-style encoder such as bert-base-uncased or distilroberta-base)."
         )
-    tokenizer = _load_tokenizer(source, name)
-    model = _load_weights(source, name)
+    tokenizer = _load_tokenizer(source, name, local_only)
+    model = _load_weights(source, name, local_only)
     model.to(device)
     model.eval()
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, device=device)
 
 
-def _load_config(source: str, name: str):
+def _load_config(source: str, name: str, local_only: bool = False):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(source, trust_remote_code=False)
+        return AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=local_only)
     except Exception as err:  # transformers raises OSError, ValueError, KeyError ... here
+        if local_only:
+            raise ModelLoadError(_offline_message(name)) from err
         raise ModelLoadError(_explain(err, name)) from err
 
 
-def _load_tokenizer(source: str, name: str):
+def _offline_message(name: str) -> str:
+    why = (
+        "the Hugging Face hub is unreachable: this server runs offline (HF_HUB_OFFLINE)"
+        if offline_by_setting()
+        else "the Hugging Face hub is unreachable from this server"
+    )
+    return f"Could not fetch {name}: {why}, and the model is not in the local cache."
+
+
+def _load_tokenizer(source: str, name: str, local_only: bool = False):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, use_fast=True, trust_remote_code=False, local_files_only=local_only
+        )
     except Exception as err:
         raise ModelLoadError(_explain(err, name)) from err
     if not getattr(tokenizer, "is_fast", False):
@@ -348,12 +501,13 @@ def _load_tokenizer(source: str, name: str):
     return tokenizer
 
 
-def _load_weights(source: str, name: str):
+def _load_weights(source: str, name: str, local_only: bool = False):
     from transformers import AutoModelForMaskedLM
 
     try:
         return AutoModelForMaskedLM.from_pretrained(
             source,
+            local_files_only=local_only,
             use_safetensors=True,  # never unpickle .bin weights
             trust_remote_code=False,  # never run a checkpoint's own Python
             attn_implementation="eager",  # SDPA returns no attention weights (transformers 5)

@@ -30,18 +30,31 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-# Okabe–Ito palette: distinguishable with the common colour-vision deficiencies
-# and on a washed-out classroom projector.
-ORIGINAL_COLOR = "#D55E00"  # the true token among the predictions
-BAR_COLOR = "#0072B2"
+# One colour language for the whole app, stated once in the legend under the title
+# (``ui/look.py`` draws it from these names). Okabe–Ito hues (Okabe & Ito, 2008):
+# distinguishable with the common colour-vision deficiencies and on a washed-out
+# projector. One meaning per colour: the roles of tokens get hues, plain numbers get
+# neutrals, amounts (attention, log p) get one sequential scale, dark = low, bright = high.
+MASKED_COLOR = "#E69F00"  # orange: hidden from the model ([MASK]), on chips, bars' panels and axes
+RANDOM_COLOR = "#CC79A7"  # reddish purple: replaced by a random token (80/10/10)
+KEPT_COLOR = "#56B4E9"  # sky blue: selected as a target but left unchanged (80/10/10)
+UNTOUCHED_COLOR = "#E3E6EA"  # light grey: not selected, a plain token
+ORIGINAL_COLOR = "#009E73"  # bluish green: the original (true) token, wherever it appears
+GUESS_COLOR = "#7B8794"  # neutral slate: the model's other guesses (bars)
+TRAIN_COLOR = "#0072B2"  # blue: a training curve (Fine-tune)
+HELD_OUT_COLOR = "#D55E00"  # vermillion: a held-out measurement (Fine-tune)
+SELECTED_COLOR = "#5F6B7A"  # dark slate: "selected" (any of masked, random, kept) in the rates chart
+BAR_COLOR = GUESS_COLOR  # older name, kept for callers
 ACTION_COLORS: dict[str, str] = {
-    "masked": "#E69F00",
-    "random": "#CC79A7",
-    "kept": "#56B4E9",
-    "untouched": "#D9D9D9",
+    "masked": MASKED_COLOR,
+    "random": RANDOM_COLOR,
+    "kept": KEPT_COLOR,
+    "untouched": UNTOUCHED_COLOR,
 }
-HEAT_SCALE = "Viridis"
-PLL_SCALE = "RdYlGn"  # red = surprising token, green = expected token
+#: Chip background → text colour with at least 4.5:1 contrast (WCAG AA), see :func:`text_color_on`.
+HEAT_SCALE = "Viridis"  # attention weights: dark = little, bright = much
+PLL_SCALE = "Viridis"  # log p per token: dark = surprising, bright = expected (same scale, same reading)
+ATTENTION_BAR_TITLE = "attention weight"
 
 MAX_LABEL_CHARS = 24  # longer tokens are cut: a label must not push a chart off a phone screen
 _FONT = dict(size=15)  # readable from the back of a classroom
@@ -62,14 +75,173 @@ def safe_label(text: object, max_chars: int = MAX_LABEL_CHARS) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _mark(label: str, marked: bool) -> str:
-    """Wrap an already-escaped label in our own markup for marked (masked) positions."""
-    return f'<span style="color:{ORIGINAL_COLOR}"><b>{label}</b></span>' if marked else label
+def _mark(label: str, marked: bool, color: str = MASKED_COLOR) -> str:
+    """Wrap an already-escaped label in our own markup: bold, in ``color`` (masked positions by default)."""
+    return f'<span style="color:{color}"><b>{label}</b></span>' if marked else label
 
 
 def _tick_labels(tokens: Sequence[str], marked: Sequence[bool] | None) -> list[str]:
     marks = marked if marked is not None else [False] * len(tokens)
     return [_mark(safe_label(t), bool(m)) for t, m in zip(tokens, marks, strict=True)]
+
+
+def percent(p: float | None) -> str:
+    """A probability as a percentage that never reads "0.0%" for a small non-zero value.
+
+    >>> [percent(x) for x in (0.4138, 0.0042, 0.00003, 0.0)]
+    ['41.4%', '0.42%', '0.0030%', '0%']
+    """
+    if p is None or p != p:
+        return ""
+    if p <= 0:
+        return "0%"
+    if p >= 0.01:
+        return f"{p:.1%}"
+    digits = min(6, max(2, 1 - math.floor(math.log10(p * 100))))  # two significant digits
+    return f"{p * 100:.{digits}f}%"
+
+
+def _luminance(hex_color: str) -> float:
+    """Relative luminance of an ``#RRGGBB`` colour (WCAG 2.1)."""
+    h = hex_color.lstrip("#")
+    channels = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two ``#RRGGBB`` colours (1 to 21; 4.5 is the AA level for text).
+
+    >>> round(contrast_ratio("#000000", "#FFFFFF"), 1)
+    21.0
+    """
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_color_on(background: str) -> str:
+    """Black or white, whichever reads better on ``background`` (chips, swatches)."""
+    black, white = contrast_ratio(background, "#000000"), contrast_ratio(background, "#FFFFFF")
+    return "#000000" if black >= white else "#FFFFFF"
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a page shows figures: the theme and the screen (read by the browser when a page opens)."""
+
+    dark: bool = False  # the page is in dark mode (``?__theme=dark`` or the system's setting)
+    projector: bool = False  # larger text for the back of a classroom
+    narrow: bool = False  # a phone-sized screen (under ~600 px): fewer columns, wrapped titles
+
+    @property
+    def scale(self) -> float:
+        return 1.35 if self.projector else 1.0
+
+
+DEFAULT_LOOK = Look()
+_DARK_TEXT = "#E5E7EB"  # gray-200: text on Gradio's dark panels
+_DARK_GRID = "#374151"
+_NARROW_TITLE_CHARS = 30  # a 390 px screen holds ~30 characters of a 17 px title
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break a plain (tag-free) title at spaces into lines of at most ``width`` characters."""
+    if "<" in text or len(text) <= width:
+        return text
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _scaled(font: object, scale: float, default: float) -> dict:
+    size = (font or {}).get("size") if isinstance(font, dict) else None
+    return {"size": round((size or default) * scale)}
+
+
+def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
+    """Restyle a finished figure for the page: dark theme, projector text, phone-width titles.
+
+    Works on any figure of this module (and others built on its template), so a
+    view builds its figure once and the UI adapts it to the page that asked.
+    Returns the same figure, changed in place.
+    """
+    if look == DEFAULT_LOOK:
+        return fig
+    layout = fig.layout.to_plotly_json()
+    update: dict = {}
+    s = look.scale
+    base = (layout.get("font") or {}).get("size") or _FONT["size"]
+    update["font"] = {"size": round(base * s)}
+    if look.dark:
+        update.update(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+        update["font"]["color"] = _DARK_TEXT
+        update["hoverlabel"] = {"bgcolor": "#111827", "font": {"color": _DARK_TEXT}}
+    for name, axis in layout.items():
+        if not (name.startswith("xaxis") or name.startswith("yaxis")):
+            continue
+        change: dict = {}
+        if axis.get("tickfont") and s != 1:
+            change["tickfont"] = _scaled(axis["tickfont"], s, base)
+        if look.dark:
+            change.update(gridcolor=_DARK_GRID, zerolinecolor=_DARK_GRID, linecolor=_DARK_GRID)
+        if change:
+            update[name] = change
+    if layout.get("annotations"):
+        notes = []
+        for note in layout["annotations"]:
+            note = dict(note)
+            if s != 1 or note.get("font"):
+                note["font"] = {**(note.get("font") or {}), **_scaled(note.get("font"), s, base)}
+            notes.append(note)
+        update["annotations"] = notes
+    title = layout.get("title") or {}
+    if isinstance(title, dict) and title.get("text"):
+        text = title["text"]
+        if look.narrow:
+            text = _wrap(text, int(_NARROW_TITLE_CHARS / s))
+        lines = text.count("<br>")
+        update["title"] = {**title, "text": text}
+        if lines:  # each extra title line takes room from above the plot, not from the plot
+            margin = dict(layout.get("margin") or {})
+            margin["t"] = (margin.get("t") or 50) + round(20 * lines * s)
+            update["margin"] = margin
+            if layout.get("height"):
+                update["height"] = layout["height"] + round(20 * lines * s)
+    if s != 1 and layout.get("height"):
+        update["height"] = round(update.get("height", layout["height"]) * (1 + (s - 1) * 0.6))
+    if s != 1:
+        margin = dict(update.get("margin") or layout.get("margin") or {})
+        if margin.get("t"):
+            margin["t"] = round(margin["t"] * s)
+        update["margin"] = margin
+    fig.update_layout(update)
+    for trace in fig.data:
+        colorbar = getattr(trace, "colorbar", None)
+        if colorbar is not None and (s != 1 or look.dark):
+            trace.update(colorbar=_colorbar_look(trace.colorbar.to_plotly_json(), look, base))
+        if s != 1 and getattr(trace, "type", "") == "heatmap" and trace.texttemplate:
+            trace.update(textfont={"size": round(base * 0.9 * s)})
+    coloraxis = layout.get("coloraxis")
+    if coloraxis and coloraxis.get("colorbar") is not None:
+        fig.update_layout(coloraxis={"colorbar": _colorbar_look(coloraxis["colorbar"], look, base)})
+    return fig
+
+
+def _colorbar_look(colorbar: dict, look: Look, base: float) -> dict:
+    out = {"tickfont": _scaled(colorbar.get("tickfont"), look.scale, base)}
+    if look.dark:
+        out["tickfont"]["color"] = _DARK_TEXT
+        out["outlinecolor"] = _DARK_GRID
+    if colorbar.get("title"):
+        font = _scaled((colorbar["title"] or {}).get("font"), look.scale, base)
+        out["title"] = {**colorbar["title"], "font": font}
+        if look.dark:
+            out["title"]["font"]["color"] = _DARK_TEXT
+    return out
 
 
 # A small explicit template: plotly.py otherwise deep-copies its large default
@@ -132,14 +304,17 @@ def _grid(
     return axes, refs, notes
 
 
-def _layout_basics(title: str | None, height: int, top: int = 0) -> dict:
+def _layout_basics(title: str | None, height: int, top: int = 0, above_ticks: bool = False) -> dict:
     """Title, height, margins and font shared by every figure (``title`` already escaped).
 
     ``top`` adds room above the plot area, e.g. for panel titles of a grid;
-    the app's plot label also covers the top-left corner.
+    the app's plot label also covers the top-left corner. ``above_ticks`` keeps
+    the title clear of tick labels drawn on top of the plot (plotly's title automargin).
     """
+    # Tick labels on top take the top margin: pin the title to the figure's top edge instead.
+    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=16)) if above_ticks else {}
     return dict(
-        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        title=dict(text=title, x=0.0, xanchor="left", **place) if title else None,
         height=height + top,
         margin=dict(l=10, r=10, t=(50 if title else 20) + top, b=10),
         font=_FONT,
@@ -149,6 +324,15 @@ def _layout_basics(title: str | None, height: int, top: int = 0) -> dict:
 def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     fig.update_layout(**_layout_basics(title, height))
     return fig
+
+
+#: One 0–100% probability axis for every panel of top-k bars: a 5% bar must look shorter
+#: than an 80% one, in this panel and the next, so confidence compares at a glance.
+PROB_AXIS: dict = {
+    "range": [0.0, 1.0], "tickvals": [0, 0.25, 0.5, 0.75, 1.0], "tickformat": ".0%", "fixedrange": True
+}
+#: Below this top probability a panel says that the model is unsure (its bars are slivers).
+UNSURE_BELOW = 0.05
 
 
 def _percent_format(probs: Sequence[float]) -> str:
@@ -185,7 +369,7 @@ def topk_bars(
         raise ValueError(f"tokens and probs differ in length: {len(tokens)} vs {len(probs)}.")
     n = len(tokens)
     hits = [original is not None and t == original for t in tokens]
-    colors = [ORIGINAL_COLOR if h else BAR_COLOR for h in hits]
+    colors = [ORIGINAL_COLOR if h else GUESS_COLOR for h in hits]
     labels = [safe_label(t) for t in tokens]
     fig = _figure(
         go.Bar(
@@ -193,21 +377,18 @@ def topk_bars(
             y=list(range(n)),
             orientation="h",
             marker_color=colors,
-            text=[f"{p:.1%}" for p in probs],
+            text=[percent(p) for p in probs],
             textposition="auto",
             customdata=labels,
             hovertemplate="%{customdata}: %{x:.2%}<extra></extra>",
         )
     )
-    ticks = [_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)]
+    ticks = [_mark(lbl, h, ORIGINAL_COLOR) for lbl, h in zip(labels, hits, strict=True)]
     fig.update_yaxes(tickvals=list(range(n)), ticktext=ticks, autorange="reversed")
-    fig.update_xaxes(
-        range=[0, max([1e-9, *probs]) * 1.15], tickformat=_percent_format(probs), nticks=5,
-        title="probability",
-    )
+    fig.update_xaxes(**PROB_AXIS, title="probability")
     if original is not None and not any(hits):
         rank = f", rank {original_rank}" if original_rank is not None else ""
-        prob = f"{original_prob:.2%}" if original_prob is not None else "?"
+        prob = percent(original_prob) if original_prob is not None else "?"
         fig.add_annotation(
             text=f"original “{safe_label(original)}”: {prob}{rank}",
             showarrow=False, x=1.0, y=-0.02, xref="paper", yref="paper",
@@ -241,11 +422,16 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
     titles = []
     for p in panels:
         t = safe_label(p.title, 60)
+        notes_ = []
         if p.original is not None and p.original not in p.tokens:
             rank = f", rank {p.original_rank}" if p.original_rank is not None else ""
-            prob = f"{p.original_prob:.1%}" if p.original_prob is not None else "?"
+            prob = percent(p.original_prob) if p.original_prob is not None else "?"
             note = f"original “{safe_label(p.original)}”: {prob}{rank}"
-            t += f"<br><span style='font-size:12px;color:{ORIGINAL_COLOR}'>{note}</span>"
+            notes_.append(f"<span style='color:{ORIGINAL_COLOR}'>{note}</span>")
+        if max([0.0, *p.probs]) < UNSURE_BELOW:
+            notes_.append(f"every guess under {UNSURE_BELOW:.0%}: the model is unsure")
+        if notes_:
+            t += "<br><span style='font-size:12px'>" + " · ".join(notes_) + "</span>"
         titles.append(t)
     k = max(len(p.tokens) for p in panels)
     axes, refs, notes = _grid(
@@ -261,21 +447,21 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
         data.append(
             {"type": "bar", "x": [float(v) for v in p.probs], "y": list(range(len(p.tokens))),
              "orientation": "h", "xaxis": xref, "yaxis": yref,
-             "marker": {"color": [ORIGINAL_COLOR if h else BAR_COLOR for h in hits]},
-             "text": [f"{v:.1%}" for v in p.probs], "textposition": "auto", "customdata": labels,
+             "marker": {"color": [ORIGINAL_COLOR if h else GUESS_COLOR for h in hits]},
+             "text": [percent(v) for v in p.probs], "textposition": "auto", "customdata": labels,
              "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False}
         )
         x_name, y_name = "xaxis" + xref[1:], "yaxis" + yref[1:]
         axes[y_name].update(
             tickvals=list(range(len(p.tokens))), autorange="reversed",
-            ticktext=[_mark(lbl, h) for lbl, h in zip(labels, hits, strict=True)],
+            ticktext=[_mark(lbl, h, ORIGINAL_COLOR) for lbl, h in zip(labels, hits, strict=True)],
+            fixedrange=True,
         )
-        axes[x_name].update(
-            range=[0, max([1e-9, *p.probs]) * 1.2], tickformat=_percent_format(p.probs), nticks=4
-        )
+        axes[x_name].update(PROB_AXIS)
     basics = _layout_basics(
         safe_label(title, 80) if title else None, height=60 + rows * (70 + 30 * k), top=45
     )
+    basics["margin"]["r"] = 28  # the "100%" tick label ends past the last panel's edge
     return _unchecked_figure(data, {**axes, "annotations": notes, **basics})
 
 
@@ -284,6 +470,25 @@ def _check_square(weights: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
     if w.shape[-2:] != (len(tokens), len(tokens)):
         raise ValueError(f"attention of shape {w.shape} does not match {len(tokens)} tokens.")
     return w
+
+
+def _colorbar_below(title: str, top: float, decimals: int = 2) -> dict:
+    """A horizontal colour bar under the plot: it takes no width from a phone-sized heatmap."""
+    return {
+        "orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.02, "yanchor": "top",
+        "len": 0.8, "thickness": 12, "outlinewidth": 0,
+        "title": {"text": title, "side": "top"},
+        "tickvals": [0.0, top / 2, top], "ticktext": [f"{v:.{decimals}f}" for v in (0.0, top / 2, top)],
+    }
+
+
+_COLORBAR_ROOM = 70  # pixels under the plot for a horizontal colour bar, its ticks and its title
+
+
+def _top_tick_room(labels: Sequence[str], angle: float) -> int:
+    """Pixels that rotated tick labels take above the plot (15 px text, ~0.55 em a character)."""
+    longest = max((len(t) for t in labels), default=1)
+    return int(longest * _FONT["size"] * 0.55 * math.sin(math.radians(angle))) + 12
 
 
 def attention_heatmap(
@@ -295,7 +500,8 @@ def attention_heatmap(
 ) -> go.Figure:
     """One ``(T, T)`` attention map: row = the token attending, column = the token attended to.
 
-    Masked positions are drawn in bold orange on both axes.
+    Columns are labelled on top (read it like a table), the colour bar sits under
+    the plot. Masked positions are drawn in bold orange on both axes.
     """
     w = _check_square(weights, tokens)
     top = float(zmax if zmax is not None else max(w.max(initial=0.0), 1e-9))
@@ -304,15 +510,22 @@ def attention_heatmap(
     trace = {
         "type": "heatmap", "z": w.tolist(), "x": list(range(n)), "y": list(range(n)),
         "colorscale": HEAT_SCALE, "zmin": 0.0, "zmax": top,
+        "colorbar": _colorbar_below(ATTENTION_BAR_TITLE, top),
         # hover: "from → to: weight" (row attends to column).
         "customdata": [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)],
         "hovertemplate": "%{customdata}: %{z:.3f}<extra></extra>",
     }
-    axis = dict(tickvals=list(range(n)), ticktext=_tick_labels(tokens, masked), showgrid=False)
+    ticks = _tick_labels(tokens, masked)
+    axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, fixedrange=True)
+    height = min(760, 180 + 28 * n)
+    room = _top_tick_room(labels, 60)
+    basics = _layout_basics(safe_label(title, 80) if title else None, height + room, above_ticks=True)
+    basics["margin"]["b"] = _COLORBAR_ROOM
+    basics["margin"]["t"] += room
     layout = {
-        "xaxis": {**axis, "tickangle": -60, "side": "bottom", "title": {"text": "attended to"}},
+        "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},
         "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
-        **_layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n)),
+        **basics,
     }
     return _unchecked_figure([trace], layout)
 
@@ -328,6 +541,8 @@ def attention_small_multiples(
 
     One shared scale (0 .. the layer's maximum) makes heads comparable: a
     per-panel scale would make a nearly uniform head look as sharp as a focused one.
+    Token names label the rows of the first column only, so no label runs into the
+    next panel; columns are the same tokens in the same order (hover names both).
     """
     w = _check_square(weights, tokens)
     if w.ndim != 3:
@@ -335,10 +550,20 @@ def attention_small_multiples(
     heads = w.shape[0]
     cols = max(1, min(columns, heads))
     rows = math.ceil(heads / cols)
-    axes, refs, notes = _grid(
-        heads, cols, hspace=0.03, vspace=0.08 if rows > 1 else 0.1, titles=[f"head {h}" for h in range(heads)]
-    )
     n = len(tokens)
+    show_ticks = n <= 24  # with more tokens a panel row is under ~8 px: labels would be a smear
+    label_room = 0.16 if show_ticks else 0.0  # the first column's token names sit left of the grid
+    axes, refs, notes = _grid(
+        heads, cols, hspace=0.02, vspace=0.22 / rows if rows > 1 else 0.1,
+        titles=[f"head {h}" for h in range(heads)],
+    )
+    if label_room:  # squeeze the grid right of the labels
+        for name, axis in axes.items():
+            if name.startswith("x"):
+                a, b = axis["domain"]
+                axis["domain"] = _span(label_room + a * (1 - label_room), label_room + b * (1 - label_room))
+        for note in notes:
+            note["x"] = label_room + note["x"] * (1 - label_room)
     labels = [safe_label(t) for t in tokens]
     hover = [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)]
     data = [
@@ -347,18 +572,23 @@ def attention_small_multiples(
          "hovertemplate": "%{customdata}: %{z:.3f}<extra></extra>"}
         for h, (xref, yref) in enumerate(refs)
     ]
-    # Tick labels only where they fit: with many tokens a small panel shows none.
-    ticks = _tick_labels(tokens, masked) if n <= 16 else [""] * n
-    tick_axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, tickfont=dict(size=9))
-    for name, axis in axes.items():
-        axis.update(tick_axis)
-        if name.startswith("x"):
-            axis.update(tickangle=-60)
-        else:
-            axis.update(autorange="reversed")
+    ticks = _tick_labels(tokens, masked)
+    for h, (xref, yref) in enumerate(refs):
+        x_axis, y_axis = axes["xaxis" + xref[1:]], axes["yaxis" + yref[1:]]
+        x_axis.update(showticklabels=False, showgrid=False, fixedrange=True)
+        first_col = h % cols == 0
+        y_axis.update(
+            autorange="reversed", showgrid=False, fixedrange=True, tickvals=list(range(n)), ticktext=ticks,
+            showticklabels=show_ticks and first_col, tickfont=dict(size=11 if n <= 12 else 9),
+            automargin=False,
+        )
     top = float(max(w.max(initial=0.0), 1e-9))
-    basics = _layout_basics(safe_label(title, 80) if title else None, height=120 + 230 * rows, top=20)
-    coloraxis = dict(colorscale=HEAT_SCALE, cmin=0.0, cmax=top)
+    panel = 230 if cols > 2 else 190
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=panel * rows, top=20)
+    basics["margin"]["b"] = _COLORBAR_ROOM
+    coloraxis = dict(
+        colorscale=HEAT_SCALE, cmin=0.0, cmax=top, colorbar=_colorbar_below(ATTENTION_BAR_TITLE, top)
+    )
     return _unchecked_figure(data, {**axes, "annotations": notes, "coloraxis": coloraxis, **basics})
 
 
@@ -383,11 +613,14 @@ def policy_rates_chart(
     emp = [float(empirical.get(k, float("nan"))) for k in names]
     errors = [_binomial_halfwidth(e, (counts or {}).get(k, 0)) for k, e in zip(names, emp, strict=True)]
     labels = [safe_label(k) for k in names]
+    colors = [ACTION_COLORS.get(k, SELECTED_COLOR) for k in names]
     fig = _figure(
         [
-            go.Bar(name="nominal", x=labels, y=[nominal[k] for k in names], marker_color="#BBBBBB",
+            # The setting as an outline, what happened as the filled bar, both in the action's colour.
+            go.Bar(name="setting (outline)", x=labels, y=[nominal[k] for k in names],
+                   marker=dict(color="rgba(0,0,0,0)", line=dict(color=colors, width=2.5)),
                    text=[f"{nominal[k]:.0%}" for k in names], textposition="outside"),
-            go.Bar(name="empirical", x=labels, y=emp, marker_color=BAR_COLOR,
+            go.Bar(name="measured (filled)", x=labels, y=emp, marker_color=colors,
                    error_y=dict(type="data", array=errors, visible=counts is not None),
                    text=[f"{e:.1%}" for e in emp], textposition="outside"),
         ]
@@ -404,7 +637,7 @@ def pll_strip(
     title: str | None = None,
     zmin: float | None = None,
 ) -> go.Figure:
-    """Per-token pseudo-log-likelihood as a one-row heat strip (red = surprising).
+    """Per-token pseudo-log-likelihood as a one-row heat strip (dark = surprising, bright = expected).
 
     Pass the same ``zmin`` to two strips to compare them on one scale.
     """
@@ -414,17 +647,26 @@ def pll_strip(
     lp = np.asarray(log_probs, dtype=float)
     low = float(zmin if zmin is not None else min(lp.min(initial=0.0), -1e-6))
     labels = [safe_label(t) for t in tokens]
+    colorbar = _colorbar_below("log p (nats)", 0.0)
+    colorbar.update(tickvals=[low, low / 2, 0.0], ticktext=[f"{v:.1f}" for v in (low, low / 2, 0.0)])
     fig = _figure(
         go.Heatmap(
             z=[lp], x=list(range(n)), y=[0], zmin=low, zmax=0.0, colorscale=PLL_SCALE,
             text=[[f"{v:.2f}" for v in lp]], texttemplate="%{text}", customdata=[labels],
             hovertemplate="%{customdata}: log p = %{z:.3f}<extra></extra>",
-            colorbar=dict(title="log p", thickness=12),
+            colorbar=colorbar,
         )
     )
-    fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False)
-    fig.update_yaxes(visible=False)
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=230)
+    fig.update_xaxes(tickvals=list(range(n)), ticktext=labels, tickangle=-45, showgrid=False, side="top",
+                     fixedrange=True)
+    fig.update_yaxes(visible=False, fixedrange=True)
+    room = _top_tick_room(labels, 45)
+    # height: the title (50 px) and tick labels above, a 60 px strip, the colour bar below
+    height = 50 + room + 60 + _COLORBAR_ROOM
+    basics = _layout_basics(safe_label(title, 80) if title else None, height, above_ticks=True)
+    basics["margin"].update(b=_COLORBAR_ROOM, t=basics["margin"]["t"] + room)
+    fig.update_layout(**basics)
+    return fig
 
 
 def loss_curve(
@@ -435,17 +677,174 @@ def loss_curve(
     title: str | None = "Training loss",
 ) -> go.Figure:
     """Training loss per step, with held-out loss points when there are any."""
-    train = go.Scatter(x=list(steps), y=list(losses), mode="lines", name="train", line_color=BAR_COLOR)
+    train = go.Scatter(x=list(steps), y=list(losses), mode="lines", name="train", line_color=TRAIN_COLOR)
     fig = _figure(train)
     if len(eval_steps):
         fig.add_trace(
             go.Scatter(x=list(eval_steps), y=list(eval_losses), mode="lines+markers", name="held-out",
-                       line_color=ORIGINAL_COLOR)
+                       line_color=HELD_OUT_COLOR)
         )
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="loss")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return _base_layout(fig, safe_label(title, 80) if title else None, height=320)
+
+
+# ---------------------------------------------------------------------------- class activities
+# Quiz, generation and side-by-side figures. They reuse the palette constants above, so
+# a change of the colour language there reaches them too.
+
+
+def quiz_bars(
+    tokens: Sequence[str],
+    probs: Sequence[float],
+    answer: Sequence[bool],
+    guess: Sequence[bool],
+    title: str | None = None,
+) -> go.Figure:
+    """The model's top-k at a quiz blank: the answer in the original colour, the student's guess outlined.
+
+    Where the answer or a guess ranks outside the top-k is for the caller to
+    say in text (the app does, under the figure).
+    """
+    n = len(tokens)
+    if not len(probs) == len(answer) == len(guess) == n:
+        raise ValueError("tokens, probs, answer and guess must have the same length.")
+    labels = [safe_label(t) for t in tokens]
+    ticks = [
+        _mark(lbl, a) + (" ← you" if g else "") for lbl, a, g in zip(labels, answer, guess, strict=True)
+    ]
+    trace = {
+        "type": "bar", "x": [float(p) for p in probs], "y": list(range(n)), "orientation": "h",
+        "marker": {
+            "color": [ORIGINAL_COLOR if a else BAR_COLOR for a in answer],
+            "line": {"color": [ACTION_COLORS["masked"] if g else "rgba(0,0,0,0)" for g in guess], "width": 4},
+        },
+        "text": [f"{p:.1%}" for p in probs], "textposition": "auto", "customdata": labels,
+        "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False,
+    }
+    layout = {
+        "xaxis": {"range": [0, max([1e-9, *probs]) * 1.15], "tickformat": _percent_format(probs), "nticks": 5,
+                  "title": {"text": "probability"}},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": ticks, "autorange": "reversed"},
+        **_layout_basics(safe_label(title, 80) if title else None, height=100 + 34 * max(n, 1)),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def score_card_chart(
+    student: Sequence[int], model: Sequence[int], n: int, title: str | None = "Score card"
+) -> go.Figure:
+    """Hits@1 and hits@5 of the student and of the model out of ``n`` items, as grouped bars."""
+    names = ["hits@1", "hits@5"]
+    fig = _figure(
+        [
+            go.Bar(name="you", x=names, y=list(student), marker_color=ACTION_COLORS["masked"],
+                   text=[f"{v} / {n}" for v in student], textposition="outside"),
+            go.Bar(name="the model", x=names, y=list(model), marker_color=BAR_COLOR,
+                   text=[f"{v} / {n}" for v in model], textposition="outside"),
+        ]
+    )
+    legend = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+    fig.update_layout(barmode="group", legend=legend)
+    fig.update_yaxes(range=[0, max(n, 1) * 1.2], title="items", dtick=1 if n <= 10 else None)
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
+
+
+def generation_strip(
+    tokens: Sequence[str], changed: int | None = None, blanks: Sequence[bool] | None = None,
+    title: str | None = None, positions: Sequence[int] | None = None,
+) -> go.Figure:
+    """One step of a generation trace: the sequence as a row of token cells, the token just written marked.
+
+    Cells still blank are grey; the token written at this step (index
+    ``changed`` into ``tokens``) is in the original colour; the others in the
+    bar colour. ``positions`` label the cells (default 0..n-1).
+    """
+    n = len(tokens)
+    ticks = list(positions) if positions is not None else list(range(n))
+    if len(ticks) != n:
+        raise ValueError("tokens and positions must have the same length.")
+    blank = list(blanks) if blanks is not None else [False] * n
+    if len(blank) != n:
+        raise ValueError("tokens and blanks must have the same length.")
+    codes = [2 if i == changed else (0 if blank[i] else 1) for i in range(n)]
+    labels = [safe_label(t, 14) for t in tokens]
+    scale = [[0.0, ACTION_COLORS["untouched"]], [0.5, ACTION_COLORS["kept"]], [1.0, ORIGINAL_COLOR]]
+    trace = {
+        "type": "heatmap", "z": [codes], "x": list(range(n)), "y": [0], "zmin": 0, "zmax": 2,
+        "colorscale": scale, "showscale": False, "text": [labels], "texttemplate": "%{text}",
+        "textfont": {"size": 15}, "customdata": [labels], "xgap": 3,
+        "hovertemplate": "position %{x}: %{customdata}<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"tickvals": list(range(n)), "ticktext": [str(t) for t in ticks], "showgrid": False,
+                  "title": {"text": "token position"}},
+        "yaxis": {"visible": False},
+        **_layout_basics(safe_label(title, 100) if title else None, height=170),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def pll_per_sweep_chart(
+    series: Mapping[str, Sequence[float]], title: str | None = "Sentence PLL after each sweep"
+) -> go.Figure:
+    """Pseudo-log-likelihood after each sweep, one line per strategy (higher = more natural to the model)."""
+    colors = [BAR_COLOR, ORIGINAL_COLOR, ACTION_COLORS["masked"], ACTION_COLORS["random"]]
+    fig = _figure(
+        [
+            go.Scatter(x=list(range(1, len(v) + 1)), y=list(v), mode="lines+markers", name=safe_label(k),
+                       line_color=colors[i % len(colors)])
+            for i, (k, v) in enumerate(series.items())
+        ]
+    )
+    fig.update_xaxes(title="sweep", dtick=1)
+    fig.update_yaxes(title="PLL (nats)")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
+
+
+def compare_bars(
+    words: Sequence[str],
+    probs_a: Sequence[float | None],
+    probs_b: Sequence[float | None],
+    name_a: str = "A",
+    name_b: str = "B",
+    title: str | None = None,
+) -> go.Figure:
+    """Two sides' probabilities of the same words as paired bars on one shared scale.
+
+    A missing probability (the word is not one token of that side's
+    vocabulary) draws no bar and says so on hover, rather than a bar at 0.
+    """
+    n = len(words)
+    if not len(probs_a) == len(probs_b) == n:
+        raise ValueError("words, probs_a and probs_b must have the same length.")
+    labels = [safe_label(w) for w in words]
+    top = max([1e-9, *(p for p in (*probs_a, *probs_b) if p is not None)])
+
+    def bars(probs: Sequence[float | None], name: str, color: str) -> dict:
+        shown = safe_label(name, 40)
+        return {
+            "type": "bar", "orientation": "h", "name": shown, "y": list(range(n)),
+            "x": [p if p is not None else None for p in probs], "marker": {"color": color},
+            "text": ["" if p is None else f"{p:.1%}" for p in probs], "textposition": "outside",
+            "cliponaxis": False,
+            "customdata": [[lbl, "not one token here" if p is None else f"{p:.2%}"]
+                           for lbl, p in zip(labels, probs, strict=True)],
+            "hovertemplate": f"{shown}<br>%{{customdata[0]}}: %{{customdata[1]}}<extra></extra>",
+        }
+
+    layout = {
+        "barmode": "group",
+        "xaxis": {"range": [0, top * 1.25], "tickformat": _percent_format([top]), "nticks": 5,
+                  "title": {"text": "probability (one scale for both)"}},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": labels, "autorange": "reversed"},
+        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        **_layout_basics(safe_label(title, 100) if title else None, height=110 + 44 * max(n, 1)),
+    }
+    data = [bars(probs_a, name_a, BAR_COLOR), bars(probs_b, name_b, ACTION_COLORS["masked"])]
+    return _unchecked_figure(data, layout)
 
 
 # ---------------------------------------------------------------------------- inside a prediction
@@ -467,7 +866,7 @@ def layer_lens_heatmap(
     """Layers (rows, embeddings at the bottom) × top-k tokens (columns), coloured by probability.
 
     Each cell names the token the MLM head reads at that rank after that
-    layer. The model's final answer is in bold, the original token in orange,
+    layer. The model's final answer is in bold, the original token in the original's colour,
     so a student can see at which layer the answer appears.
     """
     if len(tokens) != len(layers) or len(probs) != len(layers):

@@ -33,9 +33,11 @@ import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
+from mlm_explorer import serving
 from mlm_explorer.attention import AttentionMaps, attention_from_output
 from mlm_explorer.masking import (
     Action,
@@ -47,6 +49,20 @@ from mlm_explorer.masking import (
 )
 from mlm_explorer.models import LoadedModel
 from mlm_explorer.tokens import Encoding, display_tokens, encode
+
+# ---------------------------------------------------------------------------- bounds
+
+# Every entry point has a bounded cost, so no input can hold a shared server for long
+# (worst cases measured in SECURITY.md). A forward pass over T tokens costs about T token-passes.
+
+#: Iterative filling runs the model once per mask: masks × tokens of the text is at most this
+#: (a 512-token text: 16 masks; a 20-token sentence: every mask it can hold).
+MAX_ITERATIVE_COST = 8192
+#: PLL masks each token in turn, T copies of T tokens (T² token-passes): at most this many tokens
+#: (special tokens included) per sentence, about 45 words; two such sentences took 12 s at 80
+#: tokens on a loaded 2-core machine (bench/worst_case.py), 64 keeps the Score button under 10 s.
+MAX_SCORE_TOKENS = 64
+
 
 # ---------------------------------------------------------------------------- results
 
@@ -246,14 +262,15 @@ _CHAINED_HEAD_ORDER: dict[str, tuple[str, ...]] = {
 _CHAINED_HEADS: weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module] = weakref.WeakKeyDictionary()
 
 
-def _head_module(model: torch.nn.Module) -> torch.nn.Module | None:
+def head_module(model: torch.nn.Module) -> torch.nn.Module | None:
     """The MLM head: what the model has besides ``base_model``, as one module.
 
     BERT's ``cls``, RoBERTa's ``lm_head`` and ALBERT's ``predictions`` are one
     module; DistilBERT's head is four siblings, chained in forward order (see
     ``_CHAINED_HEAD_ORDER``). The chain only references the model's own
-    modules (nothing is copied or changed), and :func:`_head_split_works`
-    checks it against the full forward before it is used.
+    modules (nothing is copied or changed); ``tests/test_inside.py`` checks it
+    against the full forward for every family, and :func:`_head_split_works`
+    does so once per model before predict uses it.
     """
     base = model.base_model
     if base is model:
@@ -274,7 +291,7 @@ def mlm_head(lm: LoadedModel) -> torch.nn.Module | None:
     None when this architecture's head cannot be split from the encoder (the
     split is verified once per model against the full forward).
     """
-    return _head_module(lm.model) if _head_split_works(lm) else None
+    return head_module(lm.model) if _head_split_works(lm) else None
 
 
 @torch.inference_mode()
@@ -284,7 +301,7 @@ def _head_split_works(lm: LoadedModel) -> bool:
     if cached is not None:
         return cached
     ok = False
-    head = _head_module(model)
+    head = head_module(model)
     if head is not None:
         try:
             ids = torch.tensor([[lm.mask_token_id] * 4], device=lm.device)
@@ -298,24 +315,90 @@ def _head_split_works(lm: LoadedModel) -> bool:
 
 
 @torch.inference_mode()
-def _logits_at(
-    lm: LoadedModel, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, with_attentions: bool
+def _logits_at_padded(
+    lm: LoadedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    with_attentions: bool,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    """Logits at (rows[i], cols[i]) of a (B, T) batch → (N, V) float32 CPU, plus attentions."""
-    input_ids = input_ids.to(lm.device)
-    attention_mask = torch.ones_like(input_ids)
+    """Logits at (rows[i], cols[i]) of a (B, T) batch → (N, V) float32 CPU, plus attentions.
+
+    The one place a model runs for inference (called on the inference worker's thread).
+    """
+    input_ids, attention_mask = input_ids.to(lm.device), attention_mask.to(lm.device)
     rows, cols = rows.to(lm.device), cols.to(lm.device)
     if _head_split_works(lm):
         out = lm.model.base_model(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions
         )
         hidden = out[0][rows, cols]  # (N, hidden): only these rows reach the vocabulary matmul
-        logits = _head_module(lm.model)(hidden)
+        logits = head_module(lm.model)(hidden)
     else:
         out = lm.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions)
         logits = out.logits[rows, cols]
     attentions = tuple(out.attentions) if with_attentions else None
     return logits.float().cpu(), attentions
+
+
+# One item of a batched pass: (input_ids (b, T), rows (N,), cols (N,)) of one caller.
+_Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _run_items(
+    items: list[_Item], lm: LoadedModel, with_attentions: bool
+) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
+    """Several callers' sequences as one right-padded batch; each gets back its own rows.
+
+    Padding is masked out (``attention_mask`` 0), so a padded token receives no
+    attention and every real position computes what it would alone; absolute
+    positions start at 0 on every row, and RoBERTa's position ids skip padding
+    (``create_position_ids_from_input_ids``), so right padding moves nothing.
+    """
+    if len(items) == 1:
+        ids, rows, cols = items[0]
+        return [_logits_at_padded(lm, ids, torch.ones_like(ids), rows, cols, with_attentions)]
+    length = max(ids.shape[1] for ids, _, _ in items)
+    total = sum(ids.shape[0] for ids, _, _ in items)
+    pad = lm.tokenizer.pad_token_id
+    batch = torch.full((total, length), 0 if pad is None else int(pad), dtype=torch.long)
+    mask = torch.zeros((total, length), dtype=torch.long)
+    all_rows, offsets, start = [], [], 0
+    for ids, rows, _ in items:
+        b, t = ids.shape
+        batch[start : start + b, :t] = ids
+        mask[start : start + b, :t] = 1
+        all_rows.append(rows + start)
+        offsets.append(start)
+        start += b
+    logits, attentions = _logits_at_padded(
+        lm, batch, mask, torch.cat(all_rows), torch.cat([c for _, _, c in items]), with_attentions
+    )
+    out, first = [], 0
+    for (ids, rows, _), offset in zip(items, offsets, strict=True):
+        b, t = ids.shape
+        own = logits[first : first + len(rows)]
+        first += len(rows)
+        own_attn = None
+        if attentions is not None:  # copies, so the batch's tensors are freed with the batch
+            own_attn = tuple(a[offset : offset + b, :, :t, :t].clone() for a in attentions)
+        out.append((own, own_attn))
+    return out
+
+
+def _logits_at(
+    lm: LoadedModel, input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, with_attentions: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Logits at (rows[i], cols[i]) of a (B, T) batch, run by the inference worker with other callers'."""
+    return _logits_many(lm, [(input_ids, rows, cols)], with_attentions)[0]
+
+
+def _logits_many(lm: LoadedModel, items: list[_Item], with_attentions: bool) -> list:
+    """Several items of one caller, submitted together so the worker may run them in one pass."""
+    run = partial(_run_items, lm=lm, with_attentions=with_attentions)
+    sizes = [(int(ids.shape[0]), int(ids.shape[1])) for ids, _, _ in items]
+    return serving.run_batched((lm, "logits", with_attentions), run, items, sizes)
 
 
 def forward(
@@ -351,22 +434,41 @@ def _check_top_k(top_k: object, vocab_size: int) -> int:
     return min(top_k, vocab_size)
 
 
+# Rows of (N, V) statistics computed at a time: log-softmax, probabilities and their product are
+# each N × V floats (510 masked positions × BERT's 30,522 tokens = 62 MB apiece), so a text of
+# only masks would otherwise peak at ~300 MB; in chunks of 64 the temporaries stay under 40 MB.
+_STATS_ROWS = 64
+_TRIM_AFTER_ELEMENTS = 8_000_000
+
+
+def _distribution_stats(logits: torch.Tensor, orig: torch.Tensor, top_k: int):
+    """Entropy, top-k probabilities and ids, log p(original) and its rank for a chunk of rows."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (n, V)
+    probs = log_probs.exp()
+    # Entropy in nats; p·log p is 0 where p underflows to 0 (log_softmax is finite there).
+    entropy = -(probs * log_probs).sum(dim=-1)
+    top_p, top_i = probs.topk(top_k, dim=-1)
+    orig_lp = log_probs.gather(1, orig[:, None])  # (n, 1)
+    # Rank = 1 + number of tokens strictly more likely than the original.
+    ranks = (log_probs > orig_lp).sum(dim=-1) + 1
+    return entropy, top_p, top_i, orig_lp, ranks
+
+
 def _token_predictions(
     lm: LoadedModel, logits: torch.Tensor, positions: Sequence[int], plan: MaskPlan, top_k: int
 ) -> tuple[TokenPrediction, ...]:
     """Turn (N, V) logits at ``positions`` into :class:`TokenPrediction` rows (vectorised)."""
     if not positions:
         return ()
-    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
-    probs = log_probs.exp()
-    # Entropy in nats; p·log p is 0 where p underflows to 0 (log_softmax is finite there).
-    entropy = -(probs * log_probs).sum(dim=-1)
-    top_p, top_i = probs.topk(top_k, dim=-1)
     known = [plan.original_known[p] for p in positions]
     orig = torch.tensor([plan.original_ids[p] if k else 0 for p, k in zip(positions, known, strict=True)])
-    orig_lp = log_probs.gather(1, orig[:, None])  # (N, 1)
-    # Rank = 1 + number of tokens strictly more likely than the original.
-    ranks = (log_probs > orig_lp).sum(dim=-1) + 1
+    parts = [
+        _distribution_stats(logits[i : i + _STATS_ROWS], orig[i : i + _STATS_ROWS], top_k)
+        for i in range(0, len(positions), _STATS_ROWS)
+    ]
+    entropy, top_p, top_i, orig_lp, ranks = (torch.cat(t) for t in zip(*parts, strict=True))
+    if logits.numel() >= _TRIM_AFTER_ELEMENTS:
+        serving.trim_heap()  # hand the (N, V) temporaries back to the OS (see serving.trim_heap)
     top_tokens = display_tokens(lm, top_i.reshape(-1).tolist())
     orig_tokens = display_tokens(lm, [plan.original_ids[p] for p in positions])
     input_tokens = display_tokens(lm, [plan.corrupted_ids[p] for p in positions])
@@ -509,6 +611,21 @@ def mask_text(lm: LoadedModel, text: str, config: PolicyConfig | None = None, se
     return MaskedText(encoding=encoding, plan=plan, corrupted_tokens=display_tokens(lm, plan.corrupted_ids))
 
 
+def check_iterative_cost(n_masks: int, n_tokens: int, budget: int | None = None) -> None:
+    """Raise ``ValueError`` (saying the cap) when ``n_masks`` passes over ``n_tokens`` exceed ``budget``.
+
+    ``budget`` defaults to :data:`MAX_ITERATIVE_COST`.
+    """
+    budget = MAX_ITERATIVE_COST if budget is None else budget
+    if n_masks * n_tokens > budget:
+        most = max(1, budget // max(1, n_tokens))
+        raise ValueError(
+            f"Iterative filling runs the model once per mask, so it is limited to masks × tokens ≤ "
+            f"{budget:,}: with {n_tokens} tokens at most {most} masks, and this text has {n_masks}. "
+            "Use independent filling (one pass for all masks), fewer masks or a shorter text."
+        )
+
+
 def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5) -> IterativeResult:
     """Fill the masks one at a time: each pass writes the single most confident position.
 
@@ -527,6 +644,7 @@ def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5
     remaining = [p for p in plan.targets if plan.actions[p] is Action.MASK]
     if not remaining:
         raise ValueError("No mask to fill: type [MASK] or <mask> where a word goes.")
+    check_iterative_cost(len(remaining), len(plan.corrupted_ids))
     ids = list(plan.corrupted_ids)
     steps: list[FillStep] = []
     while remaining:
@@ -569,33 +687,52 @@ def masked_copy_log_probs(
 ) -> torch.Tensor:
     """log p(original at p | all other tokens) for each p in ``positions``, float64 (N,).
 
-    Builds one copy of the sequence per position with that position masked
-    and runs the copies ``batch_size`` at a time (all copies have the same
-    length, so no padding is needed and results equal one pass per copy).
+    Builds one copy of the sequence per position with that position masked, in
+    chunks of at most ``batch_size`` copies (fewer for long sequences, so one
+    pass stays within the inference worker's memory bound). All chunks are
+    submitted at once: the worker runs them, with other visitors' requests, in
+    as few passes as its bounds allow. Copies of one length need no padding.
     """
     batch_size = _check_batch_size(batch_size)
     ids = torch.tensor(list(input_ids), dtype=torch.long)
     pos = torch.tensor(list(positions), dtype=torch.long)
-    out = torch.empty(len(pos), dtype=torch.float64)
-    for start in range(0, len(pos), batch_size):
-        chunk = pos[start : start + batch_size]
+    if len(pos) == 0:
+        return torch.empty(0, dtype=torch.float64)
+    per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
+    items = []
+    for start in range(0, len(pos), per_pass):
+        chunk = pos[start : start + per_pass]
         copies = ids.repeat(len(chunk), 1)  # (b, T)
         rows = torch.arange(len(chunk))
         copies[rows, chunk] = lm.mask_token_id
-        logits, _ = _logits_at(lm, copies, rows, chunk, with_attentions=False)  # (b, V)
-        log_probs = torch.log_softmax(logits, dim=-1)
+        items.append((copies, rows, chunk))
+    results = _logits_many(lm, items, with_attentions=False)
+    out = torch.empty(len(pos), dtype=torch.float64)
+    start = 0
+    for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
+        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
         out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
+        start += len(chunk)
     return out
 
 
-def pseudo_log_likelihood(lm: LoadedModel, text: str, batch_size: int = 32) -> SentenceScore:
+def pseudo_log_likelihood(
+    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> SentenceScore:
     """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
 
     Every non-special token is masked in turn and the model's log-probability
     of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text or text with masks.
+    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
+    or more than ``max_tokens`` tokens (None: no limit but the model's).
     """
     encoding = encode(lm, text)
+    if max_tokens is not None and len(encoding) > max_tokens:
+        more = " or more" if encoding.truncated else ""
+        raise ValueError(
+            f"Scoring runs one copy of the sentence per token, so it is limited to {max_tokens} tokens; "
+            f"this text has {len(encoding)}{more}. Score a shorter sentence."
+        )
     if encoding.mask_positions:
         raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
     positions = [i for i, s in enumerate(encoding.special_mask) if not s]

@@ -3,51 +3,58 @@
 This is what makes the bundled ``assets/model`` and what lets a user train
 ("self-train") an encoder on a corpus of their own:
 
-- ``--init DIR``: a warm start from any BERT-style encoder folder (for the
-  bundled model, the all-MiniLM-L6-v2 sentence encoder, which has no MLM
-  head): the encoder weights are loaded under the model's base prefix, a new
-  MLM head is added with its decoder tied to the word embeddings, and the
-  report says which weights were loaded and which are new;
+- ``--init DIR``: a warm start from any BERT-style folder (for the bundled
+  model, the all-MiniLM-L6-v2 sentence encoder, which has no MLM head): the
+  encoder weights are loaded under the model's base prefix; a folder that
+  has a trained MLM head (a masked LM, e.g. the bundled model itself) keeps
+  it, otherwise a new head is added with its decoder tied to the word
+  embeddings; the report says which weights were loaded and which are new;
 - ``--from-scratch``: a WordPiece tokenizer is trained on the corpus first
   (``tokenizers``), then a randomly initialised BERT of the given size.
 
 Training follows BERT and RoBERTa practice: lines are packed
 ``[CLS] a [SEP] b [SEP] ...`` up to ``seq_len`` tokens (RoBERTa's FULL-SENTENCES,
 Liu et al. 2019, §4.2); the 80/10/10 policy of :mod:`mlm_explorer.masking` is
-drawn afresh for every batch (dynamic masking, ibid. §4.1); the loss is taken
-only at selected positions, and the MLM head is run only there (the encoder
-output at other positions does not enter the loss, so computing their 30k-way
-logits would be wasted work); AdamW with betas (0.9, 0.98), eps 1e-6 and
-weight decay on matrices only (RoBERTa, Table 9), linear warm-up then linear
-decay to zero over a step or time budget; gradient clipping at 1.0.
+drawn afresh for every batch (dynamic masking, ibid. §4.1); AdamW with betas
+(0.9, 0.98), eps 1e-6 (RoBERTa, Table 9). The loop itself (loss at the targets
+only, AdamW groups, warm-up and linear decay over a step or time budget,
+clipping, ``accelerate``: a CPU, one GPU in bf16, or ``accelerate launch`` on
+several) is :func:`mlm_explorer.training.train`, shared with fine-tuning.
 
-It runs through ``accelerate.Accelerator``, so the same code runs on a CPU, on
-one GPU in bf16, or under ``accelerate launch`` on several. Checkpoints
-(model, optimizer, scheduler, step, elapsed time) are written at a fixed
+Checkpoints (model, optimizer, step, elapsed time) are written at a fixed
 interval and ``--resume`` continues from the last one. The model with the
-lowest held-out loss is what gets saved.
+lowest held-out loss is what gets saved. ``on_step`` returning ``False`` stops
+a run early (the best model so far is saved).
 
 This module does not build the corpus (see :mod:`mlm_explorer.corpus`).
 """
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
-import math
 import platform
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch import nn
 
-from mlm_explorer.masking import IGNORE_INDEX, PolicyConfig, corrupt_batch, replacement_candidates
+from mlm_explorer.masking import PolicyConfig, replacement_candidates
+from mlm_explorer.training import (
+    MaskingCollator,
+    Metrics,
+    Resume,
+    ScratchSize,
+    Step,
+    TrainConfig,
+    evaluate,
+    save_model,
+    train,
+)
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,6 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
-class ScratchSize:
-    """Size of a from-scratch encoder (defaults: a small BERT that trains on a CPU)."""
-
-    vocab_size: int = 16000
-    layers: int = 4
-    hidden: int = 256
-    heads: int = 4
-    intermediate: int = 1024
-
-
-@dataclass(frozen=True)
 class InitReport:
     """Which weights came from the starting encoder and which are new."""
 
@@ -94,20 +90,6 @@ class InitReport:
 
 
 @dataclass(frozen=True)
-class EvalMetrics:
-    """Held-out masked-token metrics at one step (masking drawn with a fixed seed)."""
-
-    step: int
-    loss: float
-    accuracy: float
-    targets: int
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(min(self.loss, 50.0))
-
-
-@dataclass(frozen=True)
 class PretrainResult:
     """What a run produced."""
 
@@ -115,10 +97,11 @@ class PretrainResult:
     steps: int
     seconds: float
     tokens_seen: int
-    best: EvalMetrics | None
-    history: tuple[EvalMetrics, ...]
+    best: Metrics | None
+    history: tuple[Metrics, ...]
     train_losses: tuple[tuple[int, float], ...]
     init: InitReport | None
+    stopped: str = "completed"  # "completed", "time budget" or "stopped" (on_step returned False)
 
 
 # --------------------------------------------------------------------------- data
@@ -225,16 +208,20 @@ def candidate_ids_for(tokenizer) -> torch.Tensor:
 
 
 def warm_start(init_dir: Path):
-    """A masked LM whose encoder comes from ``init_dir`` and whose MLM head is new and tied.
+    """A masked LM whose weights come from ``init_dir``, with a tied MLM head.
 
-    Works for any encoder folder with a config.json and safetensors weights,
-    prefixed (``bert.encoder...``) or not (``encoder...``, as sentence-transformers saves).
+    Works for any folder with a config.json and safetensors weights, prefixed
+    (``bert.encoder...``) or not (``encoder...``, as sentence-transformers
+    saves). A head already there (``cls.predictions...``, a masked LM such as
+    the bundled model) is loaded too, so continued pretraining starts from what
+    the model knows; only a missing head is new.
     """
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(init_dir)
     config.tie_word_embeddings = True
-    model = AutoModelForMaskedLM.from_config(config, attn_implementation="eager")
+    # fp32 whatever the folder's dtype: the bundled model is stored in fp16 (see save_fp16).
+    model = AutoModelForMaskedLM.from_config(config, attn_implementation="eager").float()
     prefix = model.base_model_prefix
     weights = sorted(Path(init_dir).glob("*.safetensors"))
     if not weights:
@@ -243,17 +230,22 @@ def warm_start(init_dir: Path):
     for path in weights:
         state.update(load_file(path))
     own = model.state_dict()
+
+    def own_name(key: str) -> str:  # "cls.predictions..." is ours as it is; "encoder..." lacks the prefix
+        return key if key in own or key.startswith(prefix + ".") else f"{prefix}.{key}"
+
     mapped = {}
     for key, tensor in state.items():
-        name = key if key.startswith(prefix + ".") else f"{prefix}.{key}"
+        name = own_name(key)
         if name in own and own[name].shape == tensor.shape:
             mapped[name] = tensor.float()
     model.load_state_dict(mapped, strict=False)
     model.tie_weights()
-    unused = tuple(
-        sorted(k for k in state if (k if k.startswith(prefix + ".") else f"{prefix}.{k}") not in mapped)
-    )
-    new = tuple(sorted(k for k in own if k not in mapped))
+    unused = tuple(sorted(k for k in state if own_name(k) not in mapped))
+    # A tied decoder shares the loaded embedding matrix: it is not new.
+    loaded_ptrs = {t.data_ptr() for k, t in model.state_dict().items() if k in mapped}
+    new = tuple(sorted(k for k, t in model.state_dict().items()
+                       if k not in mapped and t.data_ptr() not in loaded_ptrs))
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     report = InitReport(source=str(init_dir), loaded=tuple(sorted(mapped)), new=new, unused=unused)
     return model, tokenizer, report
@@ -276,94 +268,18 @@ def from_scratch(tokenizer, size: ScratchSize, seq_len: int):
     return BertForMaskedLM(config)
 
 
-def masked_lm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
-    """Cross-entropy at the selected positions, with the head applied only there.
-
-    Returns (loss, number of correct top-1 predictions, number of targets).
-    """
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
-    selected = labels != IGNORE_INDEX
-    head = getattr(model, "cls", None) or getattr(model, "lm_head", None)
-    if head is None:  # a family we do not know the head of: full forward, same loss
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
-    else:
-        logits = head(hidden[selected])  # (targets, V)
-    target = labels[selected]
-    loss = nn.functional.cross_entropy(logits.float(), target)
-    correct = (logits.argmax(-1) == target).sum()
-    return loss, correct, target.numel()
+def packed_collator(packed: Packed, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
+                    seed: int) -> MaskingCollator:
+    """Batches of packed rows masked by ``policy`` (whole words where it asks), masks seeded by ``seed``."""
+    return MaskingCollator(packed.input_ids, packed.special, tokenizer.pad_token_id, tokenizer.mask_token_id,
+                           candidates, policy, torch.Generator().manual_seed(seed), word_ids=packed.word_ids)
 
 
-def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay weight matrices, not biases, LayerNorm or embeddings' norms (BERT)."""
-    decay, no_decay, seen = [], [], set()
-    for name, param in model.named_parameters():
-        if not param.requires_grad or id(param) in seen:
-            continue
-        seen.add(id(param))  # tied weights appear twice
-        (decay if param.ndim >= 2 and "LayerNorm" not in name else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def lr_factor(progress: float, warmup: float) -> float:
-    """Linear warm-up over ``warmup`` of the budget, then linear decay to zero."""
-    progress = min(max(progress, 0.0), 1.0)
-    if warmup > 0 and progress < warmup:
-        return progress / warmup
-    return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - warmup))
-
-
-# -------------------------------------------------------------------------- train
-
-
-def batches(packed: Packed, batch_size: int, epoch_seed: int) -> Iterator[torch.Tensor]:
-    """Row indices of one shuffled epoch, in batches (last partial batch dropped)."""
-    order = torch.randperm(len(packed), generator=torch.Generator().manual_seed(epoch_seed))
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        yield order[start : start + batch_size]
-
-
-@torch.inference_mode()
-def evaluate(
-    model,
-    packed: Packed,
-    tokenizer,
-    candidates,
-    policy: PolicyConfig,
-    device,
-    step: int,
-    batch_size: int = 128,
-    seed: int = 1234,
-) -> EvalMetrics:
+def heldout_metrics(model, packed: Packed, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
+                    step: int, seed: int = 1234, batch_size: int = 128) -> Metrics:
     """Held-out masked-token loss and top-1 accuracy, with masking fixed by ``seed``."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    total_loss, correct, count = 0.0, 0, 0
-    for start in range(0, len(packed), batch_size):
-        ids = packed.input_ids[start : start + batch_size]
-        out = corrupt_batch(
-            ids,
-            packed.special[start : start + batch_size],
-            tokenizer.mask_token_id,
-            candidates,
-            policy,
-            generator,
-            packed.word_ids[start : start + batch_size],
-        )
-        if (out.labels != IGNORE_INDEX).sum() == 0:
-            continue
-        attention = (ids != tokenizer.pad_token_id).long()
-        loss, ok, n = masked_lm_loss(
-            model, out.corrupted_ids.to(device), attention.to(device), out.labels.to(device)
-        )
-        total_loss += float(loss) * n
-        correct += int(ok)
-        count += n
-    model.train(was_training)
-    return EvalMetrics(
-        step=step, loss=total_loss / max(count, 1), accuracy=correct / max(count, 1), targets=count
-    )
+    collate = packed_collator(packed, tokenizer, candidates, policy, seed)
+    return evaluate(model, collate.fixed_batches(batch_size), step)
 
 
 def _save_checkpoint(
@@ -374,7 +290,7 @@ def _save_checkpoint(
     elapsed: float,
     tokens: int,
     best_state,
-    best: EvalMetrics | None,
+    best: Metrics | None,
     history,
     losses,
 ) -> None:
@@ -400,179 +316,110 @@ def _save_checkpoint(
 def pretrain(
     model,
     tokenizer,
-    train: Packed,
+    train_rows: Packed,
     heldout: Packed,
     out_dir: Path,
     config: PretrainConfig,
-    on_step: Callable[[int, float, float], None] | None = None,
+    on_step: Callable[[int, float, float], bool | None] | None = None,
     resume: bool = False,
     init: InitReport | None = None,
 ) -> PretrainResult:
-    """Train ``model`` on ``train`` and save the best (lowest held-out loss) to ``out_dir``.
+    """Train ``model`` on ``train_rows`` and save the best (lowest held-out loss) to ``out_dir``.
 
-    ``on_step(step, loss, progress)`` is called after every optimizer step.
+    ``on_step(step, loss, progress)`` is called after every optimizer step;
+    returning ``False`` stops the run after that step (the best so far is saved).
     """
     from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
 
     if config.max_steps is None and config.minutes is None:
         raise ValueError("Give a budget: max_steps or minutes.")
-    if len(train) < config.batch_size:
+    if len(train_rows) < config.batch_size:
         raise ValueError(
-            f"The corpus packs into {len(train)} rows, fewer than one batch of {config.batch_size}."
+            f"The corpus packs into {len(train_rows)} rows, fewer than one batch of {config.batch_size}."
         )
     precision = config.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() else "no"
-    accelerator = Accelerator(mixed_precision=precision)
-    torch.manual_seed(config.seed)
+    # split_batches: under `accelerate launch`, N processes share each batch of `batch_size` rows
+    # (DistributedDataParallel averages their gradients), so the recipe does not change with N.
+    accelerator = Accelerator(mixed_precision=precision,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True))
+    if config.batch_size % accelerator.num_processes:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
+                         f"{accelerator.num_processes} processes.")
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
     candidates = candidate_ids_for(tokenizer)
-    optimizer = torch.optim.AdamW(
-        decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
     ckpt_dir = out_dir / "checkpoint"
-    step, elapsed, tokens = 0, 0.0, 0
-    best: EvalMetrics | None = None
+    start = Resume(step=0, elapsed=0.0, tokens=0)
+    best: Metrics | None = None
     best_state = None
-    history: list[EvalMetrics] = []
+    history: list[Metrics] = []
     losses: list[tuple[int, float]] = []
     if resume and (ckpt_dir / "state.pt").exists():
         state = torch.load(ckpt_dir / "state.pt", map_location="cpu", weights_only=False)
-        accelerator.unwrap_model(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed, tokens = state["step"], state["elapsed"], state["tokens"]
+        model.load_state_dict(state["model"])
+        start = Resume(state["step"], state["elapsed"], state["tokens"], state["optimizer"])
         best_state = state["best_state"]
-        best = EvalMetrics(**state["best"]) if state["best"] else None
-        history = [EvalMetrics(**h) for h in state["history"]]
+        best = Metrics(**state["best"]) if state["best"] else None
+        history = [Metrics(**h) for h in state["history"]]
         losses = [tuple(x) for x in state["losses"]]
-        accelerator.print(f"resumed at step {step} ({elapsed / 60:.1f} min)")
+        accelerator.print(f"resumed at step {start.step} ({start.elapsed / 60:.1f} min)")
+    model.to(accelerator.device)
 
-    def progress_now() -> float:
-        if config.max_steps is not None:
-            return step / config.max_steps
-        return elapsed / (config.minutes * 60)
-
-    def check_heldout() -> None:
+    def check_heldout(step: int) -> None:
         nonlocal best, best_state
-        metrics = evaluate(
-            accelerator.unwrap_model(model),
-            heldout,
-            tokenizer,
-            candidates,
-            config.policy,
-            accelerator.device,
-            step,
-        )
+        metrics = heldout_metrics(model, heldout, tokenizer, candidates, config.policy, step)
         history.append(metrics)
         if best is None or metrics.loss < best.loss:
             best = metrics
-            best_state = {
-                k: v.detach().to("cpu", copy=True)
-                for k, v in accelerator.unwrap_model(model).state_dict().items()
-            }
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         accelerator.print(
             f"step {step}: held-out loss {metrics.loss:.3f} acc {metrics.accuracy:.3f}"
             f" (best {best.accuracy:.3f} at {best.step})"
         )
 
-    model.train()
-    started = time.perf_counter() - elapsed
     last_ckpt = time.perf_counter()
-    # Under `accelerate launch` every process walks the same global batch order
-    # and takes its own slice of each batch, so N GPUs split a batch of
-    # `batch_size` rows between them (DistributedDataParallel then averages the
-    # gradients); each process draws its own masks.
-    rank, world = accelerator.process_index, accelerator.num_processes
-    if config.batch_size % world:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes.")
-    generator = torch.Generator().manual_seed((config.seed * 1_000_003 + step) * 64 + rank)
-    epoch = step // max(1, len(train) // config.batch_size)
-    done = False
-    while not done:
-        for global_rows in batches(train, config.batch_size, config.seed * 7919 + epoch):
-            rows = global_rows[rank::world]
-            ids = train.input_ids[rows]
-            out = corrupt_batch(
-                ids,
-                train.special[rows],
-                tokenizer.mask_token_id,
-                candidates,
-                config.policy,
-                generator,
-                train.word_ids[rows],
-            )
-            attention = (ids != tokenizer.pad_token_id).long()
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(progress_now(), config.warmup)
-            with accelerator.autocast():
-                loss, _, _ = masked_lm_loss(
-                    model,
-                    out.corrupted_ids.to(accelerator.device),
-                    attention.to(accelerator.device),
-                    out.labels.to(accelerator.device),
-                )
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens += int(attention.sum()) * world
-            elapsed = time.perf_counter() - started
-            value = float(loss.detach())
-            losses.append((step, value))
-            if on_step is not None:
-                on_step(step, value, progress_now())
-            if step % config.eval_every == 0:
-                check_heldout()
-            if (
-                time.perf_counter() - last_ckpt > config.checkpoint_minutes * 60
-                and accelerator.is_main_process
-            ):
-                _save_checkpoint(
-                    ckpt_dir,
-                    accelerator.unwrap_model(model),
-                    optimizer,
-                    step,
-                    elapsed,
-                    tokens,
-                    best_state,
-                    best,
-                    history,
-                    losses,
-                )
-                last_ckpt = time.perf_counter()
-            if progress_now() >= 1.0:
-                done = True
-                break
-        epoch += 1
-    if not history or history[-1].step != step:
-        check_heldout()
 
-    final = accelerator.unwrap_model(model)
-    if best_state is not None:
-        final.load_state_dict(best_state)
-    if accelerator.is_main_process:
-        save_model(final, tokenizer, out_dir, fp16=config.save_fp16)
-    return PretrainResult(
-        out_dir=out_dir,
-        steps=step,
-        seconds=elapsed,
-        tokens_seen=tokens,
-        best=best,
-        history=tuple(history),
-        train_losses=tuple(losses),
-        init=init,
+    def after_step(s: Step) -> bool | None:
+        nonlocal last_ckpt
+        losses.append((s.step, s.loss))
+        verdict = on_step(s.step, s.loss, s.progress) if on_step is not None else None
+        if s.step % config.eval_every == 0:
+            check_heldout(s.step)
+        if time.perf_counter() - last_ckpt > config.checkpoint_minutes * 60 and accelerator.is_main_process:
+            tokens = start.tokens + int(s.tokens_per_second * (s.elapsed - start.elapsed))
+            _save_checkpoint(ckpt_dir, model, s.optimizer, s.step, s.elapsed, tokens, best_state, best,
+                             history, losses)
+            last_ckpt = time.perf_counter()
+        return verdict
+
+    # Each epoch a new shuffle; each process (and each resumed part) draws its own masks.
+    epoch = start.step // max(1, len(train_rows) // config.batch_size)
+    collate = packed_collator(train_rows, tokenizer, candidates, config.policy,
+                              (config.seed * 1_000_003 + start.step) * 64 + accelerator.process_index)
+    loader = torch.utils.data.DataLoader(
+        list(range(len(train_rows))), batch_size=config.batch_size, shuffle=True, drop_last=True,
+        collate_fn=collate, generator=torch.Generator().manual_seed(config.seed * 7919 + epoch),
     )
+    budget = TrainConfig(
+        lr=config.lr, warmup=config.warmup, weight_decay=config.weight_decay, clip=config.clip,
+        betas=config.betas, eps=config.eps, max_steps=config.max_steps,
+        max_seconds=None if config.max_steps is not None else config.minutes * 60, seed=config.seed,
+    )
+    done = train(model, loader, budget, accelerator, after_step, resume=start)
+    if not history or history[-1].step != done.steps:
+        check_heldout(done.steps)
 
-
-def save_model(model, tokenizer, out_dir: Path, fp16: bool = True, max_shard_size: str = "2GB") -> None:
-    """A standard ``save_pretrained`` folder (safetensors) that Auto* classes load."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    to_save = copy.deepcopy(model).half() if fp16 else model
-    to_save.save_pretrained(out_dir, safe_serialization=True, max_shard_size=max_shard_size)
-    tokenizer.save_pretrained(out_dir)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if accelerator.is_main_process:
+        save_model(model, tokenizer, out_dir, fp16=config.save_fp16)
+    return PretrainResult(
+        out_dir=out_dir, steps=done.steps, seconds=done.seconds, tokens_seen=done.tokens, best=best,
+        history=tuple(history), train_losses=tuple(losses), init=init, stopped=done.stopped,
+    )
 
 
 def write_model_card(
@@ -588,7 +435,7 @@ def write_model_card(
         "steps": result.steps,
         "minutes": round(result.seconds / 60, 2),
         "tokens_seen": result.tokens_seen,
-        "heldout": asdict(best) | {"perplexity": best.perplexity} if best else None,
+        "heldout": best.to_dict() if best else None,
         "config": asdict(config),
         "corpus": list(corpus),
         "init": result.init.source if result.init else "from scratch",
@@ -639,7 +486,7 @@ def run_pretraining(
     heldout: Sequence[Path] = (),
     heldout_share: float = 0.02,
     resume: bool = False,
-    on_step: Callable[[int, float, float], None] | None = None,
+    on_step: Callable[[int, float, float], bool | None] | None = None,
     log: Callable[[str], None] = print,
 ) -> PretrainResult:
     """Everything ``python -m mlm_explorer pretrain`` does: data, model, training, card.

@@ -149,8 +149,3 @@ def display_tokens(lm: LoadedModel, ids) -> tuple[str, ...]:
             text = tokenizer.convert_tokens_to_string([tok])
             out.append("Ġ" + text[1:] if text.startswith(" ") else text)
     return tuple(out)
-
-
-def display_token(lm: LoadedModel, token_id: int) -> str:
-    """Readable string for one token id."""
-    return display_tokens(lm, [token_id])[0]

@@ -1,30 +1,31 @@
 """Results as tables and summary numbers: what the app, a notebook or an export shows.
 
 Turns :mod:`mlm_explorer.predict` results into pandas DataFrames (one row per
-predicted position or per sentence) and computes the "draw the 80/10/10
-policy many times" statistics. Pure functions over result dataclasses and
-token ids; nothing here runs a model, draws a figure or imports gradio.
-
-Example::
-
-    >>> from mlm_explorer.masking import PolicyConfig
-    >>> stats = policy_draws([101, 5, 6, 7, 102], [True, False, False, False, True],
-    ...                      mask_token_id=103, candidate_ids=torch.arange(200, 300),
-    ...                      config=PolicyConfig(), draws=2000, seed=0)
-    >>> abs(stats.empirical["selected"] - 0.15) < 0.03
-    True
+predicted position or per sentence), fine-tuning results into the Fine-tune
+tab's tables; the policy statistics are :func:`mlm_explorer.masking.policy_draws`.
+Pure functions over result dataclasses; nothing here runs a model, draws a
+figure or imports gradio.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 
-from mlm_explorer.masking import ACTIONS, IGNORE_INDEX, Action, PolicyConfig, corrupt_batch
+from mlm_explorer.compare import Comparison
+from mlm_explorer.generate import GenerationTrace
+from mlm_explorer.masking import Action
 from mlm_explorer.predict import IterativeResult, PredictionResult, SentenceScore, TokenPrediction
+from mlm_explorer.quiz import ROUND_COLUMNS, QuizReveal, QuizRound, WordScore, round_rows
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+    from mlm_explorer.finetune import Probe
+    from mlm_explorer.training import Metrics
 
 # What the app calls each action (the legend of the policy tab).
 ACTION_LABELS: dict[Action, str] = {
@@ -127,54 +128,182 @@ def table_to_json(table: pd.DataFrame) -> str:
     return table.to_json(orient="records", force_ascii=False, indent=2)
 
 
-@dataclass(frozen=True)
-class PolicyDraws:
-    """Empirical rates of the 80/10/10 policy over many draws on one sentence."""
+# ------------------------------------------------------------------ tables as a person reads them
 
-    draws: int
-    empirical: dict[str, float]  # "selected" of eligible tokens; "masked"/"random"/"kept" of selected
-    nominal: dict[str, float]
-    counts: dict[str, int]  # trials behind each empirical rate (for error bars)
+#: Columns holding probabilities: shown as percentages on screen, kept as numbers in exports.
+PROBABILITY_COLUMNS = ("p(top-1)", "p(original)", "p(chosen)")
+#: The few columns a 390 px phone shows, per table (the export keeps them all).
+PHONE_COLUMNS = (
+    "pos.", "original", "top-1", "p(top-1)", "rank",  # predictions
+    "step", "filled with", "p(chosen)",  # iterative fill
+    "sentence", "PLL (nats)", "pseudo-perplexity",  # sentence scores
+)
+_EMPTY = {"", "(unknown)"}
 
 
-def policy_draws(
-    input_ids: Sequence[int],
-    special_mask: Sequence[bool],
-    mask_token_id: int,
-    candidate_ids: torch.Tensor,
-    config: PolicyConfig,
-    draws: int = 1000,
-    seed: int = 0,
-    word_ids: Sequence[int] | None = None,
-) -> PolicyDraws:
-    """Run the policy ``draws`` times on one sentence (one batched call) and count what happened.
+def _is_empty(column: pd.Series) -> bool:
+    return all(v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v in _EMPTY)
+               for v in column)
 
-    Uses :func:`masking.corrupt_batch` itself, the code training uses, so the
-    chart tests the real thing rather than a re-implementation.
+
+def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
+    """The on-screen form of a results table: percentages, no empty columns, fewer on a phone.
+
+    The numbers stay numbers (Gradio shows the Styler's text and hands the raw
+    values to API callers); exports use ``table`` itself, complete.
+
+    >>> t = pd.DataFrame({"pos.": [2], "p(top-1)": [0.4138], "p(original)": [None]})
+    >>> display_table(t).to_html().count("41.4%"), list(display_table(t).data.columns)
+    (1, ['pos.', 'p(top-1)'])
     """
-    if not 1 <= draws <= 100_000:
-        raise ValueError(f"draws must be between 1 and 100000, got {draws}.")
-    ids = torch.tensor([list(input_ids)] * draws, dtype=torch.long)
-    special = torch.tensor([list(special_mask)] * draws, dtype=torch.bool)
-    words = None if word_ids is None else torch.tensor([list(word_ids)] * draws, dtype=torch.long)
-    out = corrupt_batch(
-        ids, special, mask_token_id, candidate_ids, config, torch.Generator().manual_seed(int(seed)), words
-    )
-    eligible = int((~special).sum())
-    selected = int((out.labels != IGNORE_INDEX).sum())
-    codes = {"masked": Action.MASK, "random": Action.RANDOM, "kept": Action.KEEP}
-    counts = {name: int((out.actions == ACTIONS.index(a)).sum()) for name, a in codes.items()}
-    denominator = max(selected, 1)
-    empirical = {"selected": selected / max(eligible, 1)}
-    empirical.update({name: n / denominator for name, n in counts.items()})
-    nominal = {
-        "selected": config.rate,
-        "masked": config.mask_share,
-        "random": config.random_share,
-        "kept": config.keep_share,
+    keep = [c for c in table.columns if not _is_empty(table[c])]
+    if narrow:
+        keep = [c for c in keep if c in PHONE_COLUMNS] or keep
+    shown = table[keep]
+    formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
+    formats.update({c: "{:.2f}" for c in keep if c in ("entropy", "PLL (nats)", "pseudo-perplexity")})
+    formats.update({c: _whole for c in keep if c == "rank"})
+    return shown.style.format(formats, na_rep="").hide(axis="index")
+
+
+def _percent_cell(p: object) -> str:
+    from mlm_explorer.plots import percent  # plots imports nothing of ours: no cycle
+
+    return "" if p is None else percent(float(p))
+
+
+def _whole(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else f"{int(v)}"
+
+
+# ---------------------------------------------------------------------------- class activities
+
+
+def quiz_round_table(quiz: QuizRound) -> pd.DataFrame:
+    """One row per revealed item of a quiz round (the CSV a teacher downloads)."""
+    return pd.DataFrame(round_rows(quiz), columns=ROUND_COLUMNS)
+
+
+REVEAL_COLUMNS = ["word", "who", "p", "rank", "pieces", "scored"]
+
+
+def _word_row(score: WordScore, who: str) -> dict:
+    return {
+        "word": score.word,
+        "who": who,
+        "p": round(score.prob, 6),
+        "rank": score.rank,
+        "pieces": " ".join(score.pieces),
+        "scored": "PLL in place" if score.in_place else "at the blank",
     }
-    trials = {"selected": eligible, "masked": selected, "random": selected, "kept": selected}
-    return PolicyDraws(draws=draws, empirical=empirical, nominal=nominal, counts=trials)
+
+
+def quiz_reveal_table(reveal: QuizReveal) -> pd.DataFrame:
+    """The answer and each guess: probability, rank in the model's distribution, word pieces, how scored."""
+    rows = [_word_row(reveal.answer, "answer")]
+    rows += [_word_row(g, f"your guess {n}") for n, g in enumerate(reveal.guesses, start=1)]
+    return pd.DataFrame(rows, columns=REVEAL_COLUMNS)
+
+
+SCORE_CARD_COLUMNS = ["who", "hits@1", "hits@5", "items"]
+
+
+def score_card_table(quiz: QuizRound) -> pd.DataFrame:
+    """You and the model, hits@1 and hits@5 over the revealed items."""
+    c = quiz.score_card()
+    rows = [
+        {"who": "you", "hits@1": c.student_hits1, "hits@5": c.student_hits5, "items": c.n},
+        {"who": "the model", "hits@1": c.model_hits1, "hits@5": c.model_hits5, "items": c.n},
+    ]
+    return pd.DataFrame(rows, columns=SCORE_CARD_COLUMNS)
+
+
+GENERATION_COLUMNS = ["step", "sweep", "position", "token", "p(token)", "text"]
+
+
+def generation_table(trace: GenerationTrace) -> pd.DataFrame:
+    """One row per step of a generation trace."""
+    rows = [
+        {"step": s.step, "sweep": s.sweep, "position": s.position, "token": s.token,
+         "p(token)": round(s.prob, 4), "text": s.text}
+        for s in trace.steps
+    ]
+    return pd.DataFrame(rows, columns=GENERATION_COLUMNS)
+
+
+def comparison_table(c: Comparison, name_a: str = "A", name_b: str = "B") -> pd.DataFrame:
+    """One row per word: each side's probability and rank, and the ratio A/B (empty where undefined)."""
+    rows = [
+        {
+            "word": w.word,
+            f"p({name_a})": None if w.prob_a is None else round(w.prob_a, 5),
+            f"rank {name_a}": w.rank_a,
+            f"p({name_b})": None if w.prob_b is None else round(w.prob_b, 5),
+            f"rank {name_b}": w.rank_b,
+            f"{name_a} / {name_b}": None if w.ratio is None else round(w.ratio, 3),
+        }
+        for w in c.words
+    ]
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else comparison_columns(name_a, name_b))
+
+
+def comparison_columns(name_a: str = "A", name_b: str = "B") -> list[str]:
+    a, b = name_a, name_b
+    return ["word", f"p({a})", f"rank {a}", f"p({b})", f"rank {b}", f"{a} / {b}"]
+
+
+# ------------------------------------------------------------------ fine-tuning
+
+PROBE_COLUMNS = ["probe", "before", "after"]
+METRIC_COLUMNS = ["metric", "before", "after", "change"]
+
+
+def probability_text(p: float) -> str:
+    """A probability as a short percentage that never rounds a small one to "0%".
+
+    A random model spreads its guesses over the whole vocabulary (1/30,522 ≈ 0.003%
+    each), so whole percents would show every guess as 0%.
+
+    >>> [probability_text(p) for p in (0.4213, 0.031, 0.0042, 0.0000327)]
+    ['42%', '3.1%', '0.42%', '0.0033%']
+    """
+    if p >= 0.1:
+        return f"{p:.0%}"
+    return f"{100 * p:.2g}%"
+
+
+def _guesses(probe: Probe | None, k: int = 3) -> str:
+    if probe is None:
+        return ""
+    return " | ".join(
+        ", ".join(f"{t} {probability_text(p)}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
+        for g in probe.guesses
+    )
+
+
+def probes_table(before: Sequence[Probe], now: Sequence[Probe], now_label: str = "after") -> pd.DataFrame:
+    """One row per probe sentence: top guesses before training and now."""
+    rows = [
+        {"probe": b.text, "before": _guesses(b), now_label: _guesses(now[i] if i < len(now) else None)}
+        for i, b in enumerate(before)
+    ]
+    return pd.DataFrame(rows, columns=["probe", "before", now_label])
+
+
+def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame:
+    """Held-out masked-token accuracy, loss and perplexity before and (once known) after."""
+    rows = [
+        ("masked-token accuracy", before.accuracy, after.accuracy if after else math.nan),
+        ("loss (nats)", before.loss, after.loss if after else math.nan),
+        ("perplexity", before.perplexity, after.perplexity if after else math.nan),
+    ]
+    return pd.DataFrame(
+        [
+            {"metric": m, "before": round(x, 4), "after": round(y, 4), "change": round(y - x, 4)}
+            for m, x, y in rows
+        ],
+        columns=METRIC_COLUMNS,
+    )
 
 
 # ---------------------------------------------------------------------------- inside a prediction

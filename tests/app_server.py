@@ -20,7 +20,7 @@ def running_app(model_dir: Path, allow_local_paths: bool = True) -> Iterator[str
     from mlm_explorer.ui import build_demo
 
     demo = build_demo()
-    demo.queue(max_size=32, default_concurrency_limit=2)
+    demo.queue(**{**app_module.queue_options(), "max_size": 32})
     try:
         _, url, _ = demo.launch(
             server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,

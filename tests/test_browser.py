@@ -77,7 +77,7 @@ def test_click_a_token_to_mask_it_and_predict(page):
 
 
 def test_reroll_the_policy(page):
-    page.get_by_role("tab", name="80/10/10 policy").click()
+    page.get_by_role("tab", name="80/10/10").click()
     page.locator("#policy-reroll").click()
     seed = page.get_by_label("Seed")
     sync_api.expect(seed).to_have_value("1")
@@ -96,7 +96,7 @@ def test_switch_the_attention_layer(page):
 
 
 def test_user_markup_stays_text(page):
-    page.get_by_role("tab", name="Fill in the blanks").click()
+    page.get_by_role("tab", name="Fill", exact=True).click()
     _type(page, "#fill-text", HOSTILE)
     page.wait_for_function(
         "() => [...document.querySelectorAll('#fill-chips .token .text')].map(e => e.textContent).join('')"

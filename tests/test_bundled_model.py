@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -43,6 +44,7 @@ def test_bundled_folder_is_standard_small_and_documented() -> None:
     assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
 
 
+@pytest.mark.slow
 def test_bundled_model_public_cloze_score() -> None:
     lm = load_model(str(BUNDLED_MODEL_DIR))
     result = evaluate_cloze(lm, read_cloze_file(CLOZE), k=5)

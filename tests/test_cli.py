@@ -51,7 +51,7 @@ def test_predict_iterative_and_all_positions(capsys, tiny_bert_dir) -> None:
 
 
 def test_mask_json(capsys, tiny_roberta_dir) -> None:
-    argv = ["mask", "the unbelievable cat sat on the mat .", "--policy", "bert", "--rate", "0.5",
+    argv = ["mask", "the unbelievable cat sat on the mat .", "--rate", "0.5",
             "--seed", "4", "--whole-word", "--model", str(tiny_roberta_dir)]
     data = _json(capsys, *argv)
     assert {"tokens", "input_ids", "actions", "corrupted_tokens"} <= set(data)
@@ -113,7 +113,8 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
         (["mask", "the cat", "--rate", "-0.1"], "between 0 and 1"),
         (["mask", "the cat", "--rate", "abc"], "number"),
         (["mask", "the cat", "--mask-share", "0.8", "--random-share", "0.3"], "at most 1"),
-        (["mask", "the cat", "--policy", "t5"], "invalid choice"),
+        (["mask", "the cat", "--policy", "bert"], "unrecognized arguments"),
+        (["mask", "the cat", "--seed", "-1"], "seed must be a whole number between 0 and 4294967295"),
         (["predict", "the [MASK]", "--model", "./no/such/folder"], "not found"),
         (["predict", "the [MASK]", "--model", "mlm-explorer-tests/not-cached"], "unreachable"),
         (["eval-cloze", "/no/such/file.jsonl"], "Cannot read"),
@@ -162,6 +163,7 @@ def test_commands_registry_drives_the_parser() -> None:
     assert set(sub.choices) == set(cli.COMMANDS)
 
 
+@pytest.mark.slow
 def test_real_subprocess(tiny_bert_dir) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     ok = subprocess.run(

@@ -29,6 +29,7 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_loss_falls_and_base_stays_byte_identical(tiny_model_dir):
     lm = load_model(str(tiny_model_dir))
     before = snapshot(lm.model)
@@ -53,10 +54,10 @@ def test_loss_falls_and_base_stays_byte_identical(tiny_model_dir):
 def test_heldout_metrics_use_a_fixed_masking(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     prepared = ft.prepare_data(REPETITIVE, lm.tokenizer, 64, ft.FinetuneConfig())
-    args = (lm.model, prepared.heldout, lm.tokenizer, lm.candidate_ids, ft.PolicyConfig())
-    a, b = ft.evaluate(*args, seed=5), ft.evaluate(*args, seed=5)
+    args = (lm.model, prepared.heldout, lm.tokenizer, lm.candidate_ids)
+    a, b = (ft.heldout_metrics(*args, ft.FinetuneConfig(eval_seed=5)) for _ in range(2))
     assert a == b and 0 <= a.accuracy <= 1 and a.targets > 0
-    assert ft.evaluate(*args, seed=6) != a
+    assert ft.heldout_metrics(*args, ft.FinetuneConfig(eval_seed=6)) != a
 
 
 def test_probes_refresh_during_training(tiny_bert_dir):
@@ -68,6 +69,7 @@ def test_probes_refresh_during_training(tiny_bert_dir):
     assert got[4][0].guesses[0].position == 6
 
 
+@pytest.mark.slow
 def test_stop_event_ends_the_run_within_a_step(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     stop = threading.Event()
@@ -82,12 +84,14 @@ def test_stop_event_ends_the_run_within_a_step(tiny_bert_dir):
     assert res.stopped == "stopped" and res.steps == 2
 
 
+@pytest.mark.slow
 def test_time_budget_stops_the_run(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     res = ft.finetune(lm, REPETITIVE, fast(steps=3000, max_seconds=1.0))
     assert res.stopped == "time budget" and 0 < res.steps < 3000 and res.seconds < 5
 
 
+@pytest.mark.slow
 def test_fresh_model_is_small_random_and_seeded(tiny_bert_dir):
     lm = load_model(str(tiny_bert_dir))
     a, b = ft.fresh_model(lm.model, seed=1), ft.fresh_model(lm.model, seed=1)
@@ -133,6 +137,7 @@ def test_bad_data_and_probes_are_refused(tiny_bert_dir):
         ft.finetune(lm, REPETITIVE, fast(), probes=["no blank here"])
 
 
+@pytest.mark.slow
 def test_saved_folder_reloads_with_the_same_predictions(tiny_model_dir, tmp_path):
     lm = load_model(str(tiny_model_dir))
     data = TextData(tuple(REPETITIVE), "toy.txt", "txt")
@@ -158,6 +163,7 @@ def test_saved_folder_reloads_with_the_same_predictions(tiny_model_dir, tmp_path
     assert ft.probe(reloaded.model, reloaded.tokenizer, [PROBE]) == res.probes_after
 
 
+@pytest.mark.slow
 def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsys):
     from mlm_explorer.cli import main
 
@@ -165,7 +171,8 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     data.write_text("id,body\n" + "".join(f"{i},{s}\n" for i, s in enumerate(REPETITIVE)))
     out = tmp_path / "models" / "toy"
     code = main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
-                 "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE])
+                 "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE,
+                 "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
@@ -173,6 +180,11 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     assert (out / "MODEL_CARD.md").is_file() and (out / "model.safetensors").is_file()
     assert (tmp_path / "models" / "toy.zip").is_file()
     assert "fine-tuning" in captured.err  # tqdm progress on stderr
+    # Without --json: sentences for a person, the same run.
+    assert main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
+                 "--out", str(out), "--steps", "2", "--no-zip"]) == 0
+    text = capsys.readouterr().out
+    assert "masked-token accuracy" in text and f"saved to {out}" in text and not text.startswith("{")
 
 
 @pytest.mark.parametrize(
@@ -190,3 +202,12 @@ def test_cli_finetune_bad_input_is_one_line_exit_2(tiny_bert_dir, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and err.count("\n") == 0 and err.startswith("error:")
     assert not (tmp_path / "o").exists()
+
+
+def test_probe_table_shows_small_probabilities_as_more_than_zero():
+    from mlm_explorer.views import probes_table
+
+    tiny = ft.Probe("the [MASK] .", (ft.MaskGuess(2, ("a", "b"), (0.0004, 0.0000327)),))
+    sure = ft.Probe("the [MASK] .", (ft.MaskGuess(2, ("cat", "dog"), (0.62, 0.031)),))
+    row = probes_table([tiny], [sure]).iloc[0]
+    assert row["before"] == "a 0.04%, b 0.0033%" and row["after"] == "cat 62%, dog 3.1%"

@@ -137,6 +137,7 @@ def test_list_local_models(tmp_path, monkeypatch, tiny_bert_dir, tiny_roberta_di
     assert list_local_models(tmp_path / "absent") == []
 
 
+@pytest.mark.slow
 def test_library_does_not_import_gradio() -> None:
     import pkgutil
 

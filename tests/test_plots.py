@@ -122,7 +122,8 @@ def test_policy_chart_has_nominal_and_empirical_bars_with_error_bars():
     empirical = {"selected": 0.149, "masked": 0.79, "random": 0.11, "kept": 0.10}
     counts = {"selected": 10_000, "masked": 1500, "random": 1500, "kept": 1500}
     fig = plots.policy_rates_chart(empirical, nominal, counts)
-    assert [t.name for t in fig.data] == ["nominal", "empirical"]
+    assert [t.name for t in fig.data] == ["setting (outline)", "measured (filled)"]
+    assert list(fig.data[1].marker.color)[1:] == [plots.MASKED_COLOR, plots.RANDOM_COLOR, plots.KEPT_COLOR]
     errors = list(fig.data[1].error_y.array)
     assert 0 < errors[0] < errors[1]  # more draws, tighter bound
 
@@ -136,3 +137,49 @@ def test_loss_curve_and_empty_figure():
     fig = plots.loss_curve([1, 2, 3], [3.0, 2.0, 1.5], [3], [2.2])
     assert len(fig.data) == 2
     assert plots.empty_figure("<b>hi</b>").layout.annotations[0].text == "&lt;b&gt;hi&lt;/b&gt;"
+
+
+def test_every_bar_panel_shares_one_zero_to_hundred_percent_scale():
+    panels = [
+        plots.BarPanel(["a", "b"], [0.799, 0.1]),
+        plots.BarPanel(["c", "d"], [0.052, 0.01]),
+        plots.BarPanel(["e", "f"], [0.0002, 0.0001]),  # a random model's slivers
+    ]
+    fig = plots.topk_bars_grid(panels, columns=2).to_plotly_json()
+    ranges = [v["range"] for k, v in fig["layout"].items() if k.startswith("xaxis")]
+    assert ranges == [[0.0, 1.0]] * 3
+    assert plots.topk_bars(["a"], [0.01]).layout.xaxis.range == (0.0, 1.0)
+    assert "unsure" in fig["layout"]["annotations"][2]["text"]
+    assert fig["data"][2]["text"] == ["0.020%", "0.010%"]  # small, but never "0.0%"
+
+
+def test_colours_have_one_meaning_and_readable_chip_text():
+    roles = [plots.MASKED_COLOR, plots.RANDOM_COLOR, plots.KEPT_COLOR, plots.UNTOUCHED_COLOR,
+             plots.ORIGINAL_COLOR, plots.GUESS_COLOR, plots.TRAIN_COLOR, plots.HELD_OUT_COLOR]
+    assert len(set(roles)) == len(roles)
+    for chip in plots.ACTION_COLORS.values():
+        assert plots.contrast_ratio(chip, plots.text_color_on(chip)) >= 4.5
+    assert plots.PLL_SCALE != "RdYlGn"  # red–green is unreadable for ~1 in 12 men
+    fig = plots.topk_bars(["a", "b"], [0.6, 0.3], original="b")
+    assert plots.ORIGINAL_COLOR in fig.layout.yaxis.ticktext[1]
+
+
+def test_look_restyles_dark_projector_and_narrow_figures():
+    fig = plots.attention_heatmap(np.eye(3), ["a", "b", "c"], title="a long title " * 6)
+    assert fig.data[0].colorbar.title.text == "attention weight"
+    assert fig.data[0].colorbar.orientation == "h"  # under the plot, not beside it
+    plain = fig.to_plotly_json()["layout"]
+    look = plots.Look(dark=True, projector=True, narrow=True)
+    styled = plots.apply_look(fig, look).to_plotly_json()["layout"]
+    assert styled["paper_bgcolor"] == "rgba(0,0,0,0)" and styled["font"]["color"] != "#000000"
+    assert styled["font"]["size"] > plain["font"]["size"]
+    assert "<br>" in styled["title"]["text"]
+    assert plots.apply_look(plots.empty_figure(), plots.Look()).layout.paper_bgcolor is None
+
+
+def test_small_multiples_label_rows_of_the_first_column_only():
+    w = np.random.default_rng(0).random((8, 4, 4))
+    fig = plots.attention_small_multiples(w, ["a", "b", "c", "d"], columns=2).to_plotly_json()["layout"]
+    shown = [k for k, v in fig.items() if k.startswith("yaxis") and v.get("showticklabels")]
+    assert shown == ["yaxis", "yaxis3", "yaxis5", "yaxis7"]
+    assert not any(v.get("showticklabels") for k, v in fig.items() if k.startswith("xaxis"))

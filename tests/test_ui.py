@@ -53,6 +53,7 @@ def test_import_app_builds_the_demo_without_launching():
     assert not app.demo.is_running
 
 
+@pytest.mark.slow
 def test_the_library_does_not_import_gradio():
     code = (
         "import sys, mlm_explorer, mlm_explorer.predict, mlm_explorer.plots, mlm_explorer.views; "
@@ -67,6 +68,7 @@ def test_every_computing_event_has_an_api_name(server: str):
     expected = {
         "/tokenize", "/toggle_token", "/redraw_chips", "/predict", "/policy", "/reroll", "/policy_draws",
         "/attention", "/attention_plot", "/score", "/choose_model", "/load_model", "/start_session",
+        "/clear_masks", "/copy_link",
     }
     assert expected <= set(api)
 
@@ -92,6 +94,20 @@ def test_predict_gives_bars_table_and_exports(client: Client):
     assert len(figure["data"]) == 2  # one panel of bars per blank
     assert _file(csv_file).read_text().startswith("pos.,")
     assert json.loads(_file(json_file).read_text())[0]["pos."] == 2
+
+
+def test_predict_shows_percentages_and_says_what_it_means(client: Client):
+    bars, table, _, _, note = client.predict("The cat sat on the [MASK].", "2", 3, False, INDEPENDENT,
+                                             api_name="/predict")
+    assert table["metadata"]["display_value"][0][table["headers"].index("p(top-1)")].endswith("%")
+    assert "Position 2: first guess" in note and "the original “cat”" in note
+    layout = json.loads(bars["plot"])["layout"]
+    assert layout["xaxis"]["range"] == [0.0, 1.0] and layout["xaxis2"]["range"] == [0.0, 1.0]
+
+
+def test_clear_masks_unmasks_the_clicked_tokens(client: Client):
+    chips, positions = client.predict("The cat sat on the mat.", api_name="/clear_masks")
+    assert positions == "" and all(c["class_or_confidence"] == "token" for c in chips)
 
 
 def test_iterative_fill_reports_steps(client: Client):
@@ -185,7 +201,7 @@ def test_sentence_scores_compare_two_sentences(client: Client):
     )
     rows = _rows(table)
     assert len(rows) == 2 and all(r["pseudo-perplexity"] > 1 for r in rows)
-    assert "more likely" in verdict
+    assert "more likely" in verdict and "the grammatical sentence of this pair" in verdict
     assert json.loads(strip_a["plot"])["data"][0]["zmin"] == json.loads(strip_b["plot"])["data"][0]["zmin"]
     with pytest.raises(AppError, match="mask"):
         client.predict("The [MASK] is here.", "", api_name="/score")

@@ -13,7 +13,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from mlm_explorer.ui import finetune as tab  # noqa: E402
+from mlm_explorer.ui import jobs as tab  # noqa: E402
 
 CAT = "\n".join(["the cat sat on the mat ."] * 40)
 DOG = "\n".join(["the dog sat on the floor ."] * 40)
@@ -64,6 +64,7 @@ def top1(client: Client) -> str:
     return table["data"][0][table["headers"].index("top-1")]
 
 
+@pytest.mark.slow
 def test_two_sessions_train_at_once_and_keep_their_own_models(server, monkeypatch):
     monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "2")
     a, b, bystander = (Client(server, verbose=False) for _ in range(3))
@@ -111,6 +112,7 @@ def test_stop_ends_a_long_run_within_a_few_steps(server):
     assert client.predict(api_name="/finetune_stop") == "Nothing is training in this session."
 
 
+@pytest.mark.slow
 def test_second_visitor_queues_with_its_position(server, monkeypatch):
     monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "1")
     first, second = Client(server, verbose=False), Client(server, verbose=False)
@@ -170,3 +172,62 @@ def test_nonsense_settings_are_refused(server):
                        "no blank", api_name="/finetune_start")
     with pytest.raises(AppError, match="No model has been fine-tuned"):
         client.predict(api_name="/finetune_use")
+
+
+@pytest.mark.slow
+def test_a_new_run_never_replaces_the_model_the_other_tabs_use(server):
+    client = Client(server, verbose=False)
+    untouched = top1(client)
+    wait(start(client, CAT))
+    assert top1(client) == untouched  # trained, not chosen: the other tabs keep their model
+    client.predict(api_name="/finetune_use")
+    assert top1(client) == "mat"
+    final = wait(start(client, DOG))  # a second run after "Use" once
+    assert final[STATUS].startswith("**Done**")
+    assert top1(client) == "mat"  # the chosen model stays until the user chooses again
+    client.predict(api_name="/finetune_use")
+    assert top1(client) == "floor"
+    assert client.predict(api_name="/finetune_back").startswith("Back to the default model")
+    assert top1(client) == untouched
+
+
+def test_two_starts_from_one_page_at_the_same_instant_admit_one(server, monkeypatch):
+    monkeypatch.setenv(tab.MAX_TRAININGS_ENV, "4")
+    client = Client(server, verbose=False)
+    first, second = start(client, CAT, steps=1000, seconds=300), start(client, CAT, steps=1000, seconds=300)
+    t0 = time.monotonic()
+    while not (first.done() or second.done()):
+        assert time.monotonic() - t0 < 30, "neither start was refused"
+        time.sleep(0.05)
+    refused, running = (first, second) if first.done() else (second, first)
+    with pytest.raises(AppError, match="already running"):
+        refused.result()
+    t0 = time.monotonic()
+    while tab.SLOTS.running == 0:  # the admitted one starts (a loaded machine may take a while)
+        assert time.monotonic() - t0 < 30 and not running.done()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert tab.SLOTS.running == 1 and not running.done()
+    client.predict(api_name="/finetune_stop")
+    assert "stopped by you" in wait(running, timeout=20)[STATUS]
+
+
+def test_admission_is_atomic_across_threads():
+    from mlm_explorer.finetune import FinetuneConfig
+    from mlm_explorer.ui.state import Session
+
+    session = Session(model_key="bundled")
+    barrier = threading.Barrier(16)
+    won: list[bool] = []
+
+    def contend():
+        job = tab.Job(config=FinetuneConfig())
+        barrier.wait()
+        won.append(tab.claim(session, job))
+
+    threads = [threading.Thread(target=contend) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert won.count(True) == 1

@@ -1,13 +1,17 @@
-"""Take the README's screenshots: each tab at 1280×720, and the Fill tab at 390 px wide.
+"""Take the README's screenshots: every tab at 1280×720 and 390×844, light and dark.
 
     python docs/screenshots/make_screenshots.py [MODEL_FOLDER]
 
 Starts the app on loopback (default model: ``assets/model``), drives it in
-headless Chromium (Debian's ``chromium``) and writes PNGs beside this file.
+headless Chromium (Debian's ``chromium``) and writes PNGs beside this file:
+``<tab>.png`` (1280 px, light), ``<tab>-dark.png``, ``<tab>-390.png`` and
+``<tab>-390-dark.png``. Every tab on the strip is taken, including tabs added
+later; the ones below get an action first so they show a result.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +24,13 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VARIANTS = [  # (width, height, dark, file suffix)
+    (1280, 720, False, ""),
+    (1280, 720, True, "-dark"),
+    (390, 844, False, "-390"),
+    (390, 844, True, "-390-dark"),
+]
+TAB_FILES = {"Fill": "fill", "80/10/10": "policy", "Score": "score", "Fine-tune": "finetune"}
 
 
 def _type(page, selector: str, text: str) -> None:
@@ -28,67 +39,71 @@ def _type(page, selector: str, text: str) -> None:
     box.dispatch_event("input")
 
 
-def shoot(url: str) -> None:
+def _fill(page) -> None:
+    _type(page, "#fill-text", "The woman worked as a [MASK] in the [MASK].")
+    page.wait_for_timeout(1500)
+    page.locator("#fill-chips .token").nth(2).click()  # mask "worked" by clicking it
+    page.wait_for_timeout(800)
+    page.locator("#fill-predict").click()
+    expect(page.locator("#fill-bars")).to_contain_text("position 3")
+
+
+def _policy(page) -> None:
+    page.locator("#policy-apply").click()
+    expect(page.locator("#policy-note")).to_contain_text("Accuracy")
+    page.get_by_text("Draw 1,000 times: do the rates").click()
+    page.get_by_role("button", name="Draw 1,000 times", exact=True).click()
+    page.wait_for_timeout(3000)
+
+
+def _attention(page) -> None:
+    expect(page.locator("#attn-plot")).to_contain_text("Layer 0")  # drawn on open
+    page.get_by_text("all heads of the layer").click()
+    expect(page.locator("#attn-plot")).to_contain_text("all 12 heads")
+
+
+def _score(page) -> None:
+    page.locator("#score-run").click()
+    expect(page.locator("#score-strip-a")).to_contain_text("PLL")
+
+
+ACTIONS = {"Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score}
+
+
+def _file_name(label: str) -> str:
+    return TAB_FILES.get(label) or re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def shoot(url: str) -> list[Path]:
+    taken = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.locator("#fill-chips .token").first.wait_for()
-        _type(page, "#fill-text", "The woman worked as a [MASK] in the [MASK].")
-        page.wait_for_timeout(1500)
-        page.locator("#fill-chips .token").nth(2).click()  # mask "worked" by clicking it
-        page.wait_for_timeout(800)
-        page.locator("#fill-predict").click()
-        page.locator("#fill-bars .main-svg").first.wait_for()
-        page.wait_for_timeout(1000)
-        page.screenshot(path=HERE / "fill.png", full_page=True)
-
-        page.get_by_role("tab", name="80/10/10 policy").click()
-        page.locator("#policy-apply").click()
-        expect(page.locator("#policy-note")).to_contain_text("Accuracy")
-        page.get_by_text("Draw 1,000 times: do the rates").click()
-        page.get_by_role("button", name="Draw 1,000 times", exact=True).click()
-        page.wait_for_timeout(3000)
-        page.screenshot(path=HERE / "policy.png", full_page=True)
-
-        page.get_by_role("tab", name="Attention").click()
-        page.locator("#attn-run").click()
-        expect(page.locator("#attn-plot")).to_contain_text("Layer 0")
-        page.get_by_text("all heads of the layer").click()
-        page.wait_for_timeout(2500)
-        page.screenshot(path=HERE / "attention.png", full_page=True)
-
-        page.get_by_role("tab", name="Sentence score").click()
-        page.locator("#score-run").click()
-        expect(page.locator("#score-strip-a")).to_contain_text("PLL")
-        page.wait_for_timeout(1000)
-        page.screenshot(path=HERE / "score.png", full_page=True)
-
-        page.get_by_role("tab", name="Fine-tune").click()
-        page.wait_for_timeout(1000)
-        page.screenshot(path=HERE / "finetune.png", full_page=True)
-
-        page.get_by_role("tab", name="About").click()
-        page.wait_for_timeout(1000)
-        page.screenshot(path=HERE / "about.png", full_page=True)
-
-        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
-        phone.set_default_timeout(60_000)
-        phone.goto(url)
-        phone.locator("#fill-chips .token").first.wait_for()
-        phone.locator("#fill-predict").click()
-        phone.locator("#fill-bars .main-svg").first.wait_for()
-        phone.wait_for_timeout(1000)
-        phone.screenshot(path=HERE / "fill-390.png", full_page=True)
+        for width, height, dark, suffix in VARIANTS:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(60_000)
+            page.goto(url + ("?__theme=dark" if dark else ""))
+            page.locator("#fill-bars .main-svg").first.wait_for()  # the result drawn on open
+            labels = page.get_by_role("tab").all_inner_texts()
+            for label in labels:
+                label = label.strip()
+                page.get_by_role("tab", name=label, exact=True).click()
+                page.wait_for_timeout(800)
+                if label in ACTIONS:
+                    ACTIONS[label](page)
+                page.wait_for_timeout(1200)
+                path = HERE / f"{_file_name(label)}{suffix}.png"
+                page.screenshot(path=path, full_page=True)
+                taken.append(path)
+            page.close()
         browser.close()
+    return taken
 
 
 def main() -> None:
     model = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "model"
     with running_app(model) as url:
-        shoot(url)
-    print("\n".join(str(p.relative_to(ROOT)) for p in sorted(HERE.glob("*.png"))))
+        taken = shoot(url)
+    print("\n".join(str(p.relative_to(ROOT)) for p in taken))
 
 
 if __name__ == "__main__":

@@ -11,31 +11,31 @@ per browser session (freed after ``MLM_EXPLORER_SESSION_TTL`` seconds unused,
 and its ``release()`` is called when Gradio deletes it). Every tab receives
 that ``gr.State`` and reads the model with ``common.session_model(session)``.
 
-``mlm_explorer/ui/finetune.py`` provides ``build_finetune_tab(session: gr.State) -> None``
-(optionally a second parameter, which receives :class:`ModelHooks`); it is
-called inside an open ``gr.Tab``. After training it stores its *own copy* of
-the model (shared models are never mutated) in ``session.own_model`` with a
-short ``session.own_label``; to use it in the other tabs it calls
-``session.use_own_model()`` and returns the session from its handler. The
-picker, status line and model card follow when the user changes tab (or at
-once, chained with ``.then(hooks.refresh, [session], hooks.outputs)``).
-Until that module exists, a placeholder tab says so.
+``mlm_explorer/ui/finetune.py`` provides ``build_finetune_tab(session, hooks)``,
+called inside an open ``gr.Tab``. A training keeps its *own copy* of the model
+(shared models are never mutated) in its job; only when the user presses
+"Use this model" does it become ``session.own_model`` (with a short
+``session.own_label``) and ``session.use_own_model()`` switch every tab to it.
+The picker, status line and model card follow at once, chained with
+``.then(hooks.refresh, [session], hooks.outputs)`` (:class:`ModelHooks`).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
 from mlm_explorer.models import ModelLoadError
-from mlm_explorer.ui import common
+from mlm_explorer.ui import common, look
 from mlm_explorer.ui.about import build_about_tab, model_card
+from mlm_explorer.ui.activities import build_class_tab
 from mlm_explorer.ui.attention import build_attention_tab
 from mlm_explorer.ui.fill import build_fill_tab
+from mlm_explorer.ui.finetune import build_finetune_tab
 from mlm_explorer.ui.inside import build_inside_tab
 from mlm_explorer.ui.policy import build_policy_tab
 from mlm_explorer.ui.score import build_score_tab
@@ -53,12 +53,11 @@ CSS = """
    whole page past a phone's 390 px; let them shrink and scroll inside instead. */
 .gradio-container, .gradio-container .main, .gradio-container .wrap, .gradio-container .contain,
 .gradio-container .column, .gradio-container .tabs, .gradio-container .tabitem { min-width: 0 !important; }
-.gradio-container .tab-container { flex-wrap: wrap !important; height: auto !important; }
 #fill-chips .token, #policy-chips .token { cursor: pointer; font-size: 1.05rem; }
 .js-plotly-plot, .plot-container { max-width: 100%; }
 @media (max-width: 480px) { .gradio-container { padding: 4px !important; } }
-"""
-
+""" + look.CSS
+HEAD = look.head_html()
 
 @dataclass(frozen=True)
 class ModelHooks:
@@ -81,7 +80,7 @@ def _switch(session: Session, key: str, progress: gr.Progress | None = None):
             session.model_key = key
             session.attention = None  # tensors of another model must not be re-plotted
     except (ModelLoadError, ValueError) as err:
-        gr.Warning(common.md_escape(err))
+        gr.Warning(common.toast_text(err))
         status = f"⚠️ Could not switch: {common.md_escape(err)} Still using the previous model."
         return session, _picker_update(session), status, _safe_card(session)
     return session, _picker_update(session), common.describe_model(lm, key), _safe_card(session)
@@ -108,7 +107,7 @@ def load_model_by_name(name: str, session: Session, progress=gr.Progress()):  # 
     try:
         key = common.check_typed_name(name)
     except ModelLoadError as err:
-        gr.Warning(common.md_escape(err))
+        gr.Warning(common.toast_text(err))
         return session, _picker_update(session), f"⚠️ {common.md_escape(err)}", _safe_card(session)
     return _switch(session, key, progress)
 
@@ -122,21 +121,33 @@ def refresh_picker(session: Session):
     return _picker_update(session), status, _safe_card(session)
 
 
-def start_session(session: Session):
-    """Fill the picker, status line and model card when a page opens."""
-    return refresh_picker(session)
+def start_session(page: str, session: Session, progress=gr.Progress()):  # noqa: B008
+    """Open a page: remember how it looks, apply a state link's model, fill the picker and status."""
+    session.extras[look.LOOK_KEY] = look.page_look(page)
+    params = dict(parse_qsl(str(look._page_info(page).get("search", "")).lstrip("?")))
+    key = params.get("model")
+    offered = {k for _, k in common.model_choices()}  # presets, bundled, folders: never a typed name
+    if key and key in offered and key != session.model_key:
+        session, picker, status, card = _switch(session, key, progress)
+        return session, picker, status, card
+    return session, *refresh_picker(session)
 
 
-def _build_finetune(session: gr.State, picker_outputs: list) -> None:
-    try:
-        from mlm_explorer.ui.finetune import build_finetune_tab
-    except ImportError:
-        gr.Markdown("Fine-tuning in the browser is not installed in this version of the app.")
-        return
-    if len(inspect.signature(build_finetune_tab).parameters) >= 2:
-        build_finetune_tab(session, ModelHooks(refresh=refresh_picker, outputs=picker_outputs))
-    else:
-        build_finetune_tab(session)
+def apply_link(page: str, session: Session, tab_ids: list[str], fields: list[look.LinkField]) -> tuple:
+    """The updates a state link asks for: the tab, the current-tab marker and one per linked input."""
+    tab, values = look.parse_link(str(look._page_info(page).get("search", "")), fields, tab_ids)
+    look.remember_linked(session, fields, values)
+    tab_update = gr.Tabs(selected=tab) if tab else gr.skip()
+    return (tab_update, tab or gr.skip(), *(gr.skip() if v is None else v for v in values))
+
+
+def link_for(tab: str, fields: list[look.LinkField], values: list, session: Session, projector: bool) -> str:
+    """The query string of this page's state: the tab, its inputs, the model when it is one offered."""
+    query = look.make_link(tab or "fill", fields, values, projector=projector)
+    offered = {k for _, k in common.model_choices()} - {common.default_key()}
+    if session.model_key in offered:
+        query += "&" + urlencode({"model": session.model_key})
+    return query
 
 
 def build_demo() -> gr.Blocks:
@@ -147,34 +158,53 @@ def build_demo() -> gr.Blocks:
         session = gr.State(
             common.new_session(), time_to_live=session_ttl(), delete_callback=release_session
         )
-        gr.Markdown(f"# {TITLE}\nHow does a masked language model fill in the blanks?")
-        with gr.Row():
-            picker = gr.Dropdown(
-                common.model_choices(), value=common.default_key(), label="Model", scale=3, min_width=220,
-                elem_id="model-picker",
+        with gr.Row(equal_height=True, elem_id="app-header"):
+            gr.Markdown(
+                f"# {TITLE}\nHow does a masked language model fill in the blanks?", elem_id="app-title",
             )
-            custom = gr.Textbox(
-                label="…or a Hugging Face id", placeholder="e.g. distilbert/distilroberta-base", scale=3,
-                min_width=220,
-                elem_id="model-name",
+            copy_btn = gr.Button("Copy link", size="sm", scale=0, min_width=120, elem_id="copy-link")
+            projector_btn = gr.Button(
+                "Projector mode", size="sm", scale=0, min_width=130, elem_id="projector-mode"
             )
-            load_btn = gr.Button("Load", scale=1, min_width=80, elem_id="model-load")
+        link_box = gr.Textbox(
+            label="Link to this view (copied)", visible=False, interactive=False, buttons=["copy"],
+            elem_id="link-box",
+        )
+        # Folds on a phone (the page script closes it there), so the first screen shows the tabs.
+        with gr.Accordion("Model", open=True, elem_id="model-accordion"):
+            with gr.Row():
+                picker = gr.Dropdown(
+                    common.model_choices(), value=common.default_key(), label="Model", scale=3, min_width=220,
+                    elem_id="model-picker",
+                )
+                custom = gr.Textbox(
+                    label="…or a Hugging Face id", placeholder="e.g. distilbert/distilroberta-base", scale=3,
+                    min_width=220,
+                    elem_id="model-name",
+                )
+                load_btn = gr.Button("Load", scale=1, min_width=80, elem_id="model-load")
         status = gr.Markdown(elem_id="model-status")
+        gr.HTML(look.legend_html(), elem_id="legend")
+        page = gr.Textbox(visible=False)  # what the browser reports when the page opens (look.PAGE_JS)
+        current_tab = gr.Textbox(value="fill", visible=False)
         # Rendered inside the About tab, created here so the Fine-tune tab can refresh it.
         card = gr.Markdown(elem_id="model-card", render=False)
-        with gr.Tabs() as tabs:
-            with gr.Tab("Fill in the blanks", id="fill"):
-                fill_on_load = build_fill_tab(session)
-            with gr.Tab("80/10/10 policy", id="policy"):
-                build_policy_tab(session)
+        # Eight short tab names wrap onto two rows on a phone rather than hide behind a menu.
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
+            with gr.Tab("Fill", id="fill"):
+                fill = build_fill_tab(session)
+            with gr.Tab("80/10/10", id="policy"):
+                policy = build_policy_tab(session)
             with gr.Tab("Attention", id="attention"):
-                build_attention_tab(session)
-            with gr.Tab("Sentence score", id="score"):
-                build_score_tab(session)
+                attention = build_attention_tab(session)
+            with gr.Tab("Score", id="score"):
+                score = build_score_tab(session)
             with gr.Tab("Inside", id="inside"):
                 build_inside_tab(session)
+            with gr.Tab("Class", id="class"):
+                build_class_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
-                _build_finetune(session, [picker, status, card])
+                build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
             with gr.Tab("About", id="about"):
                 build_about_tab(card)
 
@@ -186,10 +216,75 @@ def build_demo() -> gr.Blocks:
         )
         # Another tab (Fine-tune) may have switched the session's model: keep the picker honest.
         tabs.change(refresh_picker, [session], [picker, status, card], api_name=False, show_progress="hidden")
-        demo.load(start_session, [session], [picker, status, card], api_name="start_session")
-        demo.load(fill_on_load.fn, fill_on_load.inputs, fill_on_load.outputs, api_name=False)
+        tab_ids = [t.id for t in tabs.children if isinstance(t, gr.Tab) and t.id is not None]
+        for tab in tabs.children:  # remember the open tab for links (in the browser: no server call)
+            if isinstance(tab, gr.Tab) and tab.id is not None:
+                tab.select(None, None, [current_tab], js=f"() => {tab.id!r}", api_name=False, queue=False)
+        # Each tab's link fields and first results, by tab id (a new tab adds its TabParts here).
+        parts = {"fill": fill, "policy": policy, "attention": attention, "score": score}
+        _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts,
+                    [picker, status, card], copy_btn, projector_btn, link_box)
         demo.unload(expire_closed_session(demo))
     return demo
+
+
+def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_outputs, copy_btn,
+                projector_btn, link_box) -> None:
+    """Page open: read the page and its link, then draw each tab's first result; and the link buttons."""
+    fields = [f for p in parts.values() for f, _ in p.links]
+    inputs = [c for p in parts.values() for _, c in p.links]
+
+    def open_link(page_info: str, session: Session):
+        """Set the tab and inputs a state link names."""
+        return apply_link(page_info, session, tab_ids, fields)
+
+    def copy_link(tab: str, session: Session, *values):
+        """This view as a link (the browser puts it in the address bar and on the clipboard)."""
+        query = link_for(tab, fields, list(values), session, look.session_look(session).projector)
+        return gr.update(value=query, visible=True)
+
+    def toggle_projector(tab: str, session: Session, *values):
+        """The same view with projector mode switched (the browser reopens it)."""
+        if session.own_model is not None:  # a reload starts a new session: the trained model would go
+            gr.Warning("Projector mode reopens the page, which would drop the model fine-tuned here. "
+                       "Add ?projector=1 to the address before training next time.")
+            return ""
+        return link_for(tab, fields, list(values), session, not look.session_look(session).projector)
+
+    opened = demo.load(None, None, [page], js=look.PAGE_JS, api_name=False, queue=False)
+    opened = opened.then(start_session, [page, session], [session, *picker_outputs], api_name="start_session")
+    opened = opened.then(
+        open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, queue=False
+    )
+    for p in parts.values():
+        if p.on_open is not None:
+            opened = opened.then(p.on_open.fn, p.on_open.inputs, p.on_open.outputs, api_name=False,
+                                 show_progress="minimal")
+    for tab_id, p in parts.items():
+        if p.on_link is not None:
+            opened = opened.then(_when_linked(tab_id, p.on_link.fn, len(p.on_link.outputs)),
+                                 [current_tab, *p.on_link.inputs], p.on_link.outputs, api_name=False)
+    copy_btn.click(
+        copy_link, [current_tab, session, *inputs], [link_box], api_name="copy_link", queue=False
+    ).then(None, [link_box], [link_box], js=look.COPY_JS, api_name=False, queue=False)
+    projector_btn.click(
+        toggle_projector, [current_tab, session, *inputs], [link_box], api_name=False, queue=False
+    ).then(None, [link_box], [link_box], js=look.RELOAD_JS, api_name=False, queue=False)
+
+
+def _when_linked(tab_id: str, fn: Callable, n_outputs: int) -> Callable:
+    """Run ``fn`` at page open only when a link opened ``tab_id`` (its main action, e.g. Score)."""
+
+    def run(tab: str, *args):
+        if tab != tab_id:
+            return tuple(gr.skip() for _ in range(n_outputs))
+        try:
+            return fn(*args)
+        except gr.Error:
+            return tuple(gr.skip() for _ in range(n_outputs))
+
+    run.__doc__ = f"Run the {tab_id} tab's action when a link opens it."
+    return run
 
 
 def expire_closed_session(demo: gr.Blocks) -> Callable:

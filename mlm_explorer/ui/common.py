@@ -11,11 +11,15 @@ share loaded weights but never each other's choice.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
+import shutil
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -40,6 +44,15 @@ LOCAL_PREFIX = "local:"
 #: teacher's own machine). Off by default: on a Space a path would probe the server's disk.
 ALLOW_LOCAL_ENV = "MLM_EXPLORER_ALLOW_LOCAL_PATHS"
 
+#: How many model-running events (Predict, policy, re-roll, attention, score) run at once, all
+#: kinds together. Their forward passes meet in one inference worker (``mlm_explorer.serving``),
+#: which batches them, so several events at once share passes instead of fighting over the
+#: cores; one shared bound (not one per event) keeps the handler threads, and so the event
+#: loop's wait for the GIL and a burst of long inputs' tensors (~75 MB of attention each), in check.
+INFERENCE_CONCURRENCY = 8
+#: Keyword arguments for every model-running event: one shared concurrency group.
+MODEL_EVENT = dict(concurrency_limit=INFERENCE_CONCURRENCY, concurrency_id="model-inference")
+
 # How many characters of user text a handler accepts: far more than any model's
 # 512 tokens, small enough that tokenizing it cannot stall the server.
 MAX_TEXT_CHARS = 5000
@@ -53,12 +66,22 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(html.escape(str(message)), print_exception=False)
 
 
+def toast_text(message: object) -> str:
+    """Text for ``gr.Warning`` / ``gr.Info`` toasts, which render HTML: escaped, no Markdown escapes."""
+    return html.escape(str(message))
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
 def md_escape(text: object) -> str:
-    """Show ``text`` literally inside Markdown: HTML-escape it, backslash-escape Markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text)))
+    """Show ``text`` literally inside Markdown: HTML-escape it, backslash-escape Markdown.
+
+    Only ``<``, ``>`` and ``&`` become entities: quotes are harmless in Markdown
+    text, and an entity such as ``&#x27;`` would have its ``#`` backslash-escaped
+    below and then reach the reader as the literal characters ``&#x27;``.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
 def check_user_text(text: object, what: str = "text") -> str:
@@ -212,9 +235,120 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
 
 
+# ------------------------------------------------------------------ disk budget
+
+#: Environment variable: megabytes the app may keep on disk in its temporary folders
+#: (Gradio's file cache, table exports, fine-tuned models and their zips); oldest files go first.
+DISK_BUDGET_ENV = "MLM_EXPLORER_DISK_BUDGET_MB"
+# 2 GB: about ten fine-tuned zips of the bundled model with Gradio's cached copies, on a Space
+# whose free disk is tens of GB; a bert-base fine-tune is ~440 MB a copy, so it keeps two.
+_DEFAULT_DISK_BUDGET_MB = 2000
+# Files younger than this are never removed: they may be being written or downloaded.
+_DISK_MIN_AGE_S = 120.0
+#: Where fine-tuned models and their zips are written (the Fine-tune tab's output folder).
+FINETUNED_DIR = Path(tempfile.gettempdir()) / "mlm-explorer-finetuned"
+_EXPORT_DIR = Path(tempfile.gettempdir()) / "mlm-explorer-exports"
+
+
+def disk_budget_bytes() -> int:
+    """``$MLM_EXPLORER_DISK_BUDGET_MB`` (default 2,000) in bytes; at least 50 MB."""
+    raw = os.environ.get(DISK_BUDGET_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else _DEFAULT_DISK_BUDGET_MB
+    except ValueError:
+        mb = _DEFAULT_DISK_BUDGET_MB
+    return int(max(50.0, mb) * 1e6)
+
+
+def app_disk_dirs() -> tuple[Path, ...]:
+    """The folders whose files count against the disk budget."""
+    from gradio.utils import get_upload_folder
+
+    return (Path(get_upload_folder()), _EXPORT_DIR, FINETUNED_DIR)
+
+
+@dataclass(frozen=True)
+class DiskSweep:
+    """What :func:`enforce_disk_budget` found and did."""
+
+    bytes_before: int
+    bytes_after: int
+    files_removed: int
+    budget: int
+
+
+_disk_lock = threading.Lock()
+
+
+def enforce_disk_budget(budget: int | None = None, dirs: tuple[Path, ...] | None = None) -> DiskSweep:
+    """Remove the oldest files of the app's folders until they hold at most ``budget`` bytes.
+
+    ``budget`` defaults to :func:`disk_budget_bytes`; files younger than two
+    minutes are kept even over budget (in use). Empty folders left behind are
+    removed. Safe to call from any thread, as often as wanted (one sweep at a time).
+    """
+    budget = disk_budget_bytes() if budget is None else budget
+    dirs = app_disk_dirs() if dirs is None else dirs
+    with _disk_lock:
+        files: list[tuple[float, int, Path]] = []
+        for root in dirs:
+            for path in _walk_files(root):
+                try:
+                    st = path.lstat()
+                except OSError:
+                    continue
+                files.append((st.st_mtime, st.st_size, path))
+        total = before = sum(size for _, size, _ in files)
+        removed = 0
+        cutoff = time.time() - _DISK_MIN_AGE_S
+        for mtime, size, path in sorted(files, key=lambda f: f[0]):
+            if total <= budget or mtime > cutoff:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+            _remove_empty_parents(path.parent, dirs)
+        return DiskSweep(bytes_before=before, bytes_after=total, files_removed=removed, budget=budget)
+
+
+def _walk_files(root: Path):
+    if not root.is_dir():
+        return
+    for folder, _, names in os.walk(root):
+        for name in names:
+            yield Path(folder) / name
+
+
+def _remove_empty_parents(folder: Path, roots: tuple[Path, ...]) -> None:
+    while folder not in roots and any(r in folder.parents for r in roots):
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def start_disk_janitor(interval_s: float = 60.0) -> threading.Thread:
+    """A daemon thread that applies the disk budget every ``interval_s`` seconds (``app.py`` starts it)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                enforce_disk_budget()
+            except Exception:  # noqa: BLE001 - housekeeping must never take the server down
+                logging.getLogger("mlm_explorer").exception("disk budget sweep failed")
+            time.sleep(interval_s)
+
+    thread = threading.Thread(target=loop, name="disk-budget", daemon=True)
+    thread.start()
+    return thread
+
+
 # ------------------------------------------------------------------ exports
 
-_EXPORT_DIR = Path(tempfile.gettempdir()) / "mlm-explorer-exports"
 _EXPORT_MAX_AGE_S = 3600  # exports are one-shot downloads; an hour is plenty
 
 
@@ -243,13 +377,19 @@ def _prune_exports() -> None:
     if now - _last_prune < _PRUNE_EVERY_S:
         return
     _last_prune = now
-    cutoff = now - _EXPORT_MAX_AGE_S
-    for f in _EXPORT_DIR.glob("*"):
+    prune_older(_EXPORT_DIR, _EXPORT_MAX_AGE_S)
+
+
+def prune_older(folder: Path, max_age_s: float) -> None:
+    """Delete the files and folders directly in ``folder`` last changed over ``max_age_s`` ago."""
+    cutoff = time.time() - max_age_s
+    for f in folder.glob("*"):
         try:
             if f.stat().st_mtime < cutoff:
-                f.unlink()
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
         except OSError:
             pass  # another worker removed it first
+    enforce_disk_budget()
 
 
 def download_buttons() -> tuple[gr.DownloadButton, gr.DownloadButton]:

@@ -7,7 +7,9 @@ import gradio as gr
 from mlm_explorer import plots
 from mlm_explorer.predict import iterative_fill, manual_plan_for, predict
 from mlm_explorer.tokens import encode
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
+    MODEL_EVENT,
     check_user_text,
     download_buttons,
     export_updates,
@@ -17,8 +19,9 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
+from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
-from mlm_explorer.views import PREDICTION_COLUMNS, iterative_table, predictions_table
+from mlm_explorer.views import iterative_table, predictions_table
 
 EXAMPLES = [
     "The capital of France is [MASK].",
@@ -31,7 +34,12 @@ EXAMPLES = [
 ]
 INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
-CHIP_COLORS = {"token": "#EEF2F7", "masked": plots.ACTION_COLORS["masked"]}
+CHIP_COLORS = {"token": plots.UNTOUCHED_COLOR, "masked": plots.MASKED_COLOR}
+MEANINGS = (
+    "<small>**rank**: where the original token is in the model's list (1 = its first choice). "
+    "**entropy** (in nats, natural-log units): how spread the guesses are; 0 = certain, "
+    "about 10 = no idea among 30,000 words.</small>"
+)
 
 
 def _chip_positions(encoding) -> list[int]:
@@ -48,8 +56,10 @@ def _chips(encoding, positions: set[int]) -> list[tuple[str, str]]:
     ]
 
 
-def show_tokens(text: str, session: Session) -> tuple[list, str, str]:
+def show_tokens(text: str, session: Session):
     """Tokenize the text into chips (and forget the clicked positions of the old text)."""
+    if look.consume_linked(session, "fill", "text", text):
+        return gr.skip(), gr.skip(), gr.skip()  # a state link set it, with its masks: keep them
     if not isinstance(text, str) or not text.strip():
         return [], "", ""
     lm = session_model(session)
@@ -57,7 +67,8 @@ def show_tokens(text: str, session: Session) -> tuple[list, str, str]:
         encoding = encode(lm, check_user_text(text))
     except ValueError as err:
         raise user_error(err) from None
-    return _chips(encoding, set()), "", md_escape(encoding.message)
+    # The note keeps an earlier result's summary (marked stale in the page) unless there is news.
+    return _chips(encoding, set()), "", md_escape(encoding.message) if encoding.message else gr.skip()
 
 
 class ChipClick(gr.SelectData):
@@ -137,41 +148,102 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             note = ""
     except ValueError as err:
         raise user_error(err) from None
+    summary = _summary(result.steps if mode == ITERATIVE else result.predictions, mode == ITERATIVE)
+    note = "\n\n".join(part for part in (note, summary) if part)
     if result.message:
         note = (note + "\n\n" if note else "") + f"⚠️ {md_escape(result.message)}"
-    figure = plots.topk_bars_grid(
-        panels, columns=1 if len(panels) < 3 else 2, title="Top-k predictions (the original in orange)"
-    )
+    columns = look.columns(session, wide=1 if len(panels) < 3 else 2)
+    figure = plots.topk_bars_grid(panels, columns=columns, title="Top-k predictions (0–100% scale)")
     csv_file, json_file = export_updates(table, "fill")
-    return figure, table, csv_file, json_file, note, session
+    return look.figure(figure, session), look.table(table, session), csv_file, json_file, note, session
 
 
-def build_fill_tab(session: gr.State) -> OnLoad:
-    """Layout and wiring of the Fill-in-the-blanks tab; returns what to run when a page opens."""
+def _summary(items, iterative: bool) -> str:
+    """One line per blank in words: the first guess, how sure, and where the original ranks."""
+    lines = []
+    for item in items[:4]:
+        p = item.prediction if iterative else item
+        best = p.top_k[0]
+        guess = f"**“{md_escape(best.token)}”** ({plots.percent(best.prob)})"
+        line = f"Position {p.position}: first guess {guess}"
+        if p.original is not None and p.original_rank is not None:
+            if p.original_rank == 1:
+                line += f"; the original “{md_escape(p.original)}” is its first choice ✓"
+            else:
+                line += f"; the original “{md_escape(p.original)}” is its choice number {p.original_rank}"
+        if best.prob < plots.UNSURE_BELOW:
+            line += " — the model is unsure"
+        lines.append(line + ".")
+    if len(items) > 4:
+        lines.append(f"… and {len(items) - 4} more in the table.")
+    return "  \n".join(lines)
+
+
+def open_fill(text: str, positions: str, top_k: float, whole_word: bool, mode: str, session: Session):
+    """A result on open: the chips and, when the text has a blank, its predictions."""
+    chips = redraw_chips(text, positions, session)
+    message = ""
+    try:
+        results = fill_blanks(text, positions, top_k, whole_word, mode, session)
+    except gr.Error:  # no blank yet: the chips invite a click
+        empty = plots.empty_figure("Click a token above (or type [MASK]) and press Predict.")
+        return chips, look.figure(empty, session), None, gr.skip(), gr.skip(), message, session
+    return (chips, *results[:4], results[4] or message, results[5])
+
+
+def clear_masks(text: str, session: Session) -> tuple[list, str]:
+    """Unmask every clicked token (blanks typed in the text stay: delete them there)."""
+    chips, _, _ = show_tokens(text, session)
+    if any(category == "masked" for _, category in chips):
+        gr.Info("The blanks typed in the text stay: delete them there.")
+    return chips, ""
+
+
+def build_fill_tab(session: gr.State) -> TabParts:
+    """Layout and wiring of the Fill-in-the-blanks tab; returns its link fields and first result."""
     gr.Markdown(
         "Type a sentence with `[MASK]` where a word is missing, or **click a token** to hide it. "
         "The model guesses each hidden token from the words on *both* sides."
     )
-    text = gr.Textbox(label="Text", value=EXAMPLES[0], lines=2, max_length=5000, elem_id="fill-text")
-    gr.Examples(EXAMPLES, inputs=text, label="Examples")
-    chips = gr.HighlightedText(
-        label="Tokens: click one to mask or unmask it", color_map=CHIP_COLORS, show_legend=False,
-        show_inline_category=False, combine_adjacent=False, elem_id="fill-chips",
-    )
-    with gr.Row():
-        positions = gr.Textbox(
-            label="Masked token positions", placeholder="click tokens above, or type e.g. 2, 5",
-            scale=2, elem_id="fill-positions",
-        )
-        top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", scale=2)
-        whole_word = gr.Checkbox(label="Whole words", info="mask every piece of a clicked word", scale=1)
-    mode = gr.Radio([INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them")
-    run = gr.Button("Predict", variant="primary", elem_id="fill-predict")
-    note = gr.Markdown()
-    bars = gr.Plot(label="Top-k predictions (the original in orange)", show_label=False, elem_id="fill-bars")
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                text = gr.Textbox(
+                    label="Text (Enter = Predict)", value=EXAMPLES[0], lines=1, max_lines=4, max_length=5000,
+                    scale=4, min_width=200, elem_id="fill-text",
+                )
+                run = gr.Button("Predict", variant="primary", scale=1, min_width=90, elem_id="fill-predict")
+            chips = gr.HighlightedText(
+                label="Tokens: click one to mask or unmask it", color_map=CHIP_COLORS, show_legend=False,
+                show_inline_category=False, combine_adjacent=False, elem_id="fill-chips",
+                elem_classes=["chips"],
+            )
+            with gr.Row():
+                positions = gr.Textbox(
+                    label="Masked positions", placeholder="click tokens, or type e.g. 2, 5",
+                    scale=2, min_width=140, elem_id="fill-positions",
+                )
+                clear = gr.Button("Clear all masks", size="sm", scale=1, min_width=110, elem_id="fill-clear")
+            with gr.Row():
+                top_k = gr.Slider(
+                    1, 20, value=5, step=1, label="Top-k", scale=2, min_width=160, elem_id="fill-k"
+                )
+                whole_word = gr.Checkbox(
+                    label="Whole words", info="mask every piece of a clicked word", scale=1
+                )
+            mode = gr.Radio(
+                [INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them",
+                elem_id="fill-mode",
+            )
+            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+        with gr.Column(scale=1, min_width=320, elem_id="fill-results", elem_classes=["results"]):
+            note = gr.Markdown(elem_id="fill-note")
+            bars = gr.Plot(label="Top-k predictions", show_label=False, elem_id="fill-bars")
     table = gr.Dataframe(
-        label="Predictions", headers=PREDICTION_COLUMNS, wrap=True, interactive=False, elem_id="fill-table"
+        label="Predictions", wrap=True, interactive=False, elem_id="fill-table",
+        elem_classes=["results-table"],
     )
+    gr.Markdown(MEANINGS)
     csv_btn, json_btn = download_buttons()
 
     text.change(
@@ -186,9 +258,27 @@ def build_fill_tab(session: gr.State) -> OnLoad:
         [positions.submit, positions.blur], redraw_chips, [text, positions, session], [chips],
         api_name="redraw_chips", show_progress="hidden",
     )
-    gr.on(
-        [run.click, text.submit], fill_blanks, [text, positions, top_k, whole_word, mode, session],
-        [bars, table, csv_btn, json_btn, note, session], api_name="predict", concurrency_limit=4,
+    clear.click(
+        clear_masks, [text, session], [chips, positions], api_name="clear_masks", show_progress="hidden"
     )
-    # The example text is there before any typing: its chips must be too.
-    return OnLoad(show_tokens, [text, session], [chips, positions, note])
+    # Anything the user changes after a result makes it stale: dim it at once, in the browser.
+    gr.on(
+        [text.input, chips.select, clear.click, positions.input, mode.input, whole_word.input, top_k.release],
+        None, None, None, js=look.stale_js("#fill-results", "#fill-table"), api_name=False, queue=False,
+    )
+    inputs = [text, positions, top_k, whole_word, mode, session]
+    outputs = [bars, table, csv_btn, json_btn, note, session]
+    predicted = gr.on(
+        [run.click, text.submit], fill_blanks, inputs, outputs, api_name="predict", **MODEL_EVENT
+    )
+    look.mark_fresh(predicted, "#fill-results", "#fill-table")
+    modes = (("independent", INDEPENDENT), ("iterative", ITERATIVE))
+    links = [
+        (LinkField("text", "fill", "text"), text),
+        (LinkField("masks", "fill", "positions"), positions),
+        (LinkField("k", "fill", "int", 1, 20), top_k),
+        (LinkField("ww", "fill", "bool"), whole_word),
+        (LinkField("mode", "fill", "choice", choices=modes), mode),
+    ]
+    opened = OnLoad(open_fill, inputs, [chips, *outputs])
+    return TabParts(links=links, on_open=opened)

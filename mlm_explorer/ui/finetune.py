@@ -1,59 +1,47 @@
 """Fine-tune tab: train a copy of the current model (or a fresh one) on a small text, live.
 
-Wiring only; the work is :func:`mlm_explorer.finetune.finetune`. How a run is
-driven:
+Layout and wiring only; the work is :func:`mlm_explorer.finetune.finetune`,
+run by a :class:`~mlm_explorer.ui.jobs.Job` (admission, worker thread, zip),
+with tables from :mod:`mlm_explorer.views`. How a run is driven:
 
-- ``finetune_start`` is a *generator*: it checks the input, waits for a free
-  trainer (the server runs at most ``MLM_EXPLORER_MAX_TRAININGS`` at once,
-  first come first served, and shows the queue position), starts the
-  training in a worker thread and, every half second, yields the loss curve,
-  a progress bar and the probe sentences' current guesses. Gradio's
+- ``finetune_start`` is a *generator*: it checks the input (the library's
+  :func:`~mlm_explorer.finetune.validate_config`, with the app's tighter
+  limits), claims the session's one job, waits for a free trainer (queue
+  position shown), starts the worker and, every half second, yields the loss
+  curve, a progress bar and the probe sentences' current guesses. Gradio's
   ``cancels=`` cannot stop a running plain function, so the run itself is
   stopped through a ``threading.Event`` that the library checks every step.
 - ``finetune_stop`` sets that event; the run ends after the current step and
   the tab shows what it had learned so far.
-- The job (thread, event, live numbers) and the resulting model live in the
-  browser session's state, so one visitor's training never shows up in, or
-  changes, another's results. One training per session at a time.
+- The job and its model live in the browser session's state, so one visitor's
+  training never shows up in, or changes, another's results. A new run never
+  changes the model the other tabs use: only "Use this model" does.
 - When the generator is cancelled (the page closed), its ``finally`` sets the
   event, so no orphaned training keeps a CPU busy.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
-import tempfile
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import pandas as pd
 
 from mlm_explorer import plots
-from mlm_explorer.data import DataError, TextData, read_file, read_pasted
-from mlm_explorer.finetune import (
-    LR_CONTINUE,
-    LR_SCRATCH,
-    FinetuneConfig,
-    FinetuneResult,
-    Metrics,
-    Probe,
-    StepInfo,
-    check_probes,
-    finetune,
-    save_finetuned,
-    validate_config,
-)
-from mlm_explorer.models import LoadedModel, ModelLoadError
-from mlm_explorer.ui.common import md_escape, session_model, user_error
+from mlm_explorer.data import SUPPORTED_SUFFIXES, DataError, TextData, read_file, read_pasted
+from mlm_explorer.finetune import FinetuneConfig, Limits, check_probes, default_lr, validate_config
+from mlm_explorer.models import ASSETS_DIR, ModelLoadError
+from mlm_explorer.ui.common import default_key, md_escape, session_model, user_error
+from mlm_explorer.ui.jobs import SLOTS, Job, adopt, claim, current_job, save_zip
 from mlm_explorer.ui.state import Session
+from mlm_explorer.views import METRIC_COLUMNS, PROBE_COLUMNS, metrics_table, probes_table
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "data"
+if TYPE_CHECKING:
+    from mlm_explorer.ui import ModelHooks
+
+SAMPLES_DIR = ASSETS_DIR / "data"
 SOURCES = ("Bundled sample", "Upload a file", "Paste text")
 STARTS = ("Current model", "Fresh random model (watch it learn)")
 #: Probe sentences offered with each bundled sample.
@@ -62,120 +50,10 @@ SAMPLE_PROBES = {
     "science.txt": "The chemical symbol for gold is [MASK].\nMars is the fourth [MASK] from the Sun.",
     "nursery.txt": "The cow says [MASK].\nThe little duck sleeps in the [MASK].",
 }
-#: UI caps (the library has its own, larger ones): a shared CPU server stays responsive.
-UI_MAX_STEPS = 1000
-UI_MAX_SECONDS = 300
+#: The app's limits (the library has its own, larger ones): a shared CPU server stays responsive.
+UI_LIMITS = Limits(steps=1000, seconds=300, batch_size=64)
 MAX_PROBES = 5
-#: Environment variable: how many trainings the whole server runs at once (the rest queue).
-MAX_TRAININGS_ENV = "MLM_EXPLORER_MAX_TRAININGS"
-# One at a time by default: two trainings on two vCPUs each run at less than half
-# speed (PyTorch's intra-op threads contend), so queueing is faster for everyone.
-_DEFAULT_MAX_TRAININGS = 1
 _POLL_S = 0.5  # how often the tab redraws while training
-_JOB_KEY = "finetune_job"
-_OUT_ROOT = Path(tempfile.gettempdir()) / "mlm-explorer-finetuned"
-_OUT_MAX_AGE_S = 30 * 60  # zips are one-shot downloads; older ones are pruned (bounds the disk a Space uses)
-
-
-# ------------------------------------------------------------------ server-wide admission
-
-
-class TrainingSlots:
-    """First-come-first-served admission of trainings across all sessions.
-
-    A server resource (how many CPUs may train at once), not user data: it
-    holds only opaque tickets, never a session's text or model.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: list[str] = []
-        self._running: set[str] = set()
-
-    @staticmethod
-    def limit() -> int:
-        try:
-            return max(1, int(os.environ.get(MAX_TRAININGS_ENV, _DEFAULT_MAX_TRAININGS)))
-        except ValueError:
-            return _DEFAULT_MAX_TRAININGS
-
-    def join(self, ticket: str) -> None:
-        with self._lock:
-            self._waiting.append(ticket)
-
-    def try_start(self, ticket: str) -> int:
-        """0 if ``ticket`` may start now (and is counted as running), else its queue position."""
-        with self._lock:
-            if ticket in self._running:
-                return 0
-            position = self._waiting.index(ticket) + 1
-            if position == 1 and len(self._running) < self.limit():
-                self._waiting.pop(0)
-                self._running.add(ticket)
-                return 0
-            return position
-
-    def leave(self, ticket: str) -> None:
-        with self._lock:
-            self._running.discard(ticket)
-            if ticket in self._waiting:
-                self._waiting.remove(ticket)
-
-    @property
-    def running(self) -> int:
-        with self._lock:
-            return len(self._running)
-
-
-SLOTS = TrainingSlots()
-
-
-# ------------------------------------------------------------------ one session's job
-
-
-@dataclass
-class Job:
-    """One training of one session: the thread, its Stop, and what it has reported so far."""
-
-    ticket: str
-    config: FinetuneConfig
-    stop: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    info: StepInfo | None = None
-    live_probes: tuple[Probe, ...] = ()
-    result: FinetuneResult | None = None
-    error: str | None = None
-
-    def on_step(self, step: int, loss: float, info: StepInfo) -> None:
-        """The library's callback (worker thread): record, never block."""
-        with self.lock:
-            self.steps.append(step)
-            self.losses.append(loss)
-            self.info = info
-            if info.probes is not None:
-                self.live_probes = info.probes
-
-    def snapshot(self) -> tuple[list[int], list[float], StepInfo | None, tuple[Probe, ...]]:
-        with self.lock:
-            return list(self.steps), list(self.losses), self.info, self.live_probes
-
-    @property
-    def running(self) -> bool:
-        return not self.done.is_set()
-
-
-def _train(job: Job, lm: LoadedModel, data: TextData, probes: tuple[str, ...]) -> None:
-    """Worker thread body: run the library, keep the result or a one-line error."""
-    try:
-        job.result = finetune(lm, data, job.config, probes=probes, on_step=job.on_step, stop=job.stop)
-    except (ValueError, RuntimeError, MemoryError) as err:  # bad input, out of memory
-        job.error = " ".join(str(err).split()) or type(err).__name__
-    finally:
-        SLOTS.leave(job.ticket)
-        job.done.set()
 
 
 # ------------------------------------------------------------------ inputs → library values
@@ -204,36 +82,20 @@ def read_input(
 
 
 def make_config(start_from: str, steps, lr, rate, seed, batch_size, max_seconds) -> FinetuneConfig:
-    """Settings from the form, checked; ``ValueError`` with a sentence if nonsense."""
-
-    def whole(name: str, value) -> int:
-        if value is None or isinstance(value, bool):
-            raise ValueError(f"{name} is missing.")
-        number = float(value)
-        if not math.isfinite(number) or number != int(number):
-            raise ValueError(f"{name} must be a whole number, got {value}.")
-        return int(number)
-
-    n_steps = whole("Steps", steps)
-    if n_steps > UI_MAX_STEPS:
-        raise ValueError(f"Steps must be at most {UI_MAX_STEPS} here, got {n_steps}.")
-    seconds = float(max_seconds) if max_seconds is not None else float(UI_MAX_SECONDS)
-    if not math.isfinite(seconds) or not 5 <= seconds <= UI_MAX_SECONDS:
-        raise ValueError(
-            f"The time budget must be between 5 and {UI_MAX_SECONDS} seconds, got {max_seconds}."
-        )
-    config = FinetuneConfig(
-        steps=n_steps,
-        lr=None if lr in (None, "") else float(lr),
-        rate=float(rate),
-        seed=whole("Seed", seed),
-        batch_size=whole("Batch size", batch_size),
-        max_seconds=seconds,
-        from_scratch=start_from == STARTS[1],
-        probe_every=5,
+    """Settings from the form, checked by the library with the app's limits; ``ValueError`` if nonsense."""
+    return validate_config(
+        FinetuneConfig(
+            steps=steps,
+            lr=None if lr in (None, "") else lr,
+            rate=rate,
+            seed=seed,
+            batch_size=batch_size,
+            max_seconds=UI_LIMITS.seconds if max_seconds is None else max_seconds,
+            from_scratch=start_from == STARTS[1],
+            probe_every=5,
+        ),
+        UI_LIMITS,
     )
-    validate_config(config)
-    return config
 
 
 def parse_probes(text: str | None, mask_token: str) -> tuple[str, ...]:
@@ -247,40 +109,6 @@ def parse_probes(text: str | None, mask_token: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ views
-
-
-def _guesses(probe: Probe | None, k: int = 3) -> str:
-    if probe is None:
-        return ""
-    return " | ".join(
-        ", ".join(f"{t} {p:.0%}" for t, p in zip(g.tokens[:k], g.probs[:k], strict=True))
-        for g in probe.guesses
-    )
-
-
-def probes_table(before: tuple[Probe, ...], now: tuple[Probe, ...], now_label: str) -> pd.DataFrame:
-    """One row per probe sentence: top guesses before training and now."""
-    rows = []
-    for i, b in enumerate(before):
-        rows.append(
-            {"probe": b.text, "before": _guesses(b), now_label: _guesses(now[i] if i < len(now) else None)}
-        )
-    return pd.DataFrame(rows, columns=["probe", "before", now_label])
-
-
-def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame:
-    """Held-out masked-token accuracy, loss and perplexity before and (once known) after."""
-    rows = [
-        ("masked-token accuracy", before.accuracy, after.accuracy if after else math.nan),
-        ("loss (nats)", before.loss, after.loss if after else math.nan),
-        ("perplexity", before.perplexity, after.perplexity if after else math.nan),
-    ]
-    return pd.DataFrame(
-        [
-            {"metric": m, "before": round(x, 4), "after": round(y, 4), "change": round(y - x, 4)}
-            for m, x, y in rows
-        ]
-    )
 
 
 def progress_html(step: int, total: int, text: str) -> str:
@@ -306,10 +134,8 @@ class View:
     status: str = ""
     progress: str = ""
     loss: object = field(default_factory=lambda: _loss_figure([], []))
-    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["probe", "before", "after"]))
-    metrics: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["metric", "before", "after", "change"])
-    )
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))
+    metrics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
     download: dict = field(default_factory=lambda: gr.update(interactive=False))
     use: dict = field(default_factory=lambda: gr.update(interactive=False))
     start: dict = field(default_factory=lambda: gr.update(interactive=False))
@@ -357,22 +183,6 @@ def _live_view(session: Session, job: Job, started: float) -> View:
     )
 
 
-def _save_zip(result: FinetuneResult) -> str:
-    """Write the model folder and its zip under a unique temporary name; return the zip path."""
-    _OUT_ROOT.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - _OUT_MAX_AGE_S
-    for old in _OUT_ROOT.iterdir():
-        try:
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-        except OSError:
-            pass  # another session pruned it first
-    folder = _OUT_ROOT / uuid.uuid4().hex[:12] / "finetuned-model"
-    saved = save_finetuned(result, folder)
-    shutil.rmtree(saved.folder, ignore_errors=True)  # the zip is what is downloaded
-    return str(saved.zip_path)
-
-
 def _final_view(session: Session, job: Job, data: TextData) -> View:
     idle = dict(start=gr.update(interactive=True), stop=gr.update(interactive=False))
     steps, losses, _, _ = job.snapshot()
@@ -385,16 +195,7 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
             **idle,
         )
     result = job.result
-    kind = "fresh model" if result.config.from_scratch else "fine-tuned"
-    label = f"{kind} on {data.source}, {result.steps} steps"
-    session.own_model = LoadedModel(
-        name=f"fine-tuned: {data.source}",
-        model=result.model,
-        tokenizer=result.tokenizer,
-        device=next(result.model.parameters()).device,
-    )
-    session.own_label = label
-    zip_path = _save_zip(result)
+    zip_path = save_zip(result)
     how = {"completed": "finished", "time budget": "stopped by the time budget", "stopped": "stopped by you"}
     held = "held-out" if result.n_heldout else "training (too little text to hold some out)"
     lines = [
@@ -402,7 +203,8 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
         f"{result.n_train} training examples. On the {held} text, masked-token accuracy "
         f"{result.before.accuracy:.1%} → **{result.after.accuracy:.1%}**, loss {result.before.loss:.2f} → "
         f"**{result.after.loss:.2f}**.",
-        "Click **Use this model in the other tabs** to explore it, or download it.",
+        "The other tabs keep their model until you click **Use this model in the other tabs**; "
+        "or download it.",
     ]
     lines += [f"ℹ️ {md_escape(n)}" for n in result.notes]
     return View(
@@ -440,9 +242,6 @@ def start_finetune(
     session: Session,
 ):
     """Fine-tune a copy of this session's model (or a fresh one) and stream progress."""
-    current = session.extras.get(_JOB_KEY)
-    if isinstance(current, Job) and current.running:
-        raise user_error("A training is already running in this session: stop it or wait for it to finish.")
     lm = session_model(session)
     try:
         data = read_input(source, sample, upload, pasted, text_column)
@@ -450,12 +249,11 @@ def start_finetune(
         probes = parse_probes(probes_text, lm.mask_token)
     except (ValueError, ModelLoadError) as err:
         raise user_error(err) from None
-
-    job = Job(ticket=uuid.uuid4().hex, config=config)
-    session.extras[_JOB_KEY] = job
+    job = Job(config=config)
+    if not claim(session, job):
+        raise user_error("A training is already running in this session: stop it or wait for it to finish.")
     SLOTS.join(job.ticket)
     started = time.monotonic()
-    worker: threading.Thread | None = None
     try:
         while (position := SLOTS.try_start(job.ticket)) > 0:
             if job.stop.is_set():
@@ -474,25 +272,21 @@ def start_finetune(
                 ),
             ).outputs()
             time.sleep(_POLL_S)
-        worker = threading.Thread(
-            target=_train, args=(job, lm, data, probes), daemon=True, name=f"finetune-{job.ticket[:8]}"
-        )
-        worker.start()
+        job.start(lm, data, probes)
         while not job.done.wait(_POLL_S):
             yield _live_view(session, job, started).outputs()
         yield _final_view(session, job, data).outputs()
     finally:
-        if worker is None:  # never started (stopped while queued, or page closed): free the place
-            SLOTS.leave(job.ticket)
-            job.done.set()
+        if job.thread is None:  # never started (stopped while queued, or page closed): free the place
+            job.finish()
         elif job.running:  # page closed or event cancelled mid-run: stop the worker too
             job.stop.set()
 
 
 def stop_finetune(session: Session) -> str:
     """Stop this session's training after the current step."""
-    job = session.extras.get(_JOB_KEY)
-    if not isinstance(job, Job) or not job.running:
+    job = current_job(session)
+    if job is None or not job.running:
         return "Nothing is training in this session."
     job.stop.set()
     return "Stopping after the current step …"
@@ -501,10 +295,17 @@ def stop_finetune(session: Session) -> str:
 def use_finetuned(session: Session):
     """Use the model fine-tuned in this session in every tab."""
     try:
-        session.use_own_model()
+        label = adopt(session)
     except ValueError as err:
         raise user_error(err) from None
-    return session, f"Now using **{md_escape(session.own_label)}** in every tab."
+    return session, f"Now using **{md_escape(label)}** in every tab."
+
+
+def back_to_default(session: Session):
+    """Use the app's default model in every tab again (the fine-tuned one stays in the picker)."""
+    session.model_key = default_key()
+    session.attention = None  # tensors of another model must not be re-plotted
+    return session, "Back to the default model in every tab; the fine-tuned one stays in the model list."
 
 
 def suggest_probes(sample: str) -> str:
@@ -524,14 +325,14 @@ def show_source(source: str) -> tuple[dict, dict, dict, dict]:
 
 def suggest_lr(start_from: str) -> float:
     """A fresh model wants a larger learning rate than a pretrained one."""
-    return LR_SCRATCH if start_from == STARTS[1] else LR_CONTINUE
+    return default_lr(start_from == STARTS[1])
 
 
 # ------------------------------------------------------------------ layout
 
 
-def build_finetune_tab(session: gr.State, hooks=None) -> None:
-    """The Fine-tune tab (inside an open ``gr.Tab``)."""
+def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
+    """The Fine-tune tab (inside an open ``gr.Tab``); ``hooks`` refresh the picker after "Use"."""
     samples = sample_names()
     first = samples[0] if samples else None
     d = FinetuneConfig()
@@ -546,7 +347,7 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
             sample = gr.Dropdown(samples, value=first, label="Bundled sample", elem_id="ft-sample")
             upload = gr.File(
                 label="Upload (.txt one example a line or paragraphs, .csv/.tsv, .jsonl; up to 5 MB)",
-                file_types=[".txt", ".csv", ".tsv", ".jsonl"],
+                file_types=list(SUPPORTED_SUFFIXES),
                 type="filepath",
                 height=120,
                 visible=False,
@@ -567,12 +368,14 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
             )
         with gr.Column(scale=1):
             start_from = gr.Radio(list(STARTS), value=STARTS[0], label="Start from", elem_id="ft-start-from")
-            steps = gr.Slider(5, UI_MAX_STEPS, value=d.steps, step=5, label="Steps", elem_id="ft-steps")
-            lr = gr.Number(LR_CONTINUE, label="Learning rate", elem_id="ft-lr")
+            steps = gr.Slider(5, UI_LIMITS.steps, value=d.steps, step=5, label="Steps", elem_id="ft-steps")
+            lr = gr.Number(default_lr(False), label="Learning rate", elem_id="ft-lr")
             rate = gr.Slider(0.05, 0.5, value=d.rate, step=0.01, label="Masking rate", elem_id="ft-rate")
-            batch = gr.Slider(4, 64, value=d.batch_size, step=4, label="Batch size", elem_id="ft-batch")
+            batch = gr.Slider(
+                4, UI_LIMITS.batch_size, value=d.batch_size, step=4, label="Batch size", elem_id="ft-batch"
+            )
             seconds = gr.Slider(
-                10, UI_MAX_SECONDS, value=120, step=10, label="Time budget (s)", elem_id="ft-seconds"
+                10, UI_LIMITS.seconds, value=120, step=10, label="Time budget (s)", elem_id="ft-seconds"
             )
             seed = gr.Number(0, label="Seed", precision=0, elem_id="ft-seed")
             with gr.Row():
@@ -583,15 +386,16 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
     with gr.Row():
         loss = gr.Plot(_loss_figure([], []), show_label=False, elem_id="ft-loss")
         metrics = gr.Dataframe(
-            pd.DataFrame(columns=["metric", "before", "after", "change"]),
+            pd.DataFrame(columns=METRIC_COLUMNS),
             label="Masked-token metrics before / after", elem_id="ft-metrics",
         )
     probe_table = gr.Dataframe(
-        pd.DataFrame(columns=["probe", "before", "after"]),
+        pd.DataFrame(columns=PROBE_COLUMNS),
         label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table",
     )
     with gr.Row():
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
+        back = gr.Button("Back to the default model", elem_id="ft-back")
         download = gr.DownloadButton("Download model (.zip)", interactive=False, elem_id="ft-download")
 
     views = {
@@ -643,8 +447,9 @@ def build_finetune_tab(session: gr.State, hooks=None) -> None:
         show_progress="hidden",
     )
     used = use.click(use_finetuned, [session], [session, status], api_name="finetune_use")
-    if hooks is not None:
-        used.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
+    used.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
+    went_back = back.click(back_to_default, [session], [session, status], api_name="finetune_back")
+    went_back.then(hooks.refresh, [session], hooks.outputs, api_name=False, show_progress="hidden")
     source.change(show_source, [source], [sample, upload, pasted, column], api_name=False,
                   show_progress="hidden")
     sample.change(suggest_probes, [sample], [probes], api_name=False, show_progress="hidden")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.predict import pseudo_log_likelihood
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
+    MODEL_EVENT,
     check_user_text,
     download_buttons,
     export_updates,
@@ -14,14 +18,58 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui.state import Session
-from mlm_explorer.views import SCORE_COLUMNS, scored_tokens, scores_table
+from mlm_explorer.ui.look import LinkField, TabParts
+from mlm_explorer.ui.state import OnLoad, Session
+from mlm_explorer.views import scored_tokens, scores_table
 
+# Minimal pairs: the first sentence of each is the grammatical one (agreement across an
+# attractor, Linzen et al. 2016; Marvin & Linzen 2018).
 EXAMPLES = [
     ["The keys to the cabinet are here.", "The keys to the cabinet is here."],
     ["The author that the guards like laughs.", "The author that the guards like laugh."],
     ["She has lived here since 2010.", "She has lived here for 2010."],
 ]
+# How to read a PLL gap (nats): under 1, the model barely prefers one (e^1 ≈ 2.7×);
+# over 3, it clearly does (e^3 ≈ 20×). Rough classroom guides, not a statistical test.
+SMALL_GAP, LARGE_GAP = 1.0, 3.0
+MEANINGS = (
+    "<small>**PLL** (pseudo-log-likelihood): the sum over tokens of log p(token | all the others), "
+    "each token hidden in turn; closer to 0 = more natural to the model. **nats**: natural-log units; "
+    "a gap of 1 nat means e ≈ 2.7 times more likely. **pseudo-perplexity** = e^(−PLL / tokens): "
+    "on average, how many words the model hesitates between.</small>"
+)
+
+
+def _gap_words(gap: float) -> str:
+    if gap < SMALL_GAP:
+        return "a small gap: the model barely prefers it"
+    if gap < LARGE_GAP:
+        return "a clear gap"
+    return "a large gap: the model strongly prefers it"
+
+
+def verdict_text(text_a: str, text_b: str, pll_a: float, pll_b: float) -> str:
+    """Say in words which sentence the model prefers, by how much, and whether it got a known pair right."""
+    better, worse, gap = ("A", "B", pll_a - pll_b) if pll_a >= pll_b else ("B", "A", pll_b - pll_a)
+    times = math.exp(min(gap, 50.0))
+    line = (
+        f"The model finds **{better}** more likely than {worse}: PLL {max(pll_a, pll_b):.2f} vs "
+        f"{min(pll_a, pll_b):.2f}, a gap of {gap:.2f} nats "
+        f"(≈ {times:,.{1 if times < 10 else 0}f}× more likely), "
+        f"{_gap_words(gap)}."
+        if times < 1e6 else
+        f"The model finds **{better}** more likely than {worse} by {gap:.2f} nats, {_gap_words(gap)}."
+    )
+    pair = [text_a.strip(), text_b.strip()]
+    for good, bad in EXAMPLES:
+        if pair in ([good, bad], [bad, good]):
+            grammatical = "A" if pair[0] == good else "B"
+            agreed = grammatical == better
+            line += (
+                f"  \n**{grammatical}** is the grammatical sentence of this pair: the model "
+                + ("**agreed** ✓." if agreed else "**disagreed** ✗ (a known weak spot: try another model).")
+            )
+    return line
 
 
 def score_sentences(text_a: str, text_b: str, session: Session):
@@ -37,47 +85,57 @@ def score_sentences(text_a: str, text_b: str, session: Session):
     strips = [scored_tokens(s) for _, s in scores]
     zmin = min(min(lps, default=-1.0) for _, lps in strips)  # one scale, so colours compare
     figures = [
-        plots.pll_strip(
+        look.figure(plots.pll_strip(
             toks, lps, zmin=zmin,
             title=f"{label}: PLL {s.pll:.2f}, pseudo-perplexity {s.pseudo_perplexity:.2f}",
-        )
+        ), session)
         for (label, s), (toks, lps) in zip(scores, strips, strict=True)
     ]
     if len(figures) == 1:
-        figures.append(plots.empty_figure("Type a second sentence to compare."))
+        figures.append(look.figure(plots.empty_figure("Type a second sentence to compare."), session))
     table = scores_table([(t, s) for (_, t), (_, s) in zip(texts, scores, strict=True)])
     verdict = ""
     if len(scores) == 2:
         (_, a), (_, b) = scores
-        better, worse, gap = ("A", "B", a.pll - b.pll) if a.pll >= b.pll else ("B", "A", b.pll - a.pll)
-        verdict = (
-            f"The model finds **{better}** more likely than {worse} by {gap:.2f} nats of "
-            "pseudo-log-likelihood (higher PLL, lower pseudo-perplexity = more natural to the model)."
-        )
+        verdict = verdict_text(texts[0][1], texts[1][1], a.pll, b.pll)
     notes = [md_escape(s.message) for _, s in scores if s.message]
     if notes:
         verdict += "\n\n⚠️ " + " ".join(notes)
     csv_file, json_file = export_updates(table, "scores")
-    return figures[0], figures[1], table, verdict, csv_file, json_file
+    return figures[0], figures[1], look.table(table, session), verdict, csv_file, json_file
 
 
-def build_score_tab(session: gr.State) -> None:
+def build_score_tab(session: gr.State) -> TabParts:
     """Layout and wiring of the Sentence-score tab."""
     gr.Markdown(
         "**Pseudo-log-likelihood** (Salazar et al., 2020): hide each token in turn and ask the model how "
-        "likely the real one is. Red tokens surprised the model."
+        "likely the real one is. Dark tokens surprised the model; bright ones it expected."
     )
-    with gr.Row():
-        text_a = gr.Textbox(label="Sentence A", value=EXAMPLES[0][0], elem_id="score-a")
-        text_b = gr.Textbox(label="Sentence B (optional)", value=EXAMPLES[0][1], elem_id="score-b")
-    gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs")
-    run = gr.Button("Score", variant="primary", elem_id="score-run")
-    verdict = gr.Markdown()
-    strip_a = gr.Plot(label="Sentence A", show_label=False, elem_id="score-strip-a")
-    strip_b = gr.Plot(label="Sentence B", show_label=False)
-    table = gr.Dataframe(label="Scores", headers=SCORE_COLUMNS, wrap=True, interactive=False)
+    with gr.Row(equal_height=True):
+        text_a = gr.Textbox(label="Sentence A (Enter = Score)", value=EXAMPLES[0][0], scale=3, min_width=200,
+                            elem_id="score-a")
+        text_b = gr.Textbox(label="Sentence B (optional)", value=EXAMPLES[0][1], scale=3, min_width=200,
+                            elem_id="score-b")
+        run = gr.Button("Score", variant="primary", scale=1, min_width=90, elem_id="score-run")
+    gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs (the first sentence is grammatical)")
+    with gr.Column(elem_id="score-results", elem_classes=["results"]):
+        verdict = gr.Markdown(elem_id="score-verdict")
+        strip_a = gr.Plot(label="Sentence A", show_label=False, elem_id="score-strip-a")
+        strip_b = gr.Plot(label="Sentence B", show_label=False, elem_id="score-strip-b")
+    table = gr.Dataframe(label="Scores", wrap=True, interactive=False, elem_id="score-table",
+                         elem_classes=["results-table"])
+    gr.Markdown(MEANINGS)
     csv_btn, json_btn = download_buttons()
-    run.click(
-        score_sentences, [text_a, text_b, session], [strip_a, strip_b, table, verdict, csv_btn, json_btn],
-        api_name="score", concurrency_limit=2,
+    inputs = [text_a, text_b, session]
+    outputs = [strip_a, strip_b, table, verdict, csv_btn, json_btn]
+    gr.on(
+        [text_a.input, text_b.input], None, None, None, js=look.stale_js("#score-results", "#score-table"),
+        api_name=False, queue=False,
     )
+    scored = gr.on(
+        [run.click, text_a.submit, text_b.submit], score_sentences, inputs, outputs, api_name="score",
+        **MODEL_EVENT,
+    )
+    look.mark_fresh(scored, "#score-results", "#score-table")
+    links = [(LinkField("a", "score", "text"), text_a), (LinkField("b", "score", "text"), text_b)]
+    return TabParts(links=links, on_link=OnLoad(score_sentences, inputs, outputs))

@@ -51,7 +51,7 @@ def _no_injected_markup(page) -> None:
 
 
 def test_policy_tab(page):
-    page.get_by_role("tab", name="80/10/10 policy").click()
+    page.get_by_role("tab", name="80/10/10").click()
     _fill(page, "#policy-text", HOSTILE + " the cat sat on the mat")
     page.locator("#policy-apply").click()
     sync_api.expect(page.locator("#policy-note")).to_contain_text("Accuracy over the")
@@ -59,7 +59,7 @@ def test_policy_tab(page):
 
 
 def test_score_tab(page):
-    page.get_by_role("tab", name="Sentence score").click()
+    page.get_by_role("tab", name="Score").click()
     _fill(page, "#score-a", HOSTILE)
     _fill(page, "#score-b", "<b>bold</b> " + HOSTILE)
     page.locator("#score-run").click()

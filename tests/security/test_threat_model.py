@@ -230,6 +230,7 @@ def test_oversized_upload_is_rejected_by_the_server(server: str):
     assert response.status_code in (400, 413), response.status_code
 
 
+@pytest.mark.slow
 def test_sessions_keep_their_own_models_and_the_base_stays_identical(server: str, tiny_bert_dir: Path,
                                                                      tiny_roberta_dir: Path):
     from gradio_client import Client

@@ -1,0 +1,114 @@
+"""The worst input of every endpoint: time and server memory, one call at a time (SECURITY.md's table).
+
+Starts ``app.py`` (production settings, bundled model, 2 threads) on 127.0.0.1,
+then sends each endpoint the most expensive input it accepts (the longest
+text, every token masked, the largest settings) and one just past each cap.
+For each call: seconds, the server's RSS before, at its peak (sampled every
+20 ms) and 3 s after (what was not returned). Bounded: one call at a time,
+120 s each.
+
+    python bench/worst_case.py
+    python bench/worst_case.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._server import AppServer, client_for, rss_mb  # noqa: E402
+
+INDEPENDENT, ITERATIVE = "independent (one pass)", "iterative (most confident first)"
+LONG = ("word " * 1000)[:4999]  # 1,000 words: truncated to the model's 512 tokens
+ALL_MASKS = ("[MASK] " * 800)[:4999]
+WORDS_62 = " ".join(["word"] * 62)  # 62 tokens + [CLS] + [SEP] = the score cap (64)
+WORDS_63 = " ".join(["word"] * 63)
+ITER_16 = " ".join(["[MASK]"] * 16 + ["word"] * 494)  # 512 tokens × 16 masks = the cap (8,192)
+ITER_17 = " ".join(["[MASK]"] * 17 + ["word"] * 493)
+
+CASES = [
+    ("/predict", "512 masks, top-20", (ALL_MASKS, "", 20, True, INDEPENDENT)),
+    ("/predict", "iterative, 16 masks in 512 tokens (the cap)", (ITER_16, "", 20, False, ITERATIVE)),
+    ("/predict", "iterative, 17 masks (refused)", (ITER_17, "", 20, False, ITERATIVE)),
+    ("/predict", "iterative, 512 masks (refused)", (ALL_MASKS, "", 20, False, ITERATIVE)),
+    ("/score", "two sentences of 64 tokens (the cap)", (WORDS_62, WORDS_62)),
+    ("/score", "65 tokens (refused)", (WORDS_63, "")),
+    ("/attention", "512 tokens, all heads", (LONG, "all heads of the layer", 5, 11, False)),
+    ("/attention_plot", "512 tokens, rollout", ("rollout up to the layer", 5, 11, False)),
+    ("/policy", "512 tokens, every token selected", (LONG, 1.0, 0.5, 0.5, 7, True)),
+    ("/reroll", "512 tokens, every token selected", (LONG, 1.0, 0.5, 0.5, 7, False)),
+    ("/policy_draws", "1,000 draws of 512 tokens", (LONG, 1.0, 0.5, 0.5, 7, True)),
+    ("/tokenize", "5,000 characters", (ALL_MASKS,)),
+    ("/redraw_chips", "5,000 characters", (LONG, "1, 2, 3")),
+    ("/load_model", "unknown hub id, offline", ("nobody-here/unreachable-model-1",)),
+    ("/load_model", "the same again (remembered)", ("nobody-here/unreachable-model-1",)),
+    ("/keep_share", "out of range (refused)", (5, 0.1)),
+]
+
+
+class Sampler:
+    """The server's RSS every 20 ms between start() and stop()."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+
+    def __enter__(self) -> Sampler:
+        self.peak = rss_mb(self.pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb(self.pid))
+            self._stop.wait(0.02)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "assets" / "model"), help="model folder (bundled)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with AppServer(args.model, threads=2) as server:
+        client = client_for(server.url)
+        client.predict(api_name="/start_session")
+        for endpoint, label, inputs in CASES:
+            time.sleep(1.0)
+            before = server.rss()
+            with Sampler(server.proc.pid) as sampler:
+                t0 = time.perf_counter()
+                try:
+                    client.submit(*inputs, api_name=endpoint).result(timeout=120)
+                    outcome = "ok"
+                except Exception as err:  # noqa: BLE001 - a refusal is an outcome
+                    outcome = "refused: " + " ".join(str(err).split())[:90]
+                seconds = time.perf_counter() - t0
+            time.sleep(3.0)
+            rows.append({"endpoint": endpoint, "input": label, "seconds": round(seconds, 2),
+                         "rss_before_mb": round(before), "peak_extra_mb": round(sampler.peak - before),
+                         "kept_mb": round(server.rss() - before), "outcome": outcome})
+            if not args.json:
+                r = rows[-1]
+                print(f"{endpoint:16s} {label:44s} {r['seconds']:6.2f} s  peak +{r['peak_extra_mb']:4d} MB  "
+                      f"kept {r['kept_mb']:+4d} MB  {outcome}", flush=True)
+        alive = server.alive()
+    if args.json:
+        print(json.dumps({"cases": rows, "server_alive": alive}, indent=2))
+    else:
+        print(f"server alive afterwards: {alive}")
+
+
+if __name__ == "__main__":
+    main()

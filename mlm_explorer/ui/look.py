@@ -1,0 +1,369 @@
+"""How the app looks on the page that asked: theme, screen width, projector mode, and state links.
+
+The browser tells the server what it is once, when a page opens (a small
+script reads the theme, the width and the query string); the answer lives in
+the session (``session.extras``), so every handler can fit its figures and
+tables to that page: :func:`figure` and :func:`table`.
+
+State links: a teacher's link such as ``?tab=fill&text=The+cat+sat+.&masks=2&k=5``
+opens the app on that tab with those inputs. :class:`LinkField` says which
+query parameter sets which input; :func:`parse_link` and :func:`make_link` are
+pure functions over plain values, so they are tested without a browser.
+
+Colours come from :mod:`mlm_explorer.plots` (one meaning each, stated once by
+:func:`legend_html`); the CSS here only makes Gradio's chips and tables follow them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pandas as pd
+
+from mlm_explorer import plots
+from mlm_explorer.ui.state import Session
+from mlm_explorer.views import display_table
+
+LOOK_KEY = "look"  # session.extras key of this page's plots.Look
+NARROW_MAX_PX = 600  # a phone held upright; tablets and laptops get the full layout
+MAX_LINK_TEXT = 1000  # characters of text a link may carry (a URL stays shareable)
+
+
+# ------------------------------------------------------------------ the page's look
+
+
+def page_look(page: object) -> plots.Look:
+    """The :class:`plots.Look` of a page from what its browser reported (a JSON string or dict)."""
+    info = _page_info(page)
+    params = dict(parse_qsl(str(info.get("search", "")).lstrip("?")))
+    width = info.get("width")
+    return plots.Look(
+        dark=bool(info.get("dark")),
+        projector=params.get("projector", "") in {"1", "true", "yes", "on"},
+        narrow=isinstance(width, (int, float)) and 0 < width < NARROW_MAX_PX,
+    )
+
+
+def _page_info(page: object) -> dict:
+    if isinstance(page, dict):
+        return page
+    try:
+        info = json.loads(page) if isinstance(page, str) and page else {}
+    except ValueError:
+        info = {}
+    return info if isinstance(info, dict) else {}
+
+
+def session_look(session: Session) -> plots.Look:
+    look = session.extras.get(LOOK_KEY) if session is not None else None
+    return look if isinstance(look, plots.Look) else plots.DEFAULT_LOOK
+
+
+def figure(fig, session: Session):
+    """``fig`` restyled for this session's page (dark theme, projector text, phone width)."""
+    return plots.apply_look(fig, session_look(session))
+
+
+def table(frame: pd.DataFrame, session: Session):
+    """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone."""
+    return display_table(frame, narrow=session_look(session).narrow)
+
+
+def columns(session: Session, wide: int, narrow: int = 1) -> int:
+    """How many panels side by side a grid of figures gets on this page."""
+    return narrow if session_look(session).narrow else wide
+
+
+# ------------------------------------------------------------------ state links
+
+
+@dataclass(frozen=True)
+class LinkField:
+    """One query parameter of a state link and the input it sets.
+
+    ``kind`` is "text", "number", "int", "bool", "choice" or "positions";
+    ``low``/``high`` clamp numbers, ``choices`` lists the allowed values
+    (a short alias → the component's value, e.g. "iterative" → the radio's label).
+    """
+
+    name: str  # the query parameter, e.g. "text"
+    tab: str  # the tab whose state it belongs to ("" = every tab, e.g. the model)
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (alias in the link, value of the component)
+
+
+def _parse_value(field: LinkField, raw: str):
+    """The component value for a raw query value, or None when it is not valid for the field."""
+    if field.kind == "text":
+        return raw[:MAX_LINK_TEXT]
+    if field.kind == "positions":
+        parts = [p for p in raw.replace(" ", ",").split(",") if p]
+        if not all(p.isdigit() for p in parts):
+            return None
+        return ", ".join(str(v) for v in sorted({int(p) for p in parts})[:64])
+    if field.kind == "bool":
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if field.kind in {"number", "int"}:
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+        if field.low is not None:
+            value = max(field.low, value)
+        if field.high is not None:
+            value = min(field.high, value)
+        return int(value) if field.kind == "int" else value
+    if field.kind == "choice":
+        for alias, value in field.choices:
+            if raw in (alias, value):
+                return value
+        return None
+    raise ValueError(f"unknown link field kind {field.kind!r}")
+
+
+def parse_link(search: str, fields: Sequence[LinkField], tabs: Sequence[str]) -> tuple[str | None, list]:
+    """Read a query string: the tab to open (or None) and one value per field (None = leave it).
+
+    Only the linked tab's fields (and the shared ones) are read, so two tabs may
+    both have a ``text``. Unknown parameters and invalid values are ignored: a
+    link is user input.
+
+    >>> f = [LinkField("k", "fill", "int", 1, 20), LinkField("text", "fill", "text"),
+    ...      LinkField("text", "attention", "text")]
+    >>> parse_link("?tab=fill&k=99&text=a+%5BMASK%5D&x=1", f, ["fill", "attention"])
+    ('fill', [20, 'a [MASK]', None])
+    """
+    params = dict(parse_qsl(search.lstrip("?"), keep_blank_values=True))
+    tab = params.get("tab") if params.get("tab") in tabs else None
+    values: list = []
+    for field in fields:
+        raw = params.get(field.name)
+        ours = field.tab == "" or field.tab == (tab or "fill")
+        values.append(_parse_value(field, raw) if raw is not None and ours else None)
+    return tab, values
+
+
+def make_link(tab: str, fields: Sequence[LinkField], values: Sequence, projector: bool = False) -> str:
+    """The query string (``?tab=...``) that reopens ``tab`` with these input values.
+
+    Only the fields of that tab (and the shared ones, such as the model) are written.
+
+    >>> f = [LinkField("k", "fill", "int", 1, 20), LinkField("seed", "policy", "int", 0)]
+    >>> make_link("fill", f, [5, 3])
+    '?tab=fill&k=5'
+    """
+    pairs: list[tuple[str, str]] = [("tab", tab)]
+    for field, value in zip(fields, values, strict=True):
+        if field.tab not in ("", tab) or value is None or value == "":
+            continue
+        if field.kind == "bool":
+            text = "1" if value else "0"
+        elif field.kind == "int":
+            text = str(int(value))
+        elif field.kind == "number":
+            text = f"{float(value):g}"
+        elif field.kind == "choice":
+            text = next((alias for alias, v in field.choices if v == value), None)
+            if text is None:
+                continue
+        else:
+            text = str(value)[:MAX_LINK_TEXT]
+        pairs.append((field.name, text))
+    if projector:
+        pairs.append(("projector", "1"))
+    return "?" + urlencode(pairs)
+
+
+LINKED_KEY = "linked"  # session.extras: {(tab, field name): value} a link has just set
+
+
+def remember_linked(session: Session, fields: Sequence[LinkField], values: Sequence) -> None:
+    """Note the values a link set, so a ``.change`` handler can tell them from the user's typing."""
+    pairs = zip(fields, values, strict=True)
+    session.extras[LINKED_KEY] = {(f.tab, f.name): v for f, v in pairs if v is not None}
+
+
+def consume_linked(session: Session, tab: str, name: str, value: object) -> bool:
+    """True (once) when ``value`` is what a link just put in the input ``name`` of ``tab``."""
+    linked = session.extras.get(LINKED_KEY) or {}
+    if (tab, name) in linked and linked[(tab, name)] == value:
+        del linked[(tab, name)]
+        return True
+    return False
+
+
+# ------------------------------------------------------------------ legend and CSS
+
+
+LEGEND_ITEMS: tuple[tuple[str, str], ...] = (
+    (plots.MASKED_COLOR, "masked (hidden)"),
+    (plots.RANDOM_COLOR, "random token"),
+    (plots.KEPT_COLOR, "kept as is"),
+    (plots.ORIGINAL_COLOR, "original (true) token"),
+    (plots.GUESS_COLOR, "model's other guesses"),
+)
+
+
+def legend_html() -> str:
+    """The one legend of the app's colours (constants only: nothing user-typed goes in here)."""
+    swatches = "".join(
+        f'<span class="swatch" style="background:{color};color:{plots.text_color_on(color)}">{label}</span>'
+        for color, label in LEGEND_ITEMS
+    )
+    scale = '<span class="scale"><span class="ramp"></span> amounts: dark = low, bright = high</span>'
+    return (
+        f'<div class="legend" role="note" aria-label="Colours used in this app"><b>Colours:</b> '
+        f"{swatches}{scale}</div>"
+    )
+
+
+def _rgb(hex_color: str) -> str:
+    h = hex_color.lstrip("#")
+    return ", ".join(str(int(h[i : i + 2], 16)) for i in (0, 2, 4))
+
+
+def _chip_css() -> str:
+    """Opaque chips with readable text: Gradio paints chips at half opacity (3.8:1 on orange)."""
+    rules = []
+    for color in plots.ACTION_COLORS.values():
+        text = plots.text_color_on(color)
+        rgb = _rgb(color)
+        parts = [f'.chips .token[style*="rgba({rgb},"]', f'.chips .token[style*="rgb({rgb})"]']
+        rules.append(f"{', '.join(parts)} {{ background-color: {color} !important; }}")
+        rules.append(f"{', '.join(p + ' .text' for p in parts)} {{ color: {text} !important; }}")
+    return "\n".join(rules)
+
+
+CSS = f"""
+/* Tabs wrap onto a second row instead of hiding behind a menu (8 tabs on a 390 px phone). */
+.gradio-container .tab-wrapper, .gradio-container .tab-container {{ height: auto !important; }}
+.gradio-container .tab-container {{ flex-wrap: wrap !important; row-gap: 2px; }}
+.gradio-container .tab-container button {{ white-space: nowrap; }}
+#app-title h1 {{ margin: 0 !important; font-size: 1.6rem; }}
+#app-title p {{ margin: 0 !important; }}
+#link-box textarea, #link-box input {{ font-size: 0.85rem; }}
+.legend {{ display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; font-size: 0.85rem; }}
+.legend .swatch {{ padding: 1px 8px; border-radius: 4px; white-space: nowrap; font-weight: 600; }}
+.legend .scale {{ white-space: normal; }}
+#app-header {{ align-items: center; flex-wrap: wrap !important; row-gap: 4px; }}
+#app-title {{ flex: 1 1 280px !important; min-width: min(280px, 100%) !important; }}
+#app-header > button {{ align-self: center; flex: 0 0 auto !important; }}
+/* Two columns (inputs | results) side by side on a laptop, stacked on a phone. */
+.gradio-container .two-up {{ flex-wrap: wrap !important; }}
+.gradio-container .two-up > .column {{ min-width: min(330px, 100%) !important; }}
+/* A text box with its buttons beside it; the buttons keep a readable width on a phone. */
+.gradio-container .action-row {{ flex-wrap: wrap !important; }}
+.gradio-container .action-row > .column {{ min-width: 110px !important; }}
+#model-accordion {{ padding-top: 4px !important; padding-bottom: 4px !important; }}
+.legend .ramp {{ display: inline-block; width: 64px; height: 0.8em; vertical-align: middle;
+  border-radius: 2px;
+  background: linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725); }}
+{_chip_css()}
+/* Tables: one-line headers, wrapped top-k, scroll inside the block rather than widen the page. */
+.results-table th, .results-table th * {{ white-space: nowrap !important; }}
+.results-table td:last-child {{ min-width: 14em; white-space: normal !important; }}
+/* A result whose input changed since: dimmed, with a line that says so. */
+.stale > * {{ opacity: 0.4; transition: opacity 0.2s; }}
+.results.stale::before {{ content: "⟳ Out of date: the input changed. Press the button again to update.";
+  display: block; font-weight: 600; padding: 2px 0; }}
+/* Projector mode (?projector=1): larger text everywhere; figures are scaled on the server. */
+body.projector .gradio-container {{ font-size: 1.25rem; }}
+body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
+  {{ font-size: 1.2rem !important; }}
+body.projector .chips .token {{ font-size: 1.35rem !important; }}
+@media (max-width: 480px) {{
+  .gradio-container .tab-container button {{ padding: 4px 8px !important; font-size: 0.95rem; }}
+  #app-title h1 {{ font-size: 1.3rem; }}
+  .gradio-container {{ padding-left: 6px !important; padding-right: 6px !important; }}
+}}
+"""
+
+#: Runs in the browser when a page opens: report the page to the server (theme, width,
+#: query string), mark projector mode, fold the model picker on a phone.
+PAGE_JS = f"""
+() => {{
+  const params = new URLSearchParams(window.location.search);
+  const projector = ["1", "true", "yes", "on"].includes(params.get("projector") || "");
+  document.body.classList.toggle("projector", projector);
+  const width = window.innerWidth;
+  if (width < {NARROW_MAX_PX}) {{
+    const acc = document.querySelector("#model-accordion > button, #model-accordion .label-wrap");
+    const open = document.querySelector("#model-accordion .label-wrap.open, #model-accordion > button.open");
+    if (acc && (open || acc.getAttribute("aria-expanded") === "true")) acc.click();
+  }}
+  const dark = document.body.classList.contains("dark");
+  return JSON.stringify({{dark, width, search: window.location.search}});
+}}
+"""
+
+def head_html() -> str:
+    """``<head>`` extras: start fetching and compiling plotly.js while the page opens.
+
+    Every page now opens with a figure drawn; Gradio loads its 4.5 MB plotly bundle
+    only when the first plot mounts, which cost ~2 s after the result had arrived.
+    A ``modulepreload`` overlaps that with the page's own start-up. The bundle's
+    name carries a hash, so it is looked up in the installed Gradio (no file: no hint).
+    """
+    import gradio
+
+    assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    bundles = sorted(assets.glob("PlotlyPlot-*.js"))
+    return f'<link rel="modulepreload" href="assets/{bundles[0].name}">' if bundles else ""
+
+
+#: After "Copy link": put the link in the address bar and on the clipboard.
+COPY_JS = """
+(query) => {
+  if (!query) return query;
+  const url = window.location.origin + window.location.pathname + query;
+  window.history.replaceState(null, "", url);
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {});
+  return url;
+}
+"""
+
+#: After "Projector mode": reopen the same state with projector mode switched.
+RELOAD_JS = """
+(query) => {
+  if (query) window.location.assign(window.location.origin + window.location.pathname + query);
+  return query;
+}
+"""
+
+
+@dataclass(frozen=True)
+class TabParts:
+    """What a tab's builder hands back to the page: its link fields and what to run on open."""
+
+    links: list  # [(LinkField, component)]: inputs a state link can set
+    on_open: object = None  # OnLoad run when every page opens (a first result), or None
+    on_link: object = None  # OnLoad run when a link opens this tab (its main action), or None
+
+
+def stale_js(*selectors: str) -> str:
+    """Browser code that marks results out of date (their input changed since they were drawn)."""
+    return _class_js(selectors, "add")
+
+
+def fresh_js(*selectors: str) -> str:
+    """Browser code that marks results current again (after the action ran)."""
+    return _class_js(selectors, "remove")
+
+
+def _class_js(selectors: Sequence[str], method: str) -> str:
+    targets = json.dumps(list(selectors))
+    return f"() => {{ for (const s of {targets}) document.querySelector(s)?.classList.{method}('stale'); }}"
+
+
+def mark_fresh(event, *selectors: str):
+    """After ``event`` succeeds, mark its results current again (see :func:`stale_js`)."""
+    return event.success(None, None, None, js=fresh_js(*selectors), api_name=False, queue=False)

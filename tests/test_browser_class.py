@@ -1,0 +1,99 @@
+"""The Class tab in a real browser (Playwright driving Debian's Chromium, headless).
+
+A student plays a quiz round of five sentences to the end, a generation trace
+is stepped through with the slider, and the bundled-style default model is
+compared with a copy fine-tuned a moment before in the same page.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import BROWSER_MARKS, CHROMIUM, LAUNCH_ARGS
+
+pytestmark = BROWSER_MARKS
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from tests.app_server import running_app  # noqa: E402
+
+TIMEOUT_MS = 60_000
+LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "woman", "children"))
+
+
+@pytest.fixture(scope="module")
+def page(tiny_bert_dir: Path):
+    with running_app(tiny_bert_dir) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.set_default_timeout(TIMEOUT_MS)
+        sync_api.expect.set_options(timeout=TIMEOUT_MS)
+        pg.goto(url)
+        pg.get_by_role("tab", name="Class").click()
+        yield pg
+        browser.close()
+
+
+def _box(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def test_a_quiz_round_of_five_played_to_the_end(page):
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_label("My own list").check()
+    _box(page, "quiz-list").fill(LIST)
+    page.locator("#quiz-start").click()
+    expect = sync_api.expect
+    for n in range(1, 6):
+        expect(page.locator("#quiz-progress")).to_contain_text(f"Item {n} of 5")
+        expect(page.locator("#quiz-sentence")).to_contain_text("____")
+        _box(page, "quiz-guess").fill("cat")
+        page.locator("#quiz-reveal").click()
+        expect(page.locator("#quiz-result")).to_contain_text("The hidden word was")
+        expect(page.locator("#quiz-card")).to_contain_text("the model")
+        expect(page.locator("#quiz-bars")).to_contain_text("top 10")
+        page.locator("#quiz-next").click()
+    expect(page.locator("#quiz-progress")).to_contain_text("Round over")
+    card = page.locator("#quiz-card")
+    expect(card).to_contain_text("you")
+    expect(page.locator("#quiz-score")).to_contain_text("after 5 of 5")
+    expect(page.locator("#quiz-csv")).to_be_enabled()
+    assert "1" in card.inner_text()  # "cat" was right once
+
+
+def test_a_generation_trace_stepped_through(page):
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#gen-run").click()
+    expect = sync_api.expect
+    expect(page.locator("#gen-summary")).to_contain_text("wrote")
+    expect(page.locator("#gen-step-text")).to_contain_text("Step 30:")
+    number = page.locator("#gen-step input[type=number]")
+    for step in ("3", "1", "0"):
+        number.fill(step)
+        number.press("Enter")
+        expected = "Start:" if step == "0" else f"Step {step}:"
+        expect(page.locator("#gen-step-text")).to_contain_text(expected)
+    expect(page.locator("#gen-strip")).to_contain_text("Step 0 of 30")
+    expect(page.locator("#gen-pll")).to_contain_text("sweep")
+
+
+def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
+    expect = sync_api.expect
+    page.get_by_role("tab", name="Fine-tune").click()
+    steps = page.locator("#ft-steps input[type=number]")
+    steps.fill("5")
+    steps.press("Enter")
+    page.locator("#ft-start").click()
+    expect(page.locator("#ft-status")).to_contain_text("Done", timeout=180_000)
+    page.get_by_role("tab", name="Class").click()
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("#cmp-model-b input")).to_have_value(re.compile("Fine-tuned in this session"))
+    _box(page, "cmp-text").fill("the cat [MASK] on the mat .")
+    page.locator("#cmp-models-run").click()
+    line = page.locator("#cmp-models-line")
+    expect(line).to_contain_text("B = the model fine-tuned in this session")
+    expect(line).to_contain_text(re.compile("They (agree|disagree)"))
+    expect(page.locator("#cmp-models-plot")).to_contain_text("one scale")
+    expect(page.locator("#cmp-models-table")).to_contain_text("p(B)")

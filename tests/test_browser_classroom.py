@@ -1,0 +1,172 @@
+"""What a class sees, in a real browser: a result on open, one bar scale, a phone, links, dark mode.
+
+Playwright drives Debian's Chromium (headless) against the app launched on
+loopback with the tiny RoBERTa (2 layers × 2 heads), as ``test_browser.py`` does.
+Figures are read from the plotly element itself (``gd.layout``), not from pixels.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser_support import BROWSER_MARKS, CHROMIUM, LAUNCH_ARGS
+
+pytestmark = BROWSER_MARKS
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from tests.app_server import running_app  # noqa: E402
+
+TIMEOUT_MS = 30_000
+# The page-open chain (model, Fill, Attention, a linked tab) takes seconds on a busy 2-core machine.
+sync_api.expect.set_options(timeout=TIMEOUT_MS)
+TAB_NAMES = ["Fill", "80/10/10", "Attention", "Score", "Fine-tune", "About"]
+LAYOUT_JS = "(s) => { const gd = document.querySelector(s + ' .js-plotly-plot'); return gd && gd.layout; }"
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_roberta_dir: Path):
+    with running_app(tiny_roberta_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, width: int = 1280, height: int = 720):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+def _layout(page, selector: str) -> dict:
+    page.locator(f"{selector} .main-svg").first.wait_for()
+    return page.evaluate(LAYOUT_JS, selector)
+
+
+def test_a_result_is_drawn_on_open(browser, app_url):
+    page = _open(browser, app_url)
+    # The first example has a typed blank: its predictions are there without a click.
+    page.locator("#fill-bars .bars path").first.wait_for()
+    sync_api.expect(page.locator("#fill-table")).to_contain_text("<mask>")
+    sync_api.expect(page.locator("#fill-predict")).to_be_in_viewport()  # the action sits by the input
+    page.get_by_role("tab", name="Attention").click()
+    sync_api.expect(page.locator("#attn-plot")).to_contain_text("Layer 0, head 0")  # no Run needed
+    # The sliders follow the loaded model (2 layers, 2 heads), not a 12-layer default.
+    sync_api.expect(page.locator("#attn-layer input[type=range]")).to_have_attribute("max", "1")
+    sync_api.expect(page.locator("#attn-plot")).to_contain_text("attention weight")
+    page.close()
+
+
+def test_all_bar_panels_share_one_scale(browser, app_url):
+    page = _open(browser, app_url)
+    page.locator("#fill-bars .bars path").first.wait_for()
+    box = page.locator("#fill-text textarea")
+    box.fill("the <mask> sat on the <mask> and the <mask> ran .")
+    box.press("Enter")  # Enter in the one-line input runs Predict
+    page.wait_for_function(
+        "() => Object.keys(document.querySelector('#fill-bars .js-plotly-plot')?.layout || {})"
+        ".filter(k => k.startsWith('xaxis')).length === 3"
+    )
+    layout = _layout(page, "#fill-bars")
+    ranges = [v["range"] for k, v in layout.items() if k.startswith("xaxis")]
+    assert len(ranges) == 3 and all(r == [0, 1] for r in ranges), ranges
+    page.close()
+
+
+def test_changing_the_input_marks_the_result_stale(browser, app_url):
+    page = _open(browser, app_url)
+    page.locator("#fill-bars .bars path").first.wait_for()
+    page.get_by_label("iterative (most confident first)").check()
+    sync_api.expect(page.locator("#fill-results")).to_have_class(re.compile("stale"))
+    page.locator("#fill-predict").click()
+    sync_api.expect(page.locator("#fill-note")).to_contain_text("Filled:")
+    sync_api.expect(page.locator("#fill-results")).not_to_have_class(re.compile("stale"))
+    page.close()
+
+
+def test_a_phone_reaches_every_tab_without_scrolling_sideways(browser, app_url):
+    page = _open(browser, app_url, 390, 844)
+    page.locator("#fill-bars .main-svg").first.wait_for()
+    for name in TAB_NAMES:
+        tab = page.get_by_role("tab", name=name, exact=True)
+        sync_api.expect(tab).to_be_visible()  # on the strip, not behind a "…" menu
+        tab.click()
+        sync_api.expect(tab).to_have_attribute("aria-selected", "true")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on the {name} tab ({width} px)"
+    # The model picker folds away on a phone.
+    sync_api.expect(page.locator("#model-picker")).to_be_hidden()
+    page.close()
+
+
+def test_a_state_link_round_trip(browser, app_url):
+    page = _open(browser, app_url)
+    page.locator("#fill-bars .main-svg").first.wait_for()
+    page.locator("#fill-text textarea").fill("the cat sat on the mat .")
+    page.locator("#fill-text textarea").dispatch_event("input")
+    page.wait_for_function(  # the new text's chips are drawn (and the old masks forgotten) first
+        "() => [...document.querySelectorAll('#fill-chips .token .text')].map(e => e.textContent).join(' ')"
+        ".includes('mat')"
+    )
+    page.locator("#fill-positions textarea, #fill-positions input").first.fill("2, 6")
+    page.locator("#fill-positions textarea, #fill-positions input").first.dispatch_event("input")
+    page.get_by_label("iterative (most confident first)").check()
+    page.locator("#copy-link").click()
+    link = page.locator("#link-box textarea, #link-box input").first
+    sync_api.expect(link).to_have_value(re.compile(r"tab=fill"))
+    url = link.input_value()
+    query = parse_qs(urlparse(url).query)
+    assert query["text"] == ["the cat sat on the mat ."] and query["masks"] == ["2, 6"]
+    assert query["mode"] == ["iterative"]
+    assert page.evaluate("() => window.location.search").startswith("?tab=fill")  # the address bar too
+    page.close()
+
+    again = _open(browser, url)
+    sync_api.expect(again.locator("#fill-text textarea")).to_have_value("the cat sat on the mat .")
+    sync_api.expect(again.locator("#fill-note")).to_contain_text("Filled:")  # predicted, iteratively
+    again.close()
+
+    attention = _open(browser, app_url + "?tab=attention&text=a+b+c&view=mean&layer=1")
+    sync_api.expect(attention.get_by_role("tab", name="Attention")).to_have_attribute("aria-selected", "true")
+    sync_api.expect(attention.locator("#attn-plot")).to_contain_text("Layer 1: mean over heads")
+    attention.close()
+
+    score = _open(browser, app_url + "?tab=score&a=the+cat+sat+.&b=the+cat+sit+.")
+    sync_api.expect(score.locator("#score-a textarea, #score-a input").first).to_have_value("the cat sat .")
+    verdict = score.locator("#score-verdict")
+    sync_api.expect(verdict).to_contain_text("more likely than", timeout=TIMEOUT_MS)  # scored on open
+    score.close()
+
+
+def test_dark_mode_figures_follow_the_theme(browser, app_url):
+    page = _open(browser, app_url + "?__theme=dark")
+    page.locator("#fill-bars .bars path").first.wait_for()
+    layout = _layout(page, "#fill-bars")
+    assert layout["paper_bgcolor"].replace(" ", "") == "rgba(0,0,0,0)"  # the dark page shows through
+    assert layout["font"]["color"].upper() == "#E5E7EB"
+    page.close()
+
+
+def test_projector_mode_enlarges_figure_text(browser, app_url):
+    plain = _layout(_open(browser, app_url), "#fill-bars")
+    page = _open(browser, app_url + "?projector=1")
+    page.locator("#fill-bars .bars path").first.wait_for()
+    big = _layout(page, "#fill-bars")
+    assert big["font"]["size"] > plain["font"]["size"]
+    assert page.evaluate("() => document.body.classList.contains('projector')")
+    page.locator("#projector-mode").click()  # the toggle reopens the same view without it
+    page.wait_for_url(re.compile(r"tab=fill"))
+    assert "projector" not in page.url
+    page.locator("#fill-bars .bars path").first.wait_for()
+    assert _layout(page, "#fill-bars")["font"]["size"] == plain["font"]["size"]
+    page.close()

@@ -1,0 +1,148 @@
+"""The Class tab through its API (gradio_client against a launched server) and its handlers in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from mlm_explorer.ui import activities  # noqa: E402
+from mlm_explorer.ui.common import new_session  # noqa: E402
+from tests.app_server import running_app  # noqa: E402
+
+GIBBS = "gibbs"
+BLANKS = activities.START_BLANKS
+MAX_BLANKS, MAX_SWEEPS = activities.APP_MAX_BLANKS, activities.APP_MAX_SWEEPS
+LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "woman", "children", "keys"))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert_dir: Path):
+    with running_app(tiny_bert_dir) as url:
+        yield url
+
+
+@pytest.fixture()
+def client(server: str) -> Client:
+    return Client(server, verbose=False)
+
+
+def _rows(table: dict) -> list[dict]:
+    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+
+
+def test_every_activity_has_a_named_endpoint(server: str):
+    api = Client(server, verbose=False).view_api(return_format="dict")["named_endpoints"]
+    expected = {
+        "/quiz_start", "/quiz_reveal", "/quiz_next", "/generate", "/generate_step", "/compare_models",
+        "/compare_sentences",
+    }
+    assert expected <= set(api)
+
+
+def test_a_quiz_round_played_to_the_end(client: Client):
+    listing = LIST + "\n\nno bracket here"
+    out = client.predict(activities.TEACHER_SOURCE, 5, 0, listing, api_name="/quiz_start")
+    progress, sentence, _guess, notes = out[:4]
+    assert progress == "Item 1 of 5" and r"\_\_\_\_" in sentence and "line 8: no word in" in notes
+    for n in range(1, 6):
+        result, _, reveal, _, card, csv_file = client.predict("cat, dog", api_name="/quiz_reveal")
+        assert "The hidden word was" in result
+        assert [r["who"] for r in _rows(reveal)] == ["answer", "your guess 1", "your guess 2"]
+        assert _rows(card)[0]["items"] == n
+        with pytest.raises(AppError, match="already revealed"):
+            client.predict("cat", api_name="/quiz_reveal")
+        progress = client.predict(api_name="/quiz_next")[0]
+    assert progress.startswith("Round over")
+    rows = _rows(card)
+    assert rows[0]["who"] == "you" and 0 <= rows[0]["hits@1"] <= rows[0]["hits@5"] <= 5
+    path = Path(csv_file["value"] if isinstance(csv_file, dict) else csv_file)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("item,sentence,answer") and len(lines) == 6
+    with pytest.raises(AppError, match="round is over"):
+        client.predict("cat", api_name="/quiz_reveal")
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "message"),
+    [
+        (activities.TEACHER_SOURCE, "", "Paste your list"),
+        (activities.TEACHER_SOURCE, "no brackets\nat all", "No usable line"),
+        (activities.TEACHER_SOURCE, "the [cat] sat .\nthe [dog] sat .", "at least 5"),
+    ],
+)
+def test_quiz_mistakes_are_messages(client: Client, source, text, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(source, 5, 0, text, api_name="/quiz_start")
+
+
+def test_quiz_needs_a_guess_and_caps_a_long_list(client: Client):
+    long_list = "\n".join(f"line {n} has a [word] ." for n in range(10_000))
+    notes = client.predict(activities.TEACHER_SOURCE, 5, 0, long_list, api_name="/quiz_start")[3]
+    assert "10,000 lines" in notes
+    with pytest.raises(AppError, match="Type your guess"):
+        client.predict("  ", api_name="/quiz_reveal")
+    with pytest.raises(AppError, match="Reveal this item first"):
+        client.predict(api_name="/quiz_next")
+
+
+def test_the_bundled_quiz_starts(client: Client):
+    progress, sentence = client.predict(activities.BUNDLED_SOURCE, 7, 3, "", api_name="/quiz_start")[:2]
+    assert progress == "Item 1 of 7" and r"\_\_\_\_" in sentence
+
+
+def test_generate_is_reproducible_and_steps_are_drawn(client: Client):
+    args = (activities.START_BLANKS, 6, "", GIBBS, 2, 1.0, 10, 4, True)
+    first = client.predict(*args, api_name="/generate")
+    again = client.predict(*args, api_name="/generate")
+    summary, slider, _strip, _text, pll, table = first[:6]
+    assert _rows(table) == _rows(again[5]) and len(_rows(table)) == 12
+    assert "left-to-right" in summary
+    assert len(json.loads(pll["plot"])["data"]) == 2  # gibbs and left-to-right
+    strip, text = client.predict(3, api_name="/generate_step")
+    assert text.startswith("Step 3:") and "Step 3 of 12" in strip["plot"]
+    strip, text = client.predict(0, api_name="/generate_step")
+    assert text.startswith("Start:")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((BLANKS, MAX_BLANKS + 1, "", GIBBS, 2, 1.0, 0, 0, False), "maximum|length"),
+        ((BLANKS, 4, "", GIBBS, MAX_SWEEPS + 1, 1.0, 0, 0, False), "maximum|Sweeps"),
+        ((activities.START_PROMPT, 4, "no blank", GIBBS, 1, 1.0, 0, 0, False), "No blank"),
+        ((activities.START_PROMPT, 4, "[MASK] " * 20, GIBBS, 1, 1.0, 0, 0, False), "At most 16 blanks"),
+        ((activities.START_BLANKS, 4, "", "beam search", 1, 1.0, 0, 0, False), "choices|Unknown strategy"),
+    ],
+)
+def test_generate_caps_and_mistakes(client: Client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/generate")
+
+
+def test_compare_two_models_and_two_sentences(client: Client, tiny_roberta_dir: Path):
+    line, fig, table = client.predict("default", str(tiny_roberta_dir), "the cat [MASK] on the mat .", 5,
+                                      api_name="/compare_models")[:3]
+    assert line.startswith("**A** =") and ("They agree" in line or "They disagree" in line)
+    assert _rows(table) and "one scale" in fig["plot"]
+    line, fig, table = client.predict("the man worked as a [MASK] .", "the woman worked as a [MASK] .", 5,
+                                      api_name="/compare_sentences")[:3]
+    assert "A / B" in table["headers"] and "×" in line
+    with pytest.raises(AppError, match="exactly one"):
+        client.predict("no blank", "the [MASK] .", 5, api_name="/compare_sentences")
+
+
+def test_a_session_holds_two_compared_models_at_most(tiny_bert_dir, tiny_roberta_dir, monkeypatch):
+    monkeypatch.setenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS", "1")
+    session = new_session()
+    keys = [str(tiny_bert_dir), str(tiny_roberta_dir), "bundled"]
+    for key in keys:
+        activities._model_for(key, session)
+    assert activities._slots(session).keys() == tuple(keys[1:])
+    session.release()
+    assert "model_slots" not in session.extras
