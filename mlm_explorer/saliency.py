@@ -48,7 +48,7 @@ import torch
 
 from mlm_explorer.models import LoadedModel
 from mlm_explorer.predict import forward, manual_plan_for, mlm_head
-from mlm_explorer.tokens import display_token, display_tokens, encode
+from mlm_explorer.tokens import display_tokens, encode
 
 #: What replaces every non-special token in the Integrated-Gradients baseline.
 BASELINES = ("mask", "pad")
@@ -257,7 +257,7 @@ def saliency(
         model=lm.name,
         tokens=display_tokens(lm, ids_list),
         position=pos,
-        target=display_token(lm, target_id),
+        target=display_tokens(lm, [target_id])[0],
         target_id=target_id,
         target_log_prob=fx,
         baseline_log_prob=fb,
