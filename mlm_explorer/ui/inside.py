@@ -45,10 +45,11 @@ EXAMPLE_POSITIONS = ""
 MASK_BASELINE = "all-[MASK]"
 PAD_BASELINE = "all-[PAD]"
 _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
-#: Measured with `python bench/bench_inside.py` (bundled model, 16 tokens, 32 steps, 2 busy CPU cores).
+#: Measured with `python bench/bench_inside.py` (bundled model, 16 tokens, 32 steps, 2 CPU cores).
 SALIENCY_COST = (
-    "One explanation takes about as long as 10 to 20 predictions (measured with the bundled model on a "
-    "16-token sentence); one runs at a time on this server, so you may wait for someone else's."
+    "One explanation costs about 30 predictions (0.5 s for a 16-token sentence with the bundled model on "
+    "2 CPU cores; more for long texts and big models); one runs at a time on this server, so you may wait "
+    "for someone else's."
 )
 CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9"}
 _CHANGE_KEY = "inside_attention_change"  # session.extras: the last comparison, re-plotted per head
