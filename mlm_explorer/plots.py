@@ -787,9 +787,12 @@ def score_card_chart(
 
 def generation_strip(
     tokens: Sequence[str], changed: int | None = None, blanks: Sequence[bool] | None = None,
-    title: str | None = None, positions: Sequence[int] | None = None,
+    title: str | None = None, positions: Sequence[int] | None = None, columns: int | None = None,
 ) -> go.Figure:
     """One step of a generation trace: the sequence as a row of token cells, the token just written marked.
+
+    ``columns`` wraps the row into lines of that many cells (a phone: 5), each
+    cell then naming its position under the token.
 
     Cells still blank are MASKED_COLOR (hidden, as on the chips); written or
     given tokens UNTOUCHED_COLOR (plain tokens); the token written at this step
@@ -804,21 +807,40 @@ def generation_strip(
     if len(blank) != n:
         raise ValueError("tokens and blanks must have the same length.")
     codes = [2 if i == changed else (0 if blank[i] else 1) for i in range(n)]
-    labels = [safe_label(t, 14) for t in tokens]
+    wrapped = columns is not None and 0 < columns < n
+    labels = [safe_label(t, 9 if wrapped else 14) for t in tokens]
     shown = [f"<b>{lbl}</b>" if i == changed else lbl for i, lbl in enumerate(labels)]
+    if wrapped:
+        shown = [f"{s}<br><span style='font-size:11px'>{t}</span>" for s, t in zip(shown, ticks, strict=True)]
+    width = columns if wrapped else max(n, 1)
+    rows = math.ceil(n / width) if n else 1
+
+    def grid(values: list, pad: object) -> list[list]:
+        cells = values + [pad] * (rows * width - len(values))
+        return [cells[r * width : (r + 1) * width] for r in range(rows)]
+
     scale = [[0.0, MASKED_COLOR], [0.5, UNTOUCHED_COLOR], [1.0, GUESS_COLOR]]
     trace = {
-        "type": "heatmap", "z": [codes], "x": list(range(n)), "y": [0], "zmin": 0, "zmax": 2,
-        "colorscale": scale, "showscale": False, "text": [shown], "texttemplate": "%{text}",
+        "type": "heatmap", "z": grid(codes, None), "x": list(range(width)), "y": list(range(rows)),
+        "zmin": 0, "zmax": 2, "colorscale": scale, "showscale": False, "text": grid(shown, ""),
+        "texttemplate": "%{text}",
         # Black reads on all three cells (9.3, 16.8 and 5.7 : 1), in either theme.
-        "textfont": {"size": 15, "color": "#000000"}, "customdata": [labels], "xgap": 3,
-        "hovertemplate": "position %{x}: %{customdata}<extra></extra>",
+        "textfont": {"size": 15, "color": "#000000"}, "xgap": 3, "ygap": 3,
+        "customdata": grid([f"position {t}: {lbl}" for t, lbl in zip(ticks, labels, strict=True)], ""),
+        "hovertemplate": "%{customdata}<extra></extra>",
     }
+    xaxis = {"showgrid": False, "fixedrange": True}
+    if wrapped:
+        xaxis["visible"] = False
+    else:
+        xaxis.update(tickvals=list(range(n)), ticktext=[str(t) for t in ticks],
+                     title={"text": "token position"})
     layout = {
-        "xaxis": {"tickvals": list(range(n)), "ticktext": [str(t) for t in ticks], "showgrid": False,
-                  "title": {"text": "token position"}, "fixedrange": True},
-        "yaxis": {"visible": False, "fixedrange": True},
-        **_layout_basics(safe_label(title, 100) if title else None, height=170),
+        "xaxis": xaxis,
+        "yaxis": {"visible": False, "fixedrange": True, "autorange": "reversed"},
+        **_layout_basics(
+            safe_label(title, 100) if title else None, height=(110 if wrapped else 170) + 60 * (rows - 1)
+        ),
     }
     return _unchecked_figure([trace], layout)
 
@@ -844,8 +866,12 @@ def pll_per_sweep_chart(
     )
     fig.update_xaxes(title="sweep", dtick=1, fixedrange=True)
     fig.update_yaxes(title="PLL (nats)", fixedrange=True)
-    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
+    # Left-aligned under the title (pinned to the top), so the two never overlap on a phone.
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=320, above_ticks=True)
+    fig.update_layout(**basics)
+    fig.update_layout(legend=dict(orientation="h", y=1.0, x=0, xanchor="left", yanchor="bottom"),
+                      margin={"t": (50 if title else 20) + 30})
+    return fig
 
 
 def compare_bars(

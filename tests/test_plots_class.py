@@ -61,3 +61,13 @@ def test_tables_of_the_activities(tiny_bert_dir):
     c = compare_sentences(lm, "the man [MASK] .", "the woman [MASK] .")
     table = views.comparison_table(c, "man", "woman")
     assert list(table.columns) == views.comparison_columns("man", "woman") and len(table) == len(c.words)
+
+
+def test_the_generation_strip_wraps_into_rows_on_a_phone():
+    tokens = [f"w{i}" for i in range(12)]
+    fig = plots.generation_strip(tokens, changed=6, blanks=[i > 8 for i in range(12)], columns=5)
+    go.Figure(fig.to_plotly_json())
+    z = fig.data[0].z
+    assert [len(row) for row in z] == [5, 5, 5] and z[1][1] == 2 and z[2][2] is None
+    assert "6" in fig.data[0].text[1][1]  # each cell names its position when the axis is hidden
+    assert len(plots.generation_strip(tokens).data[0].z) == 1  # a laptop: one row

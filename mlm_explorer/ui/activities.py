@@ -281,6 +281,7 @@ def _trace_step(trace: GenerationTrace, step: int, session: Session):
         [tokens[i] for i in keep], changed=keep.index(changed) if changed in keep else None,
         blanks=[ids[i] == trace.mask_token_id for i in keep], positions=keep,
         title=f"Step {step} of {len(trace.steps)}{sweep}",
+        columns=5 if look.session_look(session).narrow else None,  # a phone: rows of 5 readable cells
     )
     if step == 0:
         text = f"Start: {md_escape(trace.start_text)}"
