@@ -201,7 +201,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Class", id="class"):
                 build_class_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
-                build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
+                finetune = build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
             with gr.Tab("About", id="about"):
                 build_about_tab(card)
 
@@ -218,7 +218,7 @@ def build_demo() -> gr.Blocks:
             if isinstance(tab, gr.Tab) and tab.id is not None:
                 tab.select(None, None, [current_tab], js=f"() => {tab.id!r}", api_name=False, queue=False)
         # Each tab's link fields and first results, by tab id (a new tab adds its TabParts here).
-        parts = {"fill": fill, "policy": policy, "attention": attention, "score": score}
+        parts = {"fill": fill, "policy": policy, "attention": attention, "score": score, "finetune": finetune}
         _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts,
                     [picker, status, card], copy_btn, projector_btn, link_box)
         demo.unload(expire_closed_session(demo))
