@@ -1,12 +1,13 @@
 """Take the README's screenshots: every tab at 1280×720 and 390×844, light and dark.
 
-    python docs/screenshots/make_screenshots.py [MODEL_FOLDER]
+    python docs/screenshots/make_screenshots.py [MODEL_FOLDER] [--only TAB ...]
 
 Starts the app on loopback (default model: ``assets/model``), drives it in
 headless Chromium (Debian's ``chromium``) and writes PNGs beside this file:
 ``<tab>.png`` (1280 px, light), ``<tab>-dark.png``, ``<tab>-390.png`` and
 ``<tab>-390-dark.png``. Every tab on the strip is taken, including tabs added
-later; the ones below get an action first so they show a result.
+later (``--only Fine-tune`` takes just that tab); the ones below get an action
+first so they show a result.
 """
 
 from __future__ import annotations
@@ -67,14 +68,30 @@ def _score(page) -> None:
     expect(page.locator("#score-strip-a")).to_contain_text("PLL")
 
 
-ACTIONS = {"Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score}
+def _finetune(page) -> None:
+    # Two short runs, so the loss figure shows an earlier run under the current one.
+    steps = page.locator("#ft-steps input[type=number]")
+    for start_from in ["Current model", "Fresh random model (watch it learn)"]:
+        page.locator("#ft-start-from").get_by_text(start_from, exact=True).click()
+        page.wait_for_timeout(500)
+        steps.fill("30")
+        steps.press("Enter")
+        page.wait_for_timeout(500)
+        page.locator("#ft-start").click()
+        expect(page.locator("#ft-status")).to_contain_text("Done", timeout=120_000)
+    page.locator("#ft-status").scroll_into_view_if_needed()
+
+
+ACTIONS = {
+    "Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score, "Fine-tune": _finetune
+}
 
 
 def _file_name(label: str) -> str:
     return TAB_FILES.get(label) or re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
-def shoot(url: str) -> list[Path]:
+def shoot(url: str, only: list[str] | None = None) -> list[Path]:
     taken = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -86,6 +103,8 @@ def shoot(url: str) -> list[Path]:
             labels = page.get_by_role("tab").all_inner_texts()
             for label in labels:
                 label = label.strip()
+                if only and label not in only:
+                    continue
                 page.get_by_role("tab", name=label, exact=True).click()
                 page.wait_for_timeout(800)
                 if label in ACTIONS:
@@ -100,9 +119,12 @@ def shoot(url: str) -> list[Path]:
 
 
 def main() -> None:
-    model = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "model"
+    args = sys.argv[1:]
+    only = args[args.index("--only") + 1:] if "--only" in args else None
+    args = args[: args.index("--only")] if "--only" in args else args
+    model = Path(args[0]) if args else ROOT / "assets" / "model"
     with running_app(model) as url:
-        taken = shoot(url)
+        taken = shoot(url, only)
     print("\n".join(str(p.relative_to(ROOT)) for p in taken))
 
 
