@@ -730,8 +730,9 @@ def loss_runs_chart(
         ))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="loss")
-    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return _base_layout(fig, safe_label(title, 80) if title else None, height=320)
+    # Under the plot, left-aligned: run names are long and a phone has no room beside the title.
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=320 + 24 * len(runs))
 
 
 # ---------------------------------------------------------------------------- class activities

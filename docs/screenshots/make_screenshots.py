@@ -78,6 +78,7 @@ def _finetune(page) -> None:
         steps.press("Enter")
         page.wait_for_timeout(500)
         page.locator("#ft-start").click()
+        expect(page.locator("#ft-status")).not_to_contain_text("Done")  # the earlier run's
         expect(page.locator("#ft-status")).to_contain_text("Done", timeout=120_000)
     page.locator("#ft-status").scroll_into_view_if_needed()
 

@@ -159,6 +159,24 @@ def _loss_figure(session: Session | None, job: Job | None = None):
     return look.figure(fig, session) if session is not None else fig
 
 
+def _metrics_view(frame: pd.DataFrame):
+    """Accuracy in percent, loss and perplexity with two decimals; columns not known yet hidden.
+
+    A :class:`pandas.io.formats.style.Styler`: the page shows its text, API callers get the numbers.
+    """
+    values = [c for c in frame.columns if c != "metric" and frame[c].notna().any()]
+    styler = frame[["metric", *values]].style.hide(axis="index")
+    for i, metric in enumerate(frame["metric"]):
+        percent = "accuracy" in str(metric)
+        for column in values:
+            sign = "+" if column == "change" else ""
+            styler = styler.format(
+                f"{{:{sign}.1%}}" if percent else f"{{:{sign},.2f}}", subset=pd.IndexSlice[[i], [column]],
+                na_rep="",
+            )
+    return styler
+
+
 @dataclass(frozen=True)
 class View:
     """Every output of the start handler, by name (order: :data:`VIEW_FIELDS`)."""
@@ -200,12 +218,13 @@ def _live_view(session: Session, job: Job, started: float) -> View:
     if info is None:
         text = "Measuring the model before training …"
     else:
-        metrics = metrics_table(info.before)
+        metrics = _metrics_view(metrics_table(info.before))
         text = (
             f"step {step} / {total} · loss {losses[-1]:.3f} · {info.elapsed:.0f} s of at most "
             f"{job.config.max_seconds:.0f} s · {info.tokens_per_second:,.0f} tokens/s"
         )
-        table = probes_table(info.probes_before, live, "now") if info.probes_before else None
+        if info.probes_before:
+            table = look.table(probes_table(info.probes_before, live, "now"), session)
     return View(
         session,
         status=f"Training … ({time.monotonic() - started:.0f} s)",
@@ -247,8 +266,8 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
             result.steps, result.config.steps, f"{result.steps} steps, {how[result.stopped]}"
         ),
         loss=_loss_figure(session),
-        probes=probes_table(result.probes_before, result.probes_after, "after"),
-        metrics=metrics_table(result.before, result.after),
+        probes=look.table(probes_table(result.probes_before, result.probes_after, "after"), session),
+        metrics=_metrics_view(metrics_table(result.before, result.after)),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
         **idle,
