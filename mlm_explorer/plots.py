@@ -730,8 +730,8 @@ def loss_runs_chart(
         ))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="loss")
-    # Under the plot, left-aligned: run names are long and a phone has no room beside the title.
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"))
+    # Under the axis title, left-aligned: run names are long and a phone has no room beside the title.
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.38, yanchor="top"))
     return _base_layout(fig, safe_label(title, 80) if title else None, height=320 + 24 * len(runs))
 
 

@@ -223,8 +223,7 @@ def _live_view(session: Session, job: Job, started: float) -> View:
             f"step {step} / {total} · loss {losses[-1]:.3f} · {info.elapsed:.0f} s of at most "
             f"{job.config.max_seconds:.0f} s · {info.tokens_per_second:,.0f} tokens/s"
         )
-        if info.probes_before:
-            table = look.table(probes_table(info.probes_before, live, "now"), session)
+        table = probes_table(info.probes_before, live, "now") if info.probes_before else None
     return View(
         session,
         status=f"Training … ({time.monotonic() - started:.0f} s)",
@@ -266,7 +265,8 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
             result.steps, result.config.steps, f"{result.steps} steps, {how[result.stopped]}"
         ),
         loss=_loss_figure(session),
-        probes=look.table(probes_table(result.probes_before, result.probes_after, "after"), session),
+        # Plain: look.table keeps a phone's few prediction columns, and a probe's are all text.
+        probes=probes_table(result.probes_before, result.probes_after, "after"),
         metrics=_metrics_view(metrics_table(result.before, result.after)),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
@@ -443,9 +443,9 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
     status = gr.Markdown(elem_id="ft-status")
     progress = gr.HTML(elem_id="ft-progress-box")
     with gr.Row(equal_height=False, elem_classes=["two-up"]):
-        with gr.Column(scale=3):
+        with gr.Column(scale=1):
             loss = gr.Plot(_loss_figure(None), show_label=False, elem_id="ft-loss")
-        with gr.Column(scale=2):
+        with gr.Column(scale=1):
             metrics = gr.Dataframe(
                 pd.DataFrame(columns=METRIC_COLUMNS),
                 label="Masked-token metrics before / after", elem_id="ft-metrics",
