@@ -453,6 +453,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
     probe_table = gr.Dataframe(
         pd.DataFrame(columns=PROBE_COLUMNS),
         label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table",
+        column_widths=["34%", "33%", "33%"],  # all three wrap in view on a phone, none scrolled away
     )
     with gr.Row(elem_classes=["action-row"]):
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
