@@ -674,6 +674,129 @@ def _run_quiz(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- inside a prediction
+
+
+def _add_layers_parser(subparsers) -> None:
+    p = subparsers.add_parser("layers", help="the MLM head's guess after every layer (logit lens)")
+    p.add_argument("text", help="text with [MASK] or <mask>, or any text with --position")
+    p.add_argument("--position", type=int, default=None, help="token position to look at (masked if needed)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="tokens per layer (default 5)")
+    _add_common(p)
+
+
+def _run_layers(args: argparse.Namespace) -> int:
+    from mlm_explorer.lens import layer_by_layer
+
+    lens = layer_by_layer(_load(args), args.text, position=args.position, top_k=args.top_k)
+    _note(lens.message)
+    if args.json:
+        _emit_json(lens.to_dict())
+        return 0
+    original = f", original {lens.original}" if lens.original is not None else ""
+    print(f"position {lens.position}: final answer {lens.final.token}{original}; layer 0 = embeddings")
+    for r in lens.layers:
+        top = ", ".join(f"{c.token} {c.prob:.3f}" for c in r.top_k)
+        rank = f"  original rank {r.original_rank}" if r.original_rank is not None else ""
+        print(f"layer {r.layer:>2}  final rank {r.final_rank:<6}{rank}  | {top}")
+    return 0
+
+
+def _add_saliency_parser(subparsers) -> None:
+    from mlm_explorer.saliency import BASELINES, DEFAULT_STEPS
+
+    p = subparsers.add_parser("saliency", help="which input tokens drove a prediction (grad x input, IG)")
+    p.add_argument("text", help="text with [MASK] or <mask>, or any text with --position")
+    p.add_argument("--position", type=int, default=None, help="token position to explain (masked if needed)")
+    p.add_argument("--target", default=None, help="candidate token to explain (default: the top-1)")
+    p.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS,
+                   help=f"Integrated-Gradients steps (default {DEFAULT_STEPS})")
+    p.add_argument("--baseline", choices=BASELINES, default="mask",
+                   help="what replaces every non-special token in the IG baseline (default mask)")
+    _add_common(p)
+
+
+def _run_saliency(args: argparse.Namespace) -> int:
+    from mlm_explorer.saliency import saliency
+    from mlm_explorer.tokens import check_text
+
+    check_text(args.text)
+    result = saliency(
+        _load(args), args.text, position=args.position, target=args.target, steps=args.steps,
+        baseline=args.baseline,
+    )
+    _note(result.message)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    print(f"log p({result.target}) at position {result.position} = {result.target_log_prob:.4f}; "
+          f"all-[{result.baseline}] baseline {result.baseline_log_prob:.4f}")
+    print(f"{'token':<20} {'grad x input':>13} {'integrated gr.':>15}")
+    for tok, g, ig in zip(result.tokens, result.grad_x_input, result.integrated_gradients, strict=True):
+        print(f"{tok:<20} {g:13.4f} {ig:15.4f}")
+    print(f"completeness gap {result.completeness_gap:+.5f} nats ({result.relative_gap:.2%} of the change)")
+    return 0
+
+
+def _add_attention_diff_parser(subparsers) -> None:
+    p = subparsers.add_parser("attention-diff", help="attention with vs without one word masked")
+    p.add_argument("text", help="the sentence as written")
+    p.add_argument("--position", type=int, required=True, help="token position of the word to hide")
+    p.add_argument("--pieces-only", action="store_true", help="hide only that token, not its whole word")
+    _add_common(p)
+
+
+def _run_attention_diff(args: argparse.Namespace) -> int:
+    from mlm_explorer.attention_change import attention_change
+
+    change = attention_change(_load(args), args.text, [args.position], whole_word=not args.pieces_only)
+    _note(change.message)
+    if args.json:
+        _emit_json(change.to_dict())
+        return 0
+    grid = change.head_change
+    hidden = " ".join(change.tokens[p] for p in change.positions)
+    print(f"hid {hidden!r} (positions {list(change.positions)}); total |unmasked - masked| per head:")
+    print("layer " + " ".join(f"h{h:<5}" for h in range(grid.shape[1])))
+    for layer, row in enumerate(grid):
+        print(f"{layer:>5} " + " ".join(f"{v:6.3f}" for v in row))
+    return 0
+
+
+def _add_tokenize_parser(subparsers) -> None:
+    p = subparsers.add_parser("tokenize", help="every token with id, characters, word and marks")
+    p.add_argument("text")
+    p.add_argument("--compare", default=None, help="another model (folder or hub id) to split the text too")
+    _add_common(p)
+
+
+def _print_tokens(view) -> None:
+    print(f"{view.model}: {view.algorithm}, {view.vocab_size:,} tokens; {view.convention}")
+    for t in view.tokens:
+        marks = ("special" if t.special else "") + ("continues" if t.continues_word else "")
+        print(f"{t.position:>4} {t.id:>7} {t.token:<16} {t.piece!r:<16} {t.start:>4}-{t.end:<4} "
+              f"{'' if t.word is None else t.word:>4} {marks}")
+
+
+def _run_tokenize(args: argparse.Namespace) -> int:
+    from mlm_explorer.models import load_model
+    from mlm_explorer.tokenizer_view import tokenizer_view
+    from mlm_explorer.tokens import check_text
+
+    check_text(args.text)
+    view = tokenizer_view(_load(args), args.text)
+    other = tokenizer_view(load_model(args.compare), args.text) if args.compare else None
+    _note(view.message)
+    if args.json:
+        _emit_json({**view.to_dict(), "compare": other.to_dict() if other else None})
+        return 0
+    _print_tokens(view)
+    if other is not None:
+        print()
+        _print_tokens(other)
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 #: name → (add the subparser, run it). One line per command.
@@ -691,6 +814,10 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "compare": (_add_compare_parser, _run_compare),
     "quiz": (_add_quiz_parser, _run_quiz),
     "app": (_add_app_parser, _run_app),
+    "layers": (_add_layers_parser, _run_layers),
+    "saliency": (_add_saliency_parser, _run_saliency),
+    "attention-diff": (_add_attention_diff_parser, _run_attention_diff),
+    "tokenize": (_add_tokenize_parser, _run_tokenize),
 }
 
 

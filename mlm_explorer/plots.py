@@ -890,3 +890,182 @@ def compare_bars(
     }
     data = [bars(probs_a, name_a, BAR_COLOR), bars(probs_b, name_b, ACTION_COLORS["masked"])]
     return _unchecked_figure(data, layout)
+
+
+# ---------------------------------------------------------------------------- inside a prediction
+# Figures of the "Inside" tab (layer by layer, saliency, masked vs unmasked attention).
+
+# Red–blue diverging (ColorBrewer RdBu): readable with the common colour-vision
+# deficiencies; red = pushed down / lost attention, blue = pushed up / gained.
+DIVERGING_SCALE = "RdBu"
+
+
+def layer_lens_heatmap(
+    layers: Sequence[int],
+    tokens: Sequence[Sequence[str]],
+    probs: Sequence[Sequence[float]],
+    final: str | None = None,
+    original: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Layers (rows, embeddings at the bottom) × top-k tokens (columns), coloured by probability.
+
+    Each cell names the token the MLM head reads at that rank after that
+    layer. The model's final answer is in bold, the original token in the original's colour,
+    so a student can see at which layer the answer appears.
+    """
+    if len(tokens) != len(layers) or len(probs) != len(layers):
+        raise ValueError("layers, tokens and probs must have one entry per layer.")
+    k = max((len(row) for row in tokens), default=0)
+    z, text, hover = [], [], []
+    for layer, row_t, row_p in zip(layers, tokens, probs, strict=True):
+        if len(row_t) != len(row_p):
+            raise ValueError(f"layer {layer}: tokens and probs differ in length.")
+        pad = k - len(row_t)
+        z.append([float(p) for p in row_p] + [None] * pad)
+        cells, tips = [], []
+        for t in row_t:
+            label = safe_label(t, 14)
+            if original is not None and t == original:
+                label = f'<span style="color:{ORIGINAL_COLOR}">{label}</span>'
+            cells.append(f"<b>{label}</b>" if final is not None and t == final else label)
+            tips.append(safe_label(t))
+        text.append(cells + [""] * pad)
+        hover.append(tips + [""] * pad)
+    n = len(layers)
+    trace = {
+        "type": "heatmap", "z": z, "x": list(range(1, k + 1)), "y": list(range(n)), "text": text,
+        "texttemplate": "%{text}", "customdata": hover, "colorscale": HEAT_SCALE, "zmin": 0.0,
+        "zmax": max([1e-9, *(p for row in z for p in row if p is not None)]),
+        "hovertemplate": "%{customdata}: %{z:.2%}<extra></extra>",
+        "colorbar": {"title": {"text": "p"}, "thickness": 12, "tickformat": ".0%"},
+    }
+    ticks = ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
+    layout = {
+        "xaxis": {"tickvals": list(range(1, k + 1)), "title": {"text": "rank at this layer"},
+                  "showgrid": False},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": ticks, "showgrid": False},
+        **_layout_basics(safe_label(title, 80) if title else None, height=80 + 44 * n),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def layer_rank_lines(
+    layers: Sequence[int],
+    final_ranks: Sequence[int],
+    original_ranks: Sequence[int | None] | None = None,
+    final: str | None = None,
+    original: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Rank of the final answer (and of the original) after each layer, on a log scale, 1 at the top."""
+    names = ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
+    data = [{
+        "type": "scatter", "mode": "lines+markers", "x": names, "y": [int(r) for r in final_ranks],
+        "name": f"final answer “{safe_label(final)}”" if final is not None else "final answer",
+        "line": {"color": BAR_COLOR}, "hovertemplate": "%{x}: rank %{y}<extra></extra>",
+    }]
+    if original_ranks is not None and any(r is not None for r in original_ranks):
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "x": names, "y": list(original_ranks),
+            "name": f"original “{safe_label(original)}”" if original is not None else "original",
+            "line": {"color": ORIGINAL_COLOR, "dash": "dot"},
+            "hovertemplate": "%{x}: rank %{y}<extra></extra>",
+        })
+    layout = {
+        "yaxis": {"type": "log", "autorange": "reversed", "title": {"text": "rank (1 = first choice)"}},
+        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        **_layout_basics(safe_label(title, 80) if title else None, height=300),
+    }
+    return _unchecked_figure(data, layout)
+
+
+def saliency_strip(
+    tokens: Sequence[str],
+    rows: Mapping[str, Sequence[float]],
+    marked: Sequence[bool] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """The sentence with each token shaded by its attribution, one row per method.
+
+    Diverging (blue = pushed the candidate up, red = down, white = no effect);
+    each row is scaled to its own largest magnitude, since the methods' units
+    differ, and the cell text gives the raw number.
+    """
+    n = len(tokens)
+    z, text, names = [], [], []
+    for name, values in rows.items():
+        if len(values) != n:
+            raise ValueError(f"{name}: {len(values)} values for {n} tokens.")
+        top = max([1e-12, *(abs(float(v)) for v in values)])
+        z.append([float(v) / top for v in values])
+        text.append([f"{float(v):.2f}" for v in values])
+        names.append(safe_label(name, 30))
+    labels = [safe_label(t) for t in tokens]
+    trace = {
+        "type": "heatmap", "z": z, "x": list(range(n)), "y": list(range(len(z))), "text": text,
+        "texttemplate": "%{text}", "colorscale": DIVERGING_SCALE, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
+        "customdata": [labels] * len(z), "showscale": False,
+        "hovertemplate": "%{customdata}: %{text}<extra></extra>",
+    }
+    layout = {
+        "xaxis": {"tickvals": list(range(n)), "ticktext": _tick_labels(tokens, marked), "tickangle": -45,
+                  "showgrid": False},
+        "yaxis": {"tickvals": list(range(len(z))), "ticktext": names, "showgrid": False,
+                  "autorange": "reversed"},
+        **_layout_basics(safe_label(title, 80) if title else None, height=120 + 60 * len(z)),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def attention_difference_heatmap(
+    difference: np.ndarray,
+    tokens: Sequence[str],
+    masked: Sequence[bool] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """One head's ``(T, T)`` attention difference (unmasked − masked), diverging around 0.
+
+    Blue: the token attends there more when the word is visible; red: more
+    when it is masked. The scale is symmetric so white is exactly no change.
+    """
+    d = _check_square(difference, tokens)
+    top = float(max(np.abs(d).max(initial=0.0), 1e-9))
+    n = len(tokens)
+    labels = [safe_label(t) for t in tokens]
+    trace = {
+        "type": "heatmap", "z": d.tolist(), "x": list(range(n)), "y": list(range(n)),
+        "colorscale": DIVERGING_SCALE, "zmin": -top, "zmax": top, "zmid": 0.0,
+        "customdata": [[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)],
+        "hovertemplate": "%{customdata}: %{z:+.3f}<extra></extra>",
+        "colorbar": {"title": {"text": "Δ"}, "thickness": 12},
+    }
+    axis = dict(tickvals=list(range(n)), ticktext=_tick_labels(tokens, masked), showgrid=False)
+    layout = {
+        "xaxis": {**axis, "tickangle": -60, "title": {"text": "attended to"}},
+        "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
+        **_layout_basics(safe_label(title, 80) if title else None, min(760, 180 + 28 * n)),
+    }
+    return _unchecked_figure([trace], layout)
+
+
+def head_change_grid(change: np.ndarray, title: str | None = None) -> go.Figure:
+    """Layers × heads grid of the total absolute attention change (which heads re-route most)."""
+    g = np.asarray(change, dtype=float)
+    if g.ndim != 2:
+        raise ValueError(f"expected (layers, heads), got shape {g.shape}.")
+    layers, heads = g.shape
+    trace = {
+        "type": "heatmap", "z": g.tolist(), "x": list(range(heads)), "y": list(range(layers)),
+        "colorscale": HEAT_SCALE, "zmin": 0.0, "zmax": float(max(g.max(initial=0.0), 1e-9)),
+        "text": [[f"{v:.2f}" for v in row] for row in g], "texttemplate": "%{text}" if heads <= 16 else "",
+        "hovertemplate": "layer %{y}, head %{x}: %{z:.3f}<extra></extra>",
+        "colorbar": {"title": {"text": "Σ|Δ|"}, "thickness": 12},
+    }
+    layout = {
+        "xaxis": {"tickvals": list(range(heads)), "title": {"text": "head"}, "showgrid": False},
+        "yaxis": {"tickvals": list(range(layers)), "title": {"text": "layer"}, "autorange": "reversed",
+                  "showgrid": False},
+        **_layout_basics(safe_label(title, 80) if title else None, height=100 + 36 * layers),
+    }
+    return _unchecked_figure([trace], layout)

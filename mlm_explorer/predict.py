@@ -253,13 +253,45 @@ class ForwardOutput:
 _HEAD_SPLIT_OK: weakref.WeakKeyDictionary[torch.nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
+# Heads made of several sibling modules, in the order the model's forward applies them:
+# DistilBertForMaskedLM.forward (modeling_distilbert.py) runs vocab_transform, activation,
+# vocab_layer_norm, vocab_projector; registration order differs (activation comes first).
+_CHAINED_HEAD_ORDER: dict[str, tuple[str, ...]] = {
+    "distilbert": ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"),
+}
+_CHAINED_HEADS: weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module] = weakref.WeakKeyDictionary()
+
+
 def head_module(model: torch.nn.Module) -> torch.nn.Module | None:
-    """The MLM head if the model is ``base_model`` + exactly one other module with weights."""
+    """The MLM head: what the model has besides ``base_model``, as one module.
+
+    BERT's ``cls``, RoBERTa's ``lm_head`` and ALBERT's ``predictions`` are one
+    module; DistilBERT's head is four siblings, chained in forward order (see
+    ``_CHAINED_HEAD_ORDER``). The chain only references the model's own
+    modules (nothing is copied or changed); ``tests/test_inside.py`` checks it
+    against the full forward for every family, and :func:`_head_split_works`
+    does so once per model before predict uses it.
+    """
     base = model.base_model
     if base is model:
         return None
+    order = _CHAINED_HEAD_ORDER.get(getattr(model.config, "model_type", ""))
+    if order is not None and all(isinstance(getattr(model, n, None), torch.nn.Module) for n in order):
+        chained = _CHAINED_HEADS.get(model)
+        if chained is None:
+            chained = _CHAINED_HEADS[model] = torch.nn.Sequential(*(getattr(model, n) for n in order))
+        return chained
     heads = [m for m in model.children() if m is not base and next(m.parameters(), None) is not None]
     return heads[0] if len(heads) == 1 else None
+
+
+def mlm_head(lm: LoadedModel) -> torch.nn.Module | None:
+    """The model's own MLM head, mapping hidden states ``(..., H)`` to logits ``(..., V)``.
+
+    None when this architecture's head cannot be split from the encoder (the
+    split is verified once per model against the full forward).
+    """
+    return head_module(lm.model) if _head_split_works(lm) else None
 
 
 @torch.inference_mode()

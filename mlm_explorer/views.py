@@ -304,3 +304,78 @@ def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame
         ],
         columns=METRIC_COLUMNS,
     )
+
+
+# ---------------------------------------------------------------------------- inside a prediction
+# Tables of the "Inside" tab; the result types are imported here, not at the top, to keep
+# this section self-contained (and importing views light).
+
+LAYER_COLUMNS = [
+    "layer", "top-1", "p(top-1)", "rank of final", "p(final)", "rank of original", "p(original)", "entropy",
+    "top-k",
+]
+
+
+def layers_table(lens) -> pd.DataFrame:
+    """One row per layer of a :class:`~mlm_explorer.lens.LayerLens` (layer 0 = embeddings)."""
+    rows = [
+        {
+            "layer": "embeddings" if r.layer == 0 else str(r.layer),
+            "top-1": r.top_k[0].token,
+            "p(top-1)": round(r.top_k[0].prob, 4),
+            "rank of final": r.final_rank,
+            "p(final)": round(r.final_prob, 4),
+            "rank of original": r.original_rank,
+            "p(original)": None if r.original_prob is None else round(r.original_prob, 4),
+            "entropy": round(r.entropy, 3),
+            "top-k": ", ".join(f"{c.token} {c.prob:.1%}" for c in r.top_k),
+        }
+        for r in lens.layers
+    ]
+    return pd.DataFrame(rows, columns=LAYER_COLUMNS)
+
+
+SALIENCY_COLUMNS = ["pos.", "token", "grad × input", "integrated gradients"]
+
+
+def saliency_table(result) -> pd.DataFrame:
+    """One row per input token of a :class:`~mlm_explorer.saliency.Saliency`."""
+    rows = [
+        {"pos.": i, "token": t, "grad × input": round(g, 5), "integrated gradients": round(ig, 5)}
+        for i, (t, g, ig) in enumerate(
+            zip(result.tokens, result.grad_x_input, result.integrated_gradients, strict=True)
+        )
+    ]
+    return pd.DataFrame(rows, columns=SALIENCY_COLUMNS)
+
+
+HEAD_CHANGE_COLUMNS = ["layer", "head", "total |change|"]
+
+
+def head_change_table(change) -> pd.DataFrame:
+    """One row per head of an :class:`~mlm_explorer.attention_change.AttentionChange`, largest first."""
+    grid = change.head_change
+    rows = [
+        {"layer": layer, "head": head, "total |change|": round(float(grid[layer, head]), 4)}
+        for layer in range(grid.shape[0])
+        for head in range(grid.shape[1])
+    ]
+    table = pd.DataFrame(rows, columns=HEAD_CHANGE_COLUMNS)
+    return table.sort_values("total |change|", ascending=False, kind="stable").reset_index(drop=True)
+
+
+TOKEN_COLUMNS = ["pos.", "id", "token", "vocabulary entry", "characters", "span", "word", "continues word",
+                 "special"]
+
+
+def tokens_table(view) -> pd.DataFrame:
+    """One row per token of a :class:`~mlm_explorer.tokenizer_view.TokenizerView`."""
+    rows = [
+        {
+            "pos.": t.position, "id": t.id, "token": t.token, "vocabulary entry": t.vocab_entry,
+            "characters": t.piece, "span": f"{t.start}–{t.end}", "word": t.word,
+            "continues word": "yes" if t.continues_word else "", "special": "yes" if t.special else "",
+        }
+        for t in view.tokens
+    ]
+    return pd.DataFrame(rows, columns=TOKEN_COLUMNS)

@@ -31,3 +31,31 @@ def tiny_roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_dir(request: pytest.FixtureRequest, tiny_bert_dir: Path, tiny_roberta_dir: Path) -> Path:
     """Both tiny families, for tests that must hold for every tokenizer kind."""
     return tiny_bert_dir if request.param == "bert" else tiny_roberta_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with a tiny DistilBERT masked LM (WordPiece, a head of four modules)."""
+    from tests.tiny_models import build_tiny_distilbert
+
+    return build_tiny_distilbert(tmp_path_factory.mktemp("tiny_distilbert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_albert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with a tiny ALBERT masked LM (SentencePiece-style ``▁``, factorised embeddings)."""
+    from tests.tiny_models import build_tiny_albert
+
+    return build_tiny_albert(tmp_path_factory.mktemp("tiny_albert"))
+
+
+@pytest.fixture(scope="session", params=["bert", "distilbert", "roberta", "albert"])
+def tiny_family_dir(
+    request: pytest.FixtureRequest, tiny_bert_dir: Path, tiny_roberta_dir: Path,
+    tiny_distilbert_dir: Path, tiny_albert_dir: Path,
+) -> Path:
+    """All four families (WordPiece ×2, byte-level BPE, SentencePiece), for the "inside" views."""
+    return {
+        "bert": tiny_bert_dir, "distilbert": tiny_distilbert_dir,
+        "roberta": tiny_roberta_dir, "albert": tiny_albert_dir,
+    }[request.param]

@@ -87,6 +87,9 @@ def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
     steps.press("Enter")
     page.locator("#ft-start").click()
     expect(page.locator("#ft-status")).to_contain_text("Done", timeout=180_000)
+    # A finished run reaches the other tabs only when the user chooses it.
+    page.locator("#ft-use").click()
+    expect(page.locator("#model-status")).to_contain_text("ine-tuned", timeout=30_000)
     page.get_by_role("tab", name="Class").click()
     page.get_by_role("tab", name="Compare").click()
     expect(page.locator("#cmp-model-b input")).to_have_value(re.compile("Fine-tuned in this session"))

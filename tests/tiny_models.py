@@ -22,9 +22,15 @@ from tokenizers import (
     trainers,
 )
 from transformers import (
+    AlbertConfig,
+    AlbertForMaskedLM,
+    AlbertTokenizerFast,
     BertConfig,
     BertForMaskedLM,
     BertTokenizerFast,
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    DistilBertTokenizerFast,
     RobertaConfig,
     RobertaForMaskedLM,
     RobertaTokenizerFast,
@@ -110,6 +116,64 @@ def build_tiny_roberta(folder: Path, seed: int = 0, vocab_size: int = 400) -> Pa
         bos_token_id=tok.token_to_id("<s>"), eos_token_id=tok.token_to_id("</s>"),
     )
     model = RobertaForMaskedLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_distilbert(folder: Path, seed: int = 0, vocab_size: int = 300) -> Path:
+    """WordPiece tokenizer (as BERT's) + DistilBertForMaskedLM (2 layers, 2 heads, dim 32).
+
+    DistilBERT's head is four modules (transform, activation, layer norm,
+    projector), not one: the case a head split must handle beyond BERT's ``cls``.
+    """
+    bert_folder = build_tiny_bert(folder / "_tokenizer", seed=seed, vocab_size=vocab_size)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(bert_folder).backend_tokenizer
+    fast = DistilBertTokenizerFast(tokenizer_object=tok, model_max_length=64)
+    torch.manual_seed(seed)
+    config = DistilBertConfig(
+        vocab_size=tok.get_vocab_size(), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+        max_position_embeddings=64, pad_token_id=0,
+    )
+    model = DistilBertForMaskedLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_albert(folder: Path, seed: int = 0, vocab_size: int = 300) -> Path:
+    """SentencePiece-style Unigram tokenizer (``▁`` word starts, ``[MASK]``) + AlbertForMaskedLM.
+
+    Factorised embeddings (16 → hidden 32) and one layer group shared by 2 layers, as ALBERT does.
+    """
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.Replace("``", '"'), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>")
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = AlbertTokenizerFast(
+        tokenizer_object=tok, bos_token="[CLS]", eos_token="[SEP]", cls_token="[CLS]", sep_token="[SEP]",
+        unk_token="<unk>", pad_token="<pad>", model_max_length=64,
+        mask_token=AddedToken("[MASK]", lstrip=True, rstrip=False),
+    )
+    torch.manual_seed(seed)
+    config = AlbertConfig(
+        vocab_size=tok.get_vocab_size(), embedding_size=16, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=0,
+        num_hidden_groups=1, inner_group_num=1,
+    )
+    model = AlbertForMaskedLM(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     fast.save_pretrained(folder)

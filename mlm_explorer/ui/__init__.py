@@ -36,6 +36,7 @@ from mlm_explorer.ui.activities import build_class_tab
 from mlm_explorer.ui.attention import build_attention_tab
 from mlm_explorer.ui.fill import build_fill_tab
 from mlm_explorer.ui.finetune import build_finetune_tab
+from mlm_explorer.ui.inside import build_inside_tab
 from mlm_explorer.ui.policy import build_policy_tab
 from mlm_explorer.ui.score import build_score_tab
 from mlm_explorer.ui.state import SESSION_MODEL, Session, release_session, session_ttl
@@ -198,6 +199,8 @@ def build_demo() -> gr.Blocks:
                 attention = build_attention_tab(session)
             with gr.Tab("Score", id="score"):
                 score = build_score_tab(session)
+            with gr.Tab("Inside", id="inside"):
+                build_inside_tab(session)
             with gr.Tab("Class", id="class"):
                 build_class_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):

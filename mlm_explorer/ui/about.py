@@ -32,6 +32,23 @@ give words that do not agree with each other; the Fill tab's *iterative* mode fi
 to show the difference. Scoring a sentence needs one pass per token (pseudo-log-likelihood).
 """
 
+#: How the three tokenizer families cut words (shown with the Inside tab's tokenizer view).
+TOKENIZERS = """
+### How is text cut into tokens?
+A model never sees letters: its tokenizer cuts the text into pieces from a fixed vocabulary (about 30,000
+for BERT), so rare words become several pieces and no word is ever "unknown".
+- **WordPiece** (BERT, DistilBERT) keeps whole common words and marks a piece that *continues* a word
+  with `##`: *snowboarding* → `snow ##boarding`, *embeddings* → `em ##bed ##ding ##s`. The vocabulary
+  is built by merging the pieces that make the training text most likely.
+- **Byte-level BPE** (RoBERTa) works on bytes, so any character can be spelled; it repeatedly merges the
+  most frequent pair. A piece that *starts* a word carries the space in front of it, shown as `Ġ`.
+- **SentencePiece** (ALBERT, here with a unigram model) treats the space as a character too, written `▁`
+  at the start of a word, and keeps the pieces that best explain the text.
+
+Whole-word masking hides every piece of a word together, so the model cannot guess `##boarding` from `snow`.
+The *Inside → The tokenizer* view shows each token's id and characters, and another model's split beside it.
+"""
+
 _CARD_FILES = ("MODEL_CARD.md", "README.md")
 _CARD_MAX_CHARS = 6000  # a card is documentation, not a page to scroll through for minutes
 
@@ -77,4 +94,5 @@ def model_card(session: Session) -> str:
 def build_about_tab(card: gr.Markdown) -> None:
     """Layout of the About tab; ``card`` (refreshed by the model picker) is rendered here."""
     gr.Markdown(EXPLAINER)
+    gr.Markdown(TOKENIZERS)
     card.render()

@@ -1,0 +1,57 @@
+"""Figures of the Inside tab: valid plotly, no user markup in labels, diverging scales centred on 0."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from mlm_explorer import plots
+
+HOSTILE = ["<b>bold</b>", "<br>", "<img src=x onerror=alert(1)>", "a&lt;b", "<a href='javascript:x'>"]
+
+INSIDE_KINDS = [
+    lambda toks: plots.layer_lens_heatmap(
+        [0, 1, 2], [toks[:3], toks[1:4], toks[2:5]], [[0.5, 0.2, 0.1]] * 3, final=toks[2], original=toks[3],
+        title=toks[0],
+    ),
+    lambda toks: plots.layer_rank_lines(
+        [0, 1, 2], [30, 4, 1], [50, None, 2], final=toks[2], original=toks[3]
+    ),
+    lambda toks: plots.saliency_strip(
+        toks, {"grad × input": [0.1, -0.2, 0, 0.3, 0.0], "IG": [1, -1, 0, 2, 0]},
+        marked=[False, True, False, False, False], title=toks[4],
+    ),
+    lambda toks: plots.attention_difference_heatmap(np.eye(len(toks)) - 0.2, toks, title=toks[1]),
+    lambda toks: plots.head_change_grid(np.arange(6.0).reshape(2, 3), title=toks[0]),
+]
+
+
+@pytest.mark.parametrize("make", INSIDE_KINDS)
+def test_inside_figures_validate_and_keep_markup_out(make):
+    fig = make(HOSTILE)
+    go.Figure(fig.to_plotly_json())  # full plotly validation (the builders skip it for speed)
+    text = json.dumps(fig.to_plotly_json(), default=str)
+    for raw in ["<b>bold", "<br>", "<img", "<a href"]:
+        assert raw not in text
+
+
+def test_diverging_figures_are_centred_on_zero():
+    strip = plots.saliency_strip(["a", "b", "c"], {"IG": [2.0, -1.0, 0.0]}).to_plotly_json()["data"][0]
+    assert strip["zmid"] == 0.0 and strip["zmin"] == -1.0 and strip["zmax"] == 1.0
+    assert strip["z"][0] == [1.0, -0.5, 0.0]  # scaled to the row's largest magnitude
+    assert strip["text"][0] == ["2.00", "-1.00", "0.00"]  # the raw numbers stay readable
+    diff = plots.attention_difference_heatmap(np.array([[0.0, 0.3], [-0.1, 0.0]]), ["a", "b"])
+    trace = diff.to_plotly_json()["data"][0]
+    assert trace["zmin"] == -0.3 and trace["zmax"] == 0.3 and trace["colorscale"] == plots.DIVERGING_SCALE
+
+
+def test_layer_heatmap_marks_the_final_answer_and_the_original():
+    fig = plots.layer_lens_heatmap([0, 1], [["x", "y"], ["paris", "x"]], [[0.4, 0.1], [0.7, 0.1]],
+                                   final="paris", original="x")
+    text = fig.to_plotly_json()["data"][0]["text"]
+    assert text[1][0] == "<b>paris</b>" and plots.ORIGINAL_COLOR in text[0][0]
+    with pytest.raises(ValueError):
+        plots.layer_lens_heatmap([0, 1], [["x"]], [[0.4]])
