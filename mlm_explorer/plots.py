@@ -690,6 +690,51 @@ def loss_curve(
     return _base_layout(fig, safe_label(title, 80) if title else None, height=320)
 
 
+def loss_runs_chart(
+    runs: Sequence[tuple[str, Sequence[int], Sequence[float]]],
+    smoothing: float = 0.8,
+    title: str | None = "Training loss (masked tokens)",
+) -> go.Figure:
+    """Several training runs' losses on one figure: raw points, a smoothed line over them.
+
+    ``runs`` is ``[(name, steps, losses), ...]``, oldest first; the last is the
+    current run: drawn last (on top), solid, in :data:`TRAIN_COLOR`. Earlier runs
+    are neutral grey, told apart by their dash and their legend name. The line is
+    an exponential moving average with weight ``smoothing`` (0 = none), debiased
+    at the start as in Adam (Kingma & Ba, 2015, sec. 3) so it does not begin at 0.
+
+    >>> fig = loss_runs_chart([("run 1", [1, 2], [3.0, 2.0]), ("run 2", [1, 2], [2.5, 1.0])])
+    >>> [t.name for t in fig.data if t.showlegend is not False]
+    ['run 1', 'run 2']
+    """
+    a = min(max(float(smoothing), 0.0), 0.99)
+    dashes = ("dot", "dash", "dashdot", "longdash")
+    fig = _figure()
+    for i, (name, steps, losses) in enumerate(runs):
+        current = i == len(runs) - 1
+        color = TRAIN_COLOR if current else GUESS_COLOR
+        label = safe_label(name, 40)
+        smooth, avg = [], 0.0
+        for t, loss in enumerate(losses, start=1):
+            avg = a * avg + (1 - a) * float(loss)
+            smooth.append(avg / (1 - a**t))
+        fig.add_trace(go.Scatter(
+            x=list(steps), y=[float(v) for v in losses], mode="markers", legendgroup=f"run{i}",
+            showlegend=False, name=label, marker=dict(color=color, size=4, opacity=0.35 if current else 0.2),
+            hovertemplate="step %{x}: loss %{y:.3f}<extra>" + label + "</extra>",
+        ))
+        fig.add_trace(go.Scatter(
+            x=list(steps), y=smooth, mode="lines", legendgroup=f"run{i}", name=label,
+            line=dict(color=color, width=3 if current else 1.5, dash="solid" if current else dashes[i % 4]),
+            opacity=1.0 if current else 0.8, hoverinfo="skip",
+        ))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="loss")
+    # Under the axis title, left-aligned: run names are long and a phone has no room beside the title.
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.38, yanchor="top"))
+    return _base_layout(fig, safe_label(title, 80) if title else None, height=320 + 24 * len(runs))
+
+
 # ---------------------------------------------------------------------------- class activities
 # Quiz, generation and side-by-side figures. They speak the colour language above:
 # the true word is ORIGINAL_COLOR, the model's other guesses GUESS_COLOR, a blank still

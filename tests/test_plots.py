@@ -54,6 +54,7 @@ ALL_KINDS = [
     lambda: plots.policy_rates_chart({"selected": 0.2}, {"selected": 0.15}, {"selected": 100}),
     lambda: plots.pll_strip(["a", "b"], [-1.0, -2.0]),
     lambda: plots.loss_curve([1, 2], [2.0, 1.0]),
+    lambda: plots.loss_runs_chart([("run 1", [1, 2], [2.0, 1.0]), ("run 2", [1, 2], [2.5, 1.5])]),
     lambda: plots.empty_figure(),
 ]
 
@@ -137,6 +138,24 @@ def test_loss_curve_and_empty_figure():
     fig = plots.loss_curve([1, 2, 3], [3.0, 2.0, 1.5], [3], [2.2])
     assert len(fig.data) == 2
     assert plots.empty_figure("<b>hi</b>").layout.annotations[0].text == "&lt;b&gt;hi&lt;/b&gt;"
+
+
+def test_loss_runs_chart_keeps_earlier_runs_under_the_current_one():
+    runs = [("run 1", [1, 2, 3, 4], [4.0, 2.0, 4.0, 2.0]), ("run 2 <b>", [1, 2], [3.0, 1.0]),
+            ("run 3", [1, 2, 3], [2.0, 1.5, 1.0])]
+    fig = plots.loss_runs_chart(runs, smoothing=0.5).to_plotly_json()
+    lines = [t for t in fig["data"] if t["mode"] == "lines"]
+    points = [t for t in fig["data"] if t["mode"] == "markers"]
+    assert [t["name"] for t in lines] == ["run 1", "run 2 &lt;b&gt;", "run 3"]  # one legend entry per run
+    assert [list(t["y"]) for t in points] == [r[2] for r in runs]  # raw points kept under each line
+    assert fig["data"][-1] is lines[-1] and lines[-1]["line"]["color"] == plots.TRAIN_COLOR  # current on top
+    assert lines[-1]["line"]["dash"] == "solid" and lines[-1]["line"]["width"] > lines[0]["line"]["width"]
+    earlier = [(t["line"]["color"], t["line"]["dash"]) for t in lines[:-1]]
+    assert len(set(earlier)) == 2 and all(c != plots.TRAIN_COLOR for c, _ in earlier)  # told apart
+    smooth = lines[0]["y"]
+    assert smooth[0] == 4.0  # debiased: starts at the first point, not at 0
+    assert max(smooth) - min(smooth) < 2.0  # smoother than the raw zig-zag (4, 2, 4, 2)
+    assert all(a["legendgroup"] == b["legendgroup"] for a, b in zip(points, lines, strict=True))
 
 
 def test_every_bar_panel_shares_one_zero_to_hundred_percent_scale():

@@ -182,7 +182,7 @@ def test_attention_replots_without_running_the_model(client: Client, monkeypatch
     def no_model(*args, **kwargs):
         raise AssertionError("the model ran for a re-plot")
 
-    monkeypatch.setattr(attention_tab, "forward", no_model)
+    monkeypatch.setattr(attention_tab, "attention_for_text", no_model)
     for view in ["one head", "all heads of the layer", "mean over heads", "rollout up to the layer"]:
         replot, _ = client.predict(view, 1, 1, True, api_name="/attention_plot")
         assert json.loads(replot["plot"])["data"]

@@ -231,3 +231,36 @@ def test_admission_is_atomic_across_threads():
     for t in threads:
         t.join()
     assert won.count(True) == 1
+
+
+def test_the_loss_figure_keeps_the_sessions_earlier_runs(server):
+    import json
+
+    from mlm_explorer import plots
+
+    client = Client(server, verbose=False)
+    wait(start(client, CAT, steps=20))
+    final = wait(start(client, DOG, steps=30))
+    fig = json.loads(final[LOSS]["plot"])
+    lines = [t for t in fig["data"] if t["mode"] == "lines"]
+    assert [t["name"] for t in lines] == ["run 1: pasted text", "run 2: pasted text"]
+    assert [len(t["x"]) for t in lines] == [20, 30]
+    assert lines[-1]["line"]["color"] == plots.TRAIN_COLOR and lines[0]["line"]["color"] != plots.TRAIN_COLOR
+    other = wait(start(Client(server, verbose=False), CAT, steps=10))  # another visitor: only its own run
+    assert [t["name"] for t in json.loads(other[LOSS]["plot"])["data"] if t["mode"] == "lines"] == [
+        "run 1: pasted text"
+    ]
+
+
+def test_finetune_figures_follow_the_page_look():
+    from mlm_explorer import plots
+    from mlm_explorer.ui import finetune as ft_tab
+    from mlm_explorer.ui import look
+    from mlm_explorer.ui.state import Session
+
+    session = Session(model_key="bundled")
+    session.extras[look.LOOK_KEY] = plots.Look(dark=True, projector=True)
+    session.extras[ft_tab.RUNS_KEY] = [("run 1: recipes.txt", [1, 2], [3.0, 2.0])]
+    fig = ft_tab.open_finetune(session)
+    assert fig.layout.paper_bgcolor == "rgba(0,0,0,0)" and fig.layout.font.size > 15  # dark, projector
+    assert [t.name for t in fig.data if t.mode == "lines"] == ["run 1: recipes.txt"]

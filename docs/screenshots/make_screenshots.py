@@ -6,11 +6,12 @@ Starts the app on loopback (default model: ``assets/model``), drives it in
 headless Chromium (Debian's ``chromium``) and writes PNGs beside this file:
 ``<tab>.png`` (1280 px, light), ``<tab>-dark.png``, ``<tab>-390.png`` and
 ``<tab>-390-dark.png``. Every tab on the strip is taken, including tabs added
-later; the ones below get an action first so they show a result. The Class tab
-is taken once per activity (``class-quiz``, ``class-write``, ``class-compare``):
-a quiz item revealed, a Gibbs trace stepped back, and the model fine-tuned for a
-few steps compared with itself before ("before vs after") and on a probe pair.
-``--only Class`` retakes one tab's pictures and leaves the others as they are.
+later (``--only Fine-tune`` takes just that tab, ``--only Class`` the Class
+pictures); the ones below get an action first so they show a result. The Class
+tab is taken once per activity (``class-quiz``, ``class-write``,
+``class-compare``): a quiz item revealed, a Gibbs trace stepped back, and the
+model fine-tuned for a few steps compared with itself before ("before vs
+after") and on a probe pair.
 """
 
 from __future__ import annotations
@@ -71,7 +72,24 @@ def _score(page) -> None:
     expect(page.locator("#score-strip-a")).to_contain_text("PLL")
 
 
-ACTIONS = {"Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score}
+def _finetune(page) -> None:
+    # Two short runs, so the loss figure shows an earlier run under the current one.
+    steps = page.locator("#ft-steps input[type=number]")
+    for start_from in ["Current model", "Fresh random model (watch it learn)"]:
+        page.locator("#ft-start-from").get_by_text(start_from, exact=True).click()
+        page.wait_for_timeout(500)
+        steps.fill("30")
+        steps.press("Enter")
+        page.wait_for_timeout(500)
+        page.locator("#ft-start").click()
+        expect(page.locator("#ft-status")).not_to_contain_text("Done")  # the earlier run's
+        expect(page.locator("#ft-status")).to_contain_text("Done", timeout=120_000)
+    page.locator("#ft-status").scroll_into_view_if_needed()
+
+
+ACTIONS = {
+    "Fill": _fill, "80/10/10": _policy, "Attention": _attention, "Score": _score, "Fine-tune": _finetune
+}
 
 
 def _box(page, elem_id: str):
@@ -124,7 +142,7 @@ def _file_name(label: str) -> str:
     return TAB_FILES.get(label) or re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
-def shoot(url: str, only: set[str] | None = None) -> list[Path]:
+def shoot(url: str, only: list[str] | None = None) -> list[Path]:
     taken = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -162,11 +180,11 @@ def shoot(url: str, only: set[str] | None = None) -> list[Path]:
 
 def main() -> None:
     args = sys.argv[1:]
-    only = {a for i, a in enumerate(args) if i > 0 and args[i - 1] == "--only"}
-    folders = [a for i, a in enumerate(args) if a != "--only" and (i == 0 or args[i - 1] != "--only")]
-    model = Path(folders[0]) if folders else ROOT / "assets" / "model"
+    only = args[args.index("--only") + 1:] if "--only" in args else None
+    args = args[: args.index("--only")] if "--only" in args else args
+    model = Path(args[0]) if args else ROOT / "assets" / "model"
     with running_app(model) as url:
-        taken = shoot(url, only or None)
+        taken = shoot(url, only)
     print("\n".join(str(p.relative_to(ROOT)) for p in taken))
 
 

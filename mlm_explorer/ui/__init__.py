@@ -204,7 +204,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Class", id="class"):
                 class_parts = build_class_tab(session)
             with gr.Tab("Fine-tune", id="finetune"):
-                build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
+                finetune = build_finetune_tab(session, ModelHooks(refresh_picker, [picker, status, card]))
             with gr.Tab("About", id="about"):
                 build_about_tab(card)
 
@@ -221,7 +221,10 @@ def build_demo() -> gr.Blocks:
             if isinstance(tab, gr.Tab) and tab.id is not None:
                 tab.select(None, None, [current_tab], js=f"() => {tab.id!r}", api_name=False, queue=False)
         # Each tab's link fields and first results, by tab id (a new tab adds its TabParts here).
-        parts = {"fill": fill, "policy": policy, "attention": attention, "score": score, "class": class_parts}
+        parts = {
+            "fill": fill, "policy": policy, "attention": attention, "score": score, "class": class_parts,
+            "finetune": finetune,
+        }
         _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts,
                     [picker, status, card], copy_btn, projector_btn, link_box)
         demo.unload(expire_closed_session(demo))

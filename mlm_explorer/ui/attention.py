@@ -6,9 +6,8 @@ import gradio as gr
 import numpy as np
 
 from mlm_explorer import plots
-from mlm_explorer.attention import attention_from_output, mean_over_heads, rollout, select_tokens
-from mlm_explorer.predict import forward
-from mlm_explorer.tokens import encode
+from mlm_explorer.attention import mean_over_heads, rollout, select_tokens
+from mlm_explorer.predict import attention_for_text
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import MODEL_EVENT, check_user_text, md_escape, session_model, user_error
 from mlm_explorer.ui.look import LinkField, TabParts
@@ -69,18 +68,11 @@ def run_attention(text: str, view: str, layer: float, head: float, hide_special:
     lm = session_model(session)
     text = check_user_text(text)
     try:
-        enc = encode(lm, text)
-        out = forward(lm, enc.input_ids, with_attentions=True, positions=[0])
-        typed = set(enc.mask_positions)
-        maps = attention_from_output(
-            enc.tokens, out.attentions,
-            special_mask=[s and i not in typed for i, s in enumerate(enc.special_mask)],
-            masked_positions=enc.mask_positions,
-        )
+        maps, message = attention_for_text(lm, text)
     except ValueError as err:
         raise user_error(err) from None
     session.attention = maps
-    figure, caption = _draw(maps, view, layer, head, hide_special, session, enc.message)
+    figure, caption = _draw(maps, view, layer, head, hide_special, session, message)
     layer_update = gr.update(maximum=maps.num_layers - 1, value=_clamp(layer, maps.num_layers - 1))
     head_update = gr.update(
         maximum=maps.num_heads - 1, value=_clamp(head, maps.num_heads - 1), interactive=view == ONE_HEAD

@@ -33,9 +33,11 @@ from mlm_explorer import plots
 from mlm_explorer.data import SUPPORTED_SUFFIXES, DataError, TextData, read_file, read_pasted
 from mlm_explorer.finetune import FinetuneConfig, Limits, check_probes, default_lr, validate_config
 from mlm_explorer.models import ASSETS_DIR, ModelLoadError
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import default_key, md_escape, session_model, user_error
 from mlm_explorer.ui.jobs import SLOTS, Job, adopt, claim, current_job, save_zip
-from mlm_explorer.ui.state import Session
+from mlm_explorer.ui.look import TabParts
+from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import METRIC_COLUMNS, PROBE_COLUMNS, metrics_table, probes_table
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ SAMPLE_PROBES = {
 UI_LIMITS = Limits(steps=1000, seconds=300, batch_size=64)
 MAX_PROBES = 5
 _POLL_S = 0.5  # how often the tab redraws while training
+RUNS_KEY = "finetune_runs"  # session.extras: [(name, steps, losses)] of this session's finished runs
+MAX_RUNS = 6  # earlier runs kept on the loss figure: more lines would be unreadable on a phone
 
 
 # ------------------------------------------------------------------ inputs → library values
@@ -120,10 +124,57 @@ def progress_html(step: int, total: int, text: str) -> str:
     )
 
 
-def _loss_figure(steps: list[int], losses: list[float]):
+def _runs(session: Session) -> list[tuple[str, list[int], list[float]]]:
+    runs = session.extras.get(RUNS_KEY) if session is not None else None
+    return runs if isinstance(runs, list) else []
+
+
+def _run_name(session: Session, job: Job) -> str:
+    """"run 3: recipes.txt (fresh)": numbered in the session, so earlier runs are told apart."""
+    number = session.extras.get(RUNS_KEY + "_count", 0) + 1
+    fresh = " (fresh)" if job.config.from_scratch else ""
+    return f"run {number}: {job.data_source or 'text'}{fresh}"
+
+
+def _remember_run(session: Session, job: Job) -> None:
+    """Keep a finished run's curve for the next runs' figures (the last :data:`MAX_RUNS`)."""
+    steps, losses, _, _ = job.snapshot()
     if not steps:
-        return plots.empty_figure("The loss curve appears when training starts.")
-    return plots.loss_curve(steps, losses, title="Training loss (masked tokens)")
+        return
+    name = _run_name(session, job)
+    session.extras[RUNS_KEY + "_count"] = session.extras.get(RUNS_KEY + "_count", 0) + 1
+    session.extras[RUNS_KEY] = [*_runs(session), (name, steps, losses)][-MAX_RUNS:]
+
+
+def _loss_figure(session: Session | None, job: Job | None = None):
+    """This session's earlier runs and ``job`` (the current one, on top), fitted to the page."""
+    runs = list(_runs(session))
+    if job is not None:
+        steps, losses, _, _ = job.snapshot()
+        runs.append((_run_name(session, job), steps, losses))
+    if not any(steps for _, steps, _ in runs):
+        fig = plots.empty_figure("The loss curve appears when training starts.")
+    else:
+        fig = plots.loss_runs_chart(runs)
+    return look.figure(fig, session) if session is not None else fig
+
+
+def _metrics_view(frame: pd.DataFrame):
+    """Accuracy in percent, loss and perplexity with two decimals; columns not known yet hidden.
+
+    A :class:`pandas.io.formats.style.Styler`: the page shows its text, API callers get the numbers.
+    """
+    values = [c for c in frame.columns if c != "metric" and frame[c].notna().any()]
+    styler = frame[["metric", *values]].style.hide(axis="index")
+    for i, metric in enumerate(frame["metric"]):
+        percent = "accuracy" in str(metric)
+        for column in values:
+            sign = "+" if column == "change" else ""
+            styler = styler.format(
+                f"{{:{sign}.1%}}" if percent else f"{{:{sign},.2f}}", subset=pd.IndexSlice[[i], [column]],
+                na_rep="",
+            )
+    return styler
 
 
 @dataclass(frozen=True)
@@ -133,7 +184,7 @@ class View:
     session: Session
     status: str = ""
     progress: str = ""
-    loss: object = field(default_factory=lambda: _loss_figure([], []))
+    loss: object = field(default_factory=lambda: _loss_figure(None))
     probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))
     metrics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
     download: dict = field(default_factory=lambda: gr.update(interactive=False))
@@ -167,7 +218,7 @@ def _live_view(session: Session, job: Job, started: float) -> View:
     if info is None:
         text = "Measuring the model before training …"
     else:
-        metrics = metrics_table(info.before)
+        metrics = _metrics_view(metrics_table(info.before))
         text = (
             f"step {step} / {total} · loss {losses[-1]:.3f} · {info.elapsed:.0f} s of at most "
             f"{job.config.max_seconds:.0f} s · {info.tokens_per_second:,.0f} tokens/s"
@@ -177,7 +228,7 @@ def _live_view(session: Session, job: Job, started: float) -> View:
         session,
         status=f"Training … ({time.monotonic() - started:.0f} s)",
         progress=progress_html(step, total, text),
-        loss=_loss_figure(steps, losses),
+        loss=_loss_figure(session, job),
         **({"probes": table} if table is not None else {}),
         **({"metrics": metrics} if metrics is not None else {}),
     )
@@ -185,13 +236,13 @@ def _live_view(session: Session, job: Job, started: float) -> View:
 
 def _final_view(session: Session, job: Job, data: TextData) -> View:
     idle = dict(start=gr.update(interactive=True), stop=gr.update(interactive=False))
-    steps, losses, _, _ = job.snapshot()
+    _remember_run(session, job)
     if job.error is not None or job.result is None:
         message = job.error or "the training ended without a result"
         return View(
             session,
             status=f"⚠️ Training failed: {md_escape(message)}",
-            loss=_loss_figure(steps, losses),
+            loss=_loss_figure(session),
             **idle,
         )
     result = job.result
@@ -213,9 +264,10 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
         progress=progress_html(
             result.steps, result.config.steps, f"{result.steps} steps, {how[result.stopped]}"
         ),
-        loss=_loss_figure(steps, losses),
+        loss=_loss_figure(session),
+        # Plain: look.table keeps a phone's few prediction columns, and a probe's are all text.
         probes=probes_table(result.probes_before, result.probes_after, "after"),
-        metrics=metrics_table(result.before, result.after),
+        metrics=_metrics_view(metrics_table(result.before, result.after)),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
         **idle,
@@ -260,6 +312,7 @@ def start_finetune(
                 yield View(
                     session,
                     status="Cancelled before it started.",
+                    loss=_loss_figure(session),
                     start=gr.update(interactive=True),
                     stop=gr.update(interactive=False),
                 ).outputs()
@@ -270,6 +323,7 @@ def start_finetune(
                     f"⏳ Waiting for a free trainer: you are **number {position}** in the queue "
                     f"({SLOTS.running} training now)."
                 ),
+                loss=_loss_figure(session, job),
             ).outputs()
             time.sleep(_POLL_S)
         job.start(lm, data, probes)
@@ -308,6 +362,11 @@ def back_to_default(session: Session):
     return session, "Back to the default model in every tab; the fine-tuned one stays in the model list."
 
 
+def open_finetune(session: Session):
+    """The loss figure as this page shows it (theme, width), with the session's earlier runs."""
+    return _loss_figure(session)
+
+
 def suggest_probes(sample: str) -> str:
     """Probe sentences that suit the chosen sample."""
     return SAMPLE_PROBES.get(sample, gr.skip())
@@ -331,7 +390,7 @@ def suggest_lr(start_from: str) -> float:
 # ------------------------------------------------------------------ layout
 
 
-def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
+def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
     """The Fine-tune tab (inside an open ``gr.Tab``); ``hooks`` refresh the picker after "Use"."""
     samples = sample_names()
     first = samples[0] if samples else None
@@ -341,7 +400,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
         "watch it learn), with the same 80/10/10 masking the policy tab shows. About a minute on a CPU. "
         "The result belongs to your browser session."
     )
-    with gr.Row():
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
         with gr.Column(scale=2):
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Text to train on", elem_id="ft-source")
             sample = gr.Dropdown(samples, value=first, label="Bundled sample", elem_id="ft-sample")
@@ -383,17 +442,20 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
                 stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="ft-stop")
     status = gr.Markdown(elem_id="ft-status")
     progress = gr.HTML(elem_id="ft-progress-box")
-    with gr.Row():
-        loss = gr.Plot(_loss_figure([], []), show_label=False, elem_id="ft-loss")
-        metrics = gr.Dataframe(
-            pd.DataFrame(columns=METRIC_COLUMNS),
-            label="Masked-token metrics before / after", elem_id="ft-metrics",
-        )
+    with gr.Row(equal_height=False, elem_classes=["two-up"]):
+        with gr.Column(scale=1):
+            loss = gr.Plot(_loss_figure(None), show_label=False, elem_id="ft-loss")
+        with gr.Column(scale=1):
+            metrics = gr.Dataframe(
+                pd.DataFrame(columns=METRIC_COLUMNS),
+                label="Masked-token metrics before / after", elem_id="ft-metrics",
+            )
     probe_table = gr.Dataframe(
         pd.DataFrame(columns=PROBE_COLUMNS),
         label="Probe sentences: top guesses (refreshed every 5 steps)", wrap=True, elem_id="ft-probe-table",
+        column_widths=["34%", "33%", "33%"],  # all three wrap in view on a phone, none scrolled away
     )
-    with gr.Row():
+    with gr.Row(elem_classes=["action-row"]):
         use = gr.Button("Use this model in the other tabs", interactive=False, elem_id="ft-use")
         back = gr.Button("Back to the default model", elem_id="ft-back")
         download = gr.DownloadButton("Download model (.zip)", interactive=False, elem_id="ft-download")
@@ -454,3 +516,4 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> None:
                   show_progress="hidden")
     sample.change(suggest_probes, [sample], [probes], api_name=False, show_progress="hidden")
     start_from.change(suggest_lr, [start_from], [lr], api_name=False, show_progress="hidden")
+    return TabParts(links=[], on_open=OnLoad(open_finetune, [session], [loss]))

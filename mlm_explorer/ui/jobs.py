@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlm_explorer import serving
 from mlm_explorer.data import TextData
 from mlm_explorer.finetune import FinetuneConfig, FinetuneResult, Probe, StepInfo, finetune, save_finetuned
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.ui.common import prune_older
+from mlm_explorer.ui import common
 from mlm_explorer.ui.state import Session
 
 #: Environment variable: how many trainings the whole server runs at once (the rest queue).
@@ -37,7 +37,7 @@ MAX_TRAININGS_ENV = "MLM_EXPLORER_MAX_TRAININGS"
 # speed (PyTorch's intra-op threads contend), so queueing is faster for everyone.
 _DEFAULT_MAX_TRAININGS = 1
 _JOB_KEY = "finetune_job"
-OUT_ROOT = Path(tempfile.gettempdir()) / "mlm-explorer-finetuned"
+OUT_ROOT: Path = common.FINETUNED_DIR  # one folder, also counted by the app's disk budget
 OUT_MAX_AGE_S = 30 * 60  # zips are one-shot downloads; older ones are pruned (bounds the disk a Space uses)
 
 
@@ -110,13 +110,16 @@ class Job:
     thread: threading.Thread | None = None
 
     def on_step(self, step: int, loss: float, info: StepInfo) -> None:
-        """The library's callback (worker thread): record, never block."""
+        """The library's callback (worker thread): record, then let queued inference go first."""
         with self.lock:
             self.steps.append(step)
             self.losses.append(loss)
             self.info = info
             if info.probes is not None:
                 self.live_probes = info.probes
+        # Outside the lock (the tab's redraw reads it): returns at once when no Predict is
+        # queued, else waits at most 2 s, so a class's clicks are not starved by a training.
+        serving.yield_to_inference()
 
     def snapshot(self) -> tuple[list[int], list[float], StepInfo | None, tuple[Probe, ...]]:
         with self.lock:
@@ -191,10 +194,15 @@ def adopt(session: Session) -> str:
 
 
 def save_zip(result: FinetuneResult) -> str:
-    """Write the model folder and its zip under a unique temporary name; return the zip path."""
+    """Write the model folder and its zip under a unique temporary name; return the zip path.
+
+    Then the app's disk budget is enforced: a bert-base zip is ~400 MB, so a few
+    runs could otherwise fill a Space's disk before the periodic sweep comes.
+    """
     OUT_ROOT.mkdir(parents=True, exist_ok=True)
-    prune_older(OUT_ROOT, OUT_MAX_AGE_S)
+    common.prune_older(OUT_ROOT, OUT_MAX_AGE_S)
     folder = OUT_ROOT / uuid.uuid4().hex[:12] / "finetuned-model"
     saved = save_finetuned(result, folder)
     shutil.rmtree(saved.folder, ignore_errors=True)  # the zip is what is downloaded
+    common.enforce_disk_budget()
     return str(saved.zip_path)
