@@ -131,3 +131,20 @@ def test_all_heads_view_is_capped_and_says_so(tiny_bert_dir) -> None:
         assert len(tab.attention_figure(maps, tab.ONE_HEAD, 0, 0, False).data) == 1
     finally:
         tab.MAX_ALL_HEADS_TOKENS = small
+
+
+def test_fill_draws_bars_for_a_screenful_of_blanks_and_keeps_every_row(tiny_bert_dir) -> None:
+    pytest.importorskip("gradio")
+    from mlm_explorer.ui import common
+    from mlm_explorer.ui import fill as tab
+
+    session = common.new_session()
+    session.model_key = str(tiny_bert_dir)
+    blanks = tab.MAX_BAR_PANELS + 6
+    text = " ".join(["[MASK]"] * blanks)
+    figure, table, _csv, _json, note, _ = tab.fill_blanks(text, "", 3, False, tab.INDEPENDENT, session)
+    panel_titles = [a.text for a in figure.layout.annotations if "position" in str(a.text)]
+    assert len(panel_titles) == tab.MAX_BAR_PANELS
+    assert f"first {tab.MAX_BAR_PANELS} of {blanks} blanks" in note
+    rows = table.data if hasattr(table, "data") else table.value["data"]
+    assert len(rows) == blanks

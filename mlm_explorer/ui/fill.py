@@ -122,6 +122,9 @@ def _panel(pred, title: str) -> plots.BarPanel:
     )
 
 
+MAX_BAR_PANELS = 24  # panels drawn per Predict; the table and exports keep every blank
+
+
 def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode: str, session: Session):
     """Predict the masked tokens: top-k bars per blank, a table and its exports."""
     lm = session_model(session)
@@ -152,6 +155,11 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
     note = "\n\n".join(part for part in (note, summary) if part)
     if result.message:
         note = (note + "\n\n" if note else "") + f"⚠️ {md_escape(result.message)}"
+    if len(panels) > MAX_BAR_PANELS:
+        # A panel per blank of a 512-mask text is a figure of hundreds of MB in the browser and the
+        # server (SECURITY.md, bench/worst_case.py); nobody reads more than a screenful of them.
+        note += f"\n\nBars for the first {MAX_BAR_PANELS} of {len(panels)} blanks; the table has them all."
+        panels = panels[:MAX_BAR_PANELS]
     columns = look.columns(session, wide=1 if len(panels) < 3 else 2)
     figure = plots.topk_bars_grid(panels, columns=columns, title="Top-k predictions (0–100% scale)")
     csv_file, json_file = export_updates(table, "fill")
