@@ -976,7 +976,11 @@ def compare_bars(
 
 # Red–blue diverging (ColorBrewer RdBu): readable with the common colour-vision
 # deficiencies; red = pushed down / lost attention, blue = pushed up / gained.
-DIVERGING_SCALE = "RdBu"
+# Spelled out, low → high: these figures skip plotly.py's validation, and plotly.js's own
+# "RdBu" runs the other way (blue low, red high) from plotly.py's and ColorBrewer's.
+_RDBU = ("#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7",
+         "#d1e5f0", "#92c5de", "#4393c3", "#2166ac", "#053061")
+DIVERGING_SCALE = [[i / (len(_RDBU) - 1), c] for i, c in enumerate(_RDBU)]
 
 
 def layer_lens_heatmap(

@@ -55,3 +55,13 @@ def test_layer_heatmap_marks_the_final_answer_and_the_original():
     assert text[1][0] == "<b>paris</b>" and plots.ORIGINAL_COLOR in text[0][0]
     with pytest.raises(ValueError):
         plots.layer_lens_heatmap([0, 1], [["x"]], [[0.4]])
+
+
+def test_diverging_scale_runs_red_to_blue_whatever_plotly_js_calls_rdbu() -> None:
+    # Positive attributions (pushed the candidate up) must be blue, as the titles say.
+    def rgb(colour: str) -> tuple[int, int, int]:
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+    low, high = rgb(plots.DIVERGING_SCALE[0][1]), rgb(plots.DIVERGING_SCALE[-1][1])
+    assert low[0] > low[2] and high[2] > high[0]
+    assert plots.DIVERGING_SCALE[0][0] == 0.0 and plots.DIVERGING_SCALE[-1][0] == 1.0

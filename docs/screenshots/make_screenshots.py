@@ -134,8 +134,17 @@ def _compare(page) -> None:
     page.mouse.move(0, 0)  # no hover box over a bar
 
 
+def _inside_layers(page) -> None:
+    page.get_by_role("tab", name="Layer by layer").click()
+    page.locator("#inside-layers-run").click()
+    page.locator("#inside-layers-plot .main-svg").first.wait_for()
+
+
 #: Tabs with several pictures: (file name, action) each, taken in this order.
-SUB_SHOTS = {"Class": [("class-quiz", _quiz), ("class-write", _write), ("class-compare", _compare)]}
+SUB_SHOTS = {
+    "Class": [("class-quiz", _quiz), ("class-write", _write), ("class-compare", _compare)],
+    "Inside": [("inside-layers", _inside_layers)],
+}
 
 
 def _file_name(label: str) -> str:
