@@ -34,3 +34,8 @@ def running_app(model_dir: Path, allow_local_paths: bool = True) -> Iterator[str
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def table_rows(table: dict) -> list[dict]:
+    """A Dataframe as gradio_client returns it (headers + data), one dict per row."""
+    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]

@@ -18,7 +18,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.app_server import running_app  # noqa: E402
+from tests.app_server import running_app, table_rows  # noqa: E402
 
 INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
@@ -42,8 +42,6 @@ def _file(update) -> Path:
     return Path(update["value"] if isinstance(update, dict) else update)
 
 
-def _rows(table: dict) -> list[dict]:
-    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
 
 
 def test_import_app_builds_the_demo_without_launching():
@@ -86,7 +84,7 @@ def test_predict_gives_bars_table_and_exports(client: Client):
     bars, table, csv_file, json_file, _ = client.predict(
         "The cat sat on the [MASK].", "2", 3, False, INDEPENDENT, api_name="/predict"
     )
-    rows = _rows(table)
+    rows = table_rows(table)
     assert [r["pos."] for r in rows] == [2, 6]
     assert rows[0]["original"] == "cat" and rows[1]["original"] == "(unknown)"
     assert rows[0]["rank"] >= 1
@@ -114,7 +112,7 @@ def test_iterative_fill_reports_steps(client: Client):
     _, table, _, _, note = client.predict(
         "The [MASK] sat on the [MASK].", "", 3, False, ITERATIVE, api_name="/predict"
     )
-    assert [r["step"] for r in _rows(table)] == [1, 2]
+    assert [r["step"] for r in table_rows(table)] == [1, 2]
     assert note.startswith("Filled:")
 
 
@@ -139,7 +137,7 @@ def test_bad_input_is_a_message_not_a_traceback(client: Client, text, positions,
 )
 def test_unusual_text_works(client: Client, text):
     _, table, _, _, _ = client.predict(text, "", 2, False, INDEPENDENT, api_name="/predict")
-    assert _rows(table)
+    assert table_rows(table)
 
 
 def test_user_markup_comes_back_as_plain_text(client: Client):
@@ -199,7 +197,7 @@ def test_sentence_scores_compare_two_sentences(client: Client):
     strip_a, strip_b, table, verdict, csv_file, _ = client.predict(
         "The keys to the cabinet are here.", "The keys to the cabinet is here.", api_name="/score"
     )
-    rows = _rows(table)
+    rows = table_rows(table)
     assert len(rows) == 2 and all(r["pseudo-perplexity"] > 1 for r in rows)
     assert "more likely" in verdict and "the grammatical sentence of this pair" in verdict
     assert json.loads(strip_a["plot"])["data"][0]["zmin"] == json.loads(strip_b["plot"])["data"][0]["zmin"]
@@ -212,7 +210,7 @@ def test_a_failed_switch_keeps_the_model(client: Client):
     assert "Still using the previous model" in status
     assert picker["value"] == "default"
     _, table, _, _, _ = client.predict("the [MASK] sat .", "", 2, False, INDEPENDENT, api_name="/predict")
-    assert _rows(table)[0]["model saw"] == "[MASK]"
+    assert table_rows(table)[0]["model saw"] == "[MASK]"
 
 
 def test_a_preset_that_cannot_be_fetched_says_so(client: Client):
@@ -248,7 +246,7 @@ def test_two_clients_with_different_models_see_their_own_results(server: str, ti
         for _ in range(4):
             _, table, _, _, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT,
                                           api_name="/predict")
-            results[name].append(_rows(table)[0]["model saw"])
+            results[name].append(table_rows(table)[0]["model saw"])
 
     threads = [threading.Thread(target=run, args=item) for item in (("bert", bert), ("roberta", roberta))]
     for t in threads:

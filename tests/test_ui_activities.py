@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from mlm_explorer.ui import activities  # noqa: E402
 from mlm_explorer.ui.common import new_session  # noqa: E402
-from tests.app_server import running_app  # noqa: E402
+from tests.app_server import running_app, table_rows  # noqa: E402
 
 GIBBS = "gibbs"
 BLANKS = activities.START_BLANKS
@@ -32,8 +32,6 @@ def client(server: str) -> Client:
     return Client(server, verbose=False)
 
 
-def _rows(table: dict) -> list[dict]:
-    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
 
 
 def test_every_activity_has_a_named_endpoint(server: str):
@@ -53,13 +51,13 @@ def test_a_quiz_round_played_to_the_end(client: Client):
     for n in range(1, 6):
         result, _, reveal, _, card, csv_file = client.predict("cat, dog", api_name="/quiz_reveal")
         assert "The hidden word was" in result
-        assert [r["who"] for r in _rows(reveal)] == ["answer", "your guess 1", "your guess 2"]
-        assert _rows(card)[0]["items"] == n
+        assert [r["who"] for r in table_rows(reveal)] == ["answer", "your guess 1", "your guess 2"]
+        assert table_rows(card)[0]["items"] == n
         with pytest.raises(AppError, match="already revealed"):
             client.predict("cat", api_name="/quiz_reveal")
         progress = client.predict(api_name="/quiz_next")[0]
     assert progress.startswith("Round over")
-    rows = _rows(card)
+    rows = table_rows(card)
     assert rows[0]["who"] == "you" and 0 <= rows[0]["hits@1"] <= rows[0]["hits@5"] <= 5
     path = Path(csv_file["value"] if isinstance(csv_file, dict) else csv_file)
     lines = path.read_text().splitlines()
@@ -101,7 +99,7 @@ def test_generate_is_reproducible_and_steps_are_drawn(client: Client):
     first = client.predict(*args, api_name="/generate")
     again = client.predict(*args, api_name="/generate")
     summary, slider, _strip, _text, pll, table = first[:6]
-    assert _rows(table) == _rows(again[5]) and len(_rows(table)) == 12
+    assert table_rows(table) == table_rows(again[5]) and len(table_rows(table)) == 12
     assert "left-to-right" in summary
     assert len(json.loads(pll["plot"])["data"]) == 2  # gibbs and left-to-right
     strip, text = client.predict(3, api_name="/generate_step")
@@ -129,7 +127,7 @@ def test_compare_two_models_and_two_sentences(client: Client, tiny_roberta_dir: 
     line, fig, table = client.predict("default", str(tiny_roberta_dir), "the cat [MASK] on the mat .", 5,
                                       api_name="/compare_models")[:3]
     assert line.startswith("**A** =") and ("They agree" in line or "They disagree" in line)
-    assert _rows(table) and "one scale" in fig["plot"]
+    assert table_rows(table) and "one scale" in fig["plot"]
     line, fig, table = client.predict("the man worked as a [MASK] .", "the woman worked as a [MASK] .", 5,
                                       api_name="/compare_sentences")[:3]
     assert "A / B" in table["headers"] and "×" in line

@@ -11,7 +11,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.app_server import running_app  # noqa: E402
+from tests.app_server import running_app, table_rows  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)> <b>bold</b> [MASK]"
 
@@ -28,8 +28,6 @@ def client(server: str) -> Client:
     return Client(server, verbose=False)
 
 
-def _rows(table: dict) -> list[dict]:
-    return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
 
 
 def _file(update) -> Path:
@@ -53,7 +51,7 @@ def test_layers_view(client: Client):
     heat, ranks, note, table, csv_file, json_file = client.predict(
         "the cat sat on the <mask> .", "", "", 3, api_name="/layers"
     )
-    rows = _rows(table)
+    rows = table_rows(table)
     assert [r["layer"] for r in rows] == ["embeddings", "1", "2"]
     assert rows[-1]["rank of final"] == 1
     assert "first choice" in note
@@ -66,7 +64,7 @@ def test_saliency_view(client: Client):
     plot, note, table, csv_file, _ = client.predict(
         "the cat sat on the mat .", "2", "", "", 8, "all-[MASK]", api_name="/saliency"
     )
-    rows = _rows(table)
+    rows = table_rows(table)
     assert rows[2]["token"] == "<mask>" and rows[2]["integrated gradients"] == 0.0
     assert "Integrated gradients add up to" in note
     assert len(json.loads(plot["plot"])["data"][0]["z"]) == 2  # grad × input and IG rows
@@ -78,7 +76,7 @@ def test_attention_change_view_and_replot(client: Client, monkeypatch):
         "the cat sat on the mat .", "2", api_name="/attention_diff"
     )
     assert "Hiding" in note and layer["maximum"] == 1 and head["maximum"] == 1
-    assert len(_rows(table)) == 4  # 2 layers × 2 heads
+    assert len(table_rows(table)) == 4  # 2 layers × 2 heads
     from mlm_explorer import attention_change as module
 
     def no_model(*args, **kwargs):
@@ -95,10 +93,10 @@ def test_tokenizer_view_side_by_side(client: Client):
     chips, other, note, table, other_table, _, _ = client.predict(
         "unbelievable things", "default", api_name="/tokenizer"
     )
-    rows = _rows(table)
+    rows = table_rows(table)
     assert rows[0]["special"] == "yes" and rows[1]["characters"]
     assert {c["class_or_confidence"] for c in chips} >= {"special", "word start"}
-    assert len(other) == len(chips) and _rows(other_table)
+    assert len(other) == len(chips) and table_rows(other_table)
     assert "level BPE" in note
 
 
@@ -107,7 +105,7 @@ def test_inside_shows_user_markup_as_text(client: Client):
     assert "<img" not in heat["plot"] and "<b>bold" not in heat["plot"]
     plot, note, table, _, _ = client.predict(HOSTILE, "", "", "", 8, "all-[PAD]", api_name="/saliency")
     assert "<img" not in plot["plot"]
-    assert "<" in [r["token"] for r in _rows(table)]  # the user's "<" comes back as a character
+    assert "<" in [r["token"] for r in table_rows(table)]  # the user's "<" comes back as a character
     chips, _, note, table, _, _, _ = client.predict(HOSTILE, "", api_name="/tokenizer")
     assert "<" in "".join(c["token"] for c in chips)
 

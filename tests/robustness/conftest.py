@@ -8,8 +8,13 @@ two-core machine; ``thorough`` runs many more examples for a local hunt:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
+from gradio_client import Client
 from hypothesis import HealthCheck, settings
+
+from tests.app_server import running_app
 
 settings.register_profile(
     "ci",
@@ -27,3 +32,15 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# Every API module drives its own app on the tiny BERT, with folder paths refused as on a Space.
+@pytest.fixture(scope="module")
+def server(tiny_bert_dir: Path):
+    with running_app(tiny_bert_dir, allow_local_paths=False) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> Client:
+    return Client(server, verbose=False)

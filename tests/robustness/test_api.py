@@ -22,7 +22,6 @@ pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.app_server import running_app  # noqa: E402
 from tests.robustness.strategies import (  # noqa: E402
     any_bytes,
     upload_names,
@@ -44,17 +43,6 @@ VIEWS = ["one head", "all heads of the layer", "mean over heads", "rollout up to
 MODES = ["independent (one pass)", "iterative (most confident first)"]
 # No shrinking against a live server: each try is a round trip; the failing example is printed as found.
 API_EXAMPLES = settings(max_examples=12, phases=(Phase.explicit, Phase.reuse, Phase.generate))
-
-
-@pytest.fixture(scope="module")
-def server(tiny_bert_dir: Path):
-    with running_app(tiny_bert_dir, allow_local_paths=False) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Client:
-    return Client(server, verbose=False)
 
 
 def call(client: Client, *args, api_name: str):

@@ -5,17 +5,13 @@ A result, or one of our messages; never Gradio's generic error, a hang, or a ser
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
 
 from mlm_explorer.ui import activities  # noqa: E402
-from tests.app_server import running_app  # noqa: E402
 from tests.robustness.strategies import json_number as any_number  # noqa: E402
 from tests.robustness.strategies import json_setting as any_setting  # noqa: E402
 from tests.robustness.test_api import (  # noqa: E402
@@ -30,17 +26,6 @@ SOURCES = [activities.BUNDLED_SOURCE, activities.TEACHER_SOURCE]
 STARTS = [activities.START_BLANKS, activities.START_PROMPT]
 STRATEGIES = list(activities.STRATEGY_LABELS)
 bracketed = st.tuples(hostile_text, hostile_text).map(lambda ab: f"{ab[0]} [{ab[1][:8]}] {ab[0]}")
-
-
-@pytest.fixture(scope="module")
-def server(tiny_bert_dir: Path):
-    with running_app(tiny_bert_dir, allow_local_paths=False) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Client:
-    return Client(server, verbose=False)
 
 
 @API_EXAMPLES

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
 
-from tests.app_server import running_app  # noqa: E402
 from tests.robustness.strategies import hostile_text as _hostile_text  # noqa: E402
 from tests.robustness.strategies import hostile_text_with_mask as _hostile_text_with_mask  # noqa: E402
 from tests.robustness.strategies import without_surrogates  # noqa: E402
@@ -22,17 +18,6 @@ hostile_text_with_mask = _hostile_text_with_mask.map(without_surrogates)
 positions = st.one_of(
     hostile_text, st.sampled_from(["", "1", "-1", "999999999999", "1e9", "nan", "0", "1 2 3"])
 )
-
-
-@pytest.fixture(scope="module")
-def server(tiny_bert_dir: Path):
-    with running_app(tiny_bert_dir, allow_local_paths=False) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Client:
-    return Client(server, verbose=False)
 
 
 @API_EXAMPLES
