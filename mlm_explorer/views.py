@@ -134,7 +134,11 @@ def table_to_json(table: pd.DataFrame) -> str:
 PROBABILITY_COLUMNS = (
     "p(top-1)", "p(original)", "p(chosen)",
     "p", "p(token)", "p(A)", "p(B)",  # class activities: quiz reveal, generation, comparison
+    "how sure", "final answer's probability", "hidden word's probability",  # inside: layer by layer
 )
+#: Columns shown with two decimals, and columns of whole numbers that may be missing (ranks).
+TWO_DECIMAL_COLUMNS = ("entropy", "uncertainty", "PLL (nats)", "pseudo-perplexity", "A / B")
+WHOLE_COLUMNS = ("rank", "rank A", "rank B", "final answer's rank", "hidden word's rank")
 #: The few columns a 390 px phone shows, per table (the export keeps them all).
 PHONE_COLUMNS = (
     "pos.", "original", "top-1", "p(top-1)", "rank",  # predictions
@@ -143,6 +147,10 @@ PHONE_COLUMNS = (
     "word", "who", "p", "hits@1", "hits@5",  # quiz reveal and score card
     "token", "p(token)",  # generation steps
     "p(A)", "p(B)", "A / B",  # comparison
+    "layer", "first guess", "how sure", "final answer's rank",  # inside: layer by layer
+    "grad × input", "integrated gradients",  # inside: saliency
+    "head", "total |change|",  # inside: attention change
+    "id",  # inside: the tokenizer (with pos., token, word)
 )
 _EMPTY = {"", "(unknown)"}
 
@@ -167,9 +175,8 @@ def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
         keep = [c for c in keep if c in PHONE_COLUMNS] or keep
     shown = table[keep]
     formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
-    formats.update({c: "{:.2f}" for c in keep if c in ("entropy", "PLL (nats)", "pseudo-perplexity")})
-    formats.update({c: "{:.2f}" for c in keep if c == "A / B"})
-    formats.update({c: _whole for c in keep if c in ("rank", "rank A", "rank B")})
+    formats.update({c: "{:.2f}" for c in keep if c in TWO_DECIMAL_COLUMNS})
+    formats.update({c: _whole for c in keep if c in WHOLE_COLUMNS})
     return shown.style.format(formats, na_rep="").hide(axis="index")
 
 
@@ -317,9 +324,10 @@ def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame
 # Tables of the "Inside" tab; the result types are imported here, not at the top, to keep
 # this section self-contained (and importing views light).
 
+#: Headers in a student's words (the table's note says what each means); exports keep the raw numbers.
 LAYER_COLUMNS = [
-    "layer", "top-1", "p(top-1)", "rank of final", "p(final)", "rank of original", "p(original)", "entropy",
-    "top-k",
+    "layer", "first guess", "how sure", "final answer's rank", "final answer's probability",
+    "hidden word's rank", "hidden word's probability", "uncertainty", "top guesses",
 ]
 
 
@@ -328,14 +336,14 @@ def layers_table(lens) -> pd.DataFrame:
     rows = [
         {
             "layer": "embeddings" if r.layer == 0 else str(r.layer),
-            "top-1": r.top_k[0].token,
-            "p(top-1)": round(r.top_k[0].prob, 4),
-            "rank of final": r.final_rank,
-            "p(final)": round(r.final_prob, 4),
-            "rank of original": r.original_rank,
-            "p(original)": None if r.original_prob is None else round(r.original_prob, 4),
-            "entropy": round(r.entropy, 3),
-            "top-k": ", ".join(f"{c.token} {c.prob:.1%}" for c in r.top_k),
+            "first guess": r.top_k[0].token,
+            "how sure": round(r.top_k[0].prob, 4),
+            "final answer's rank": r.final_rank,
+            "final answer's probability": round(r.final_prob, 4),
+            "hidden word's rank": r.original_rank,
+            "hidden word's probability": None if r.original_prob is None else round(r.original_prob, 4),
+            "uncertainty": round(r.entropy, 3),
+            "top guesses": ", ".join(f"{c.token} {c.prob:.1%}" for c in r.top_k),
         }
         for r in lens.layers
     ]

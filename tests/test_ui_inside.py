@@ -53,7 +53,7 @@ def test_layers_view(client: Client):
     )
     rows = table_rows(table)
     assert [r["layer"] for r in rows] == ["embeddings", "1", "2"]
-    assert rows[-1]["rank of final"] == 1
+    assert rows[-1]["final answer's rank"] == 1
     assert "first choice" in note
     assert json.loads(heat["plot"])["data"][0]["type"] == "heatmap"
     assert _file(csv_file).read_text().startswith("layer,")

@@ -3,8 +3,9 @@
 Four sub-tabs share one sentence and its masked positions, which one click
 copies from the Fill tab. Each handler is thin: UI values → a library call
 (``lens``, ``saliency``, ``attention_change``, ``tokenizer_view``) → a
-figure from ``plots``, a table from ``views``, CSV/JSON exports and one
-sentence that says what the figure shows.
+figure from ``plots``, a table from ``views`` (both fitted to the page by
+:mod:`~mlm_explorer.ui.look`), CSV/JSON exports and one sentence that says
+what the figure shows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlm_explorer.attention_change import attention_change
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.saliency import DEFAULT_STEPS, MAX_STEPS, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
+from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
@@ -52,6 +54,12 @@ SALIENCY_COST = (
     "for someone else's."
 )
 CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9"}
+LAYER_MEANINGS = (
+    "<small>**first guess**: the head's top token after that layer; **how sure**: its probability. "
+    "**final answer**: the first guess after the last layer; its **rank** 1 = first guess at that layer. "
+    "**hidden word**: the word that was masked, when the text had one. **uncertainty** (entropy, in nats): "
+    "how spread the guesses are; 0 = certain, about 10 = no idea among 30,000 words.</small>"
+)
 _CHANGE_KEY = "inside_attention_change"  # session.extras: the last comparison, re-plotted per head
 
 
@@ -104,18 +112,18 @@ def run_layers(text: str, positions: str, position: str, top_k: float, session: 
         raise user_error(err) from None
     layers = [r.layer for r in lens.layers]
     title = f"Position {lens.position}: the head's top {len(lens.layers[0].top_k)} after each layer"
-    heat = plots.layer_lens_heatmap(
+    heat = look.figure(plots.layer_lens_heatmap(
         layers, [[c.token for c in r.top_k] for r in lens.layers],
         [[c.prob for c in r.top_k] for r in lens.layers], final=lens.final.token, original=lens.original,
         title=title,
-    )
-    ranks = plots.layer_rank_lines(
+    ), session)
+    ranks = look.figure(plots.layer_rank_lines(
         layers, [r.final_rank for r in lens.layers], [r.original_rank for r in lens.layers],
         final=lens.final.token, original=lens.original, title="Rank of the answer after each layer",
-    )
+    ), session)
     table = layers_table(lens)
     note = explain_layers(lens) + (f"\n\n⚠️ {md_escape(lens.message)}" if lens.message else "")
-    return heat, ranks, note, table, *export_updates(table, "layers")
+    return heat, ranks, note, look.table(table, session), *export_updates(table, "layers")
 
 
 # ---------------------------------------------------------------------------- saliency
@@ -157,28 +165,28 @@ def run_saliency(
     except ValueError as err:
         raise user_error(err) from None
     marked = [i == result.position for i in range(len(result.tokens))]
-    figure = plots.saliency_strip(
+    figure = look.figure(plots.saliency_strip(
         result.tokens,
         {"grad × input": result.grad_x_input, "integrated gradients": result.integrated_gradients},
         marked=marked, title=f"What pushed “{result.target}” up (blue) or down (red)",
-    )
+    ), session)
     table = saliency_table(result)
     note = explain_saliency(result) + (f"\n\n⚠️ {md_escape(result.message)}" if result.message else "")
-    return figure, note, table, *export_updates(table, "saliency")
+    return figure, note, look.table(table, session), *export_updates(table, "saliency")
 
 
 # ---------------------------------------------------------------------------- masked vs unmasked attention
 
 
-def _change_figures(change, layer: float | None, head: float | None):
+def _change_figures(change, layer: float | None, head: float | None, session: Session):
     layers, heads = change.head_change.shape
     lay = min(max(int(layer or 0), 0), layers - 1)
     hd = min(max(int(head or 0), 0), heads - 1)
     masked = [i in set(change.positions) for i in range(len(change.tokens))]
-    diff = plots.attention_difference_heatmap(
+    diff = look.figure(plots.attention_difference_heatmap(
         change.difference[lay, hd], change.tokens, masked,
         title=f"Layer {lay}, head {hd}: unmasked − masked",
-    )
+    ), session)
     return diff, lay, hd
 
 
@@ -210,21 +218,22 @@ def run_attention_change(text: str, positions: str, session: Session):
     grid = change.head_change
     lay, hd = divmod(int(grid.argmax()), grid.shape[1])
     summary = plots.head_change_grid(grid, title="Total attention change per head (layers × heads)")
-    diff, lay, hd = _change_figures(change, lay, hd)
+    diff, lay, hd = _change_figures(change, lay, hd, session)
     table = head_change_table(change)
     note = explain_change(change) + (f"\n\n⚠️ {md_escape(change.message)}" if change.message else "")
     layer_update = gr.update(maximum=grid.shape[0] - 1, value=lay)
     head_update = gr.update(maximum=grid.shape[1] - 1, value=hd)
     csv_file, json_file = export_updates(table, "attention-change")
-    return summary, diff, note, table, csv_file, json_file, layer_update, head_update, session
+    summary, shown = look.figure(summary, session), look.table(table, session)
+    return summary, diff, note, shown, csv_file, json_file, layer_update, head_update, session
 
 
 def replot_attention_change(layer: float, head: float, session: Session):
     """Show another head's difference from the last comparison (the model does not run)."""
     change = session.extras.get(_CHANGE_KEY)
     if change is None:
-        return plots.empty_figure("Press “Compare” first.")
-    return _change_figures(change, layer, head)[0]
+        return look.figure(plots.empty_figure("Press “Compare” first."), session)
+    return _change_figures(change, layer, head, session)[0]
 
 
 # ---------------------------------------------------------------------------- the tokenizer
@@ -267,10 +276,10 @@ def run_tokenizer(text: str, compare: str | None, session: Session):
     except ValueError as err:  # ModelLoadError is a ValueError: say it, keep going
         raise user_error(err) from None
     table = tokens_table(view)
-    other_table = tokens_table(other) if other is not None else None
+    other_table = look.table(tokens_table(other), session) if other is not None else None
     note = explain_tokens(view, other) + (f"\n\n⚠️ {md_escape(view.message)}" if view.message else "")
     return (
-        _chips(view), _chips(other) if other is not None else [], note, table,
+        _chips(view), _chips(other) if other is not None else [], note, look.table(table, session),
         other_table if other_table is not None else gr.update(value=None), *export_updates(table, "tokens"),
     )
 
@@ -315,7 +324,11 @@ def build_inside_tab(session: gr.State) -> None:
             lens_note = gr.Markdown(elem_id="inside-layers-note")
             lens_heat = gr.Plot(show_label=False, elem_id="inside-layers-plot")
             lens_ranks = gr.Plot(show_label=False, elem_id="inside-layers-ranks")
-            lens_table = gr.Dataframe(headers=LAYER_COLUMNS, wrap=True, interactive=False, label="Per layer")
+            lens_table = gr.Dataframe(
+                headers=LAYER_COLUMNS, wrap=True, interactive=False, label="Per layer",
+                elem_id="inside-layers-table", elem_classes=["results-table"],
+            )
+            gr.Markdown(LAYER_MEANINGS)
             lens_csv, lens_json = download_buttons()
         with gr.Tab("Which words mattered", id="inside-saliency"):
             gr.Markdown(

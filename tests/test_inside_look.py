@@ -1,0 +1,85 @@
+"""The Inside tab speaks the shared look: every figure fitted to the page, every table as a person reads it.
+
+Handlers run in process with a session whose page is dark and in projector mode
+(and, for the phone test, narrow); figures are read back from their JSON (what
+the browser gets), tables from the Styler the page shows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from mlm_explorer import plots  # noqa: E402
+from mlm_explorer.ui import inside, look  # noqa: E402
+from mlm_explorer.ui.common import model_choices, new_session  # noqa: E402
+from mlm_explorer.views import LAYER_COLUMNS  # noqa: E402
+
+TEXT = "the cat sat on the mat ."
+LAPTOP = plots.Look(dark=True, projector=True, narrow=False)
+PHONE = plots.Look(dark=True, projector=False, narrow=True)
+
+
+@pytest.fixture()
+def session(tiny_bert_dir: Path, monkeypatch):
+    monkeypatch.setenv("MLM_EXPLORER_MODEL", str(tiny_bert_dir))
+    monkeypatch.setenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS", "1")
+    s = new_session()
+    s.extras[look.LOOK_KEY] = LAPTOP
+    yield s
+    s.release()
+
+
+def _assert_fitted(fig, page: plots.Look = LAPTOP) -> None:
+    """Dark theme (and projector text), as look.figure leaves them."""
+    layout = json.loads(fig.to_json())["layout"]
+    assert layout["paper_bgcolor"] == "rgba(0,0,0,0)" and layout["plot_bgcolor"] == "rgba(0,0,0,0)"
+    assert layout["font"]["color"] == plots._DARK_TEXT
+    assert layout["font"]["size"] == round(plots._FONT["size"] * page.scale)
+
+
+def test_layer_by_layer_follows_the_page_and_speaks_plainly(session):
+    heat, ranks, note, table, *_ = inside.run_layers(TEXT, "2", "", 3, session)
+    _assert_fitted(heat)
+    _assert_fitted(ranks)
+    assert "first choice" in note
+    shown = list(table.data.columns)
+    assert shown == LAYER_COLUMNS  # position 2 hides a real word: its rank and probability are shown
+    assert {"first guess", "how sure", "final answer's rank", "hidden word's rank", "uncertainty"} <= set(shown)
+    assert not {"top-1", "p(top-1)", "rank of final", "p(final)", "entropy"} & set(shown)
+    html = table.to_html()
+    assert "%" in html  # probabilities as percentages on screen ...
+    assert isinstance(table.data["how sure"].iloc[0], float)  # ... numbers underneath (API, exports)
+
+
+def test_layer_by_layer_on_a_phone_keeps_the_few_columns_that_matter(session):
+    session.extras[look.LOOK_KEY] = PHONE
+    heat, ranks, _, table, *_ = inside.run_layers(TEXT, "2", "", 3, session)
+    _assert_fitted(heat, PHONE)
+    assert list(table.data.columns) == ["layer", "first guess", "how sure", "final answer's rank"]
+
+
+def test_saliency_attention_change_and_tokenizer_follow_the_page(session):
+    figure, _, table, *_ = inside.run_saliency(TEXT, "2", "", "", 8, inside.MASK_BASELINE, session)
+    _assert_fitted(figure)
+    assert list(table.data.columns) == ["pos.", "token", "grad × input", "integrated gradients"]
+
+    grid, diff, _, table, *_ = inside.run_attention_change(TEXT, "2", session)
+    _assert_fitted(grid)
+    _assert_fitted(diff)
+    assert "total |change|" in table.data.columns
+    _assert_fitted(inside.replot_attention_change(1, 1, session))
+    fresh = new_session()
+    fresh.extras[look.LOOK_KEY] = LAPTOP
+    _assert_fitted(inside.replot_attention_change(0, 0, fresh))  # nothing compared yet: a fitted message
+    fresh.release()
+
+    other_key = model_choices(session)[0][1]
+    _, _, _, table, other_table, *_ = inside.run_tokenizer("unbelievable things", other_key, session)
+    for t in (table, other_table):  # Stylers (the page's form), empty columns left out
+        assert {"pos.", "id", "token", "special"} <= set(t.data.columns)
+        assert all(t.data[c].astype(str).str.strip().any() for c in t.data.columns)
