@@ -180,9 +180,10 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
         update.update(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
         update["font"]["color"] = _DARK_TEXT
         update["hoverlabel"] = {"bgcolor": "#111827", "font": {"color": _DARK_TEXT}}
-    for name, axis in layout.items():
-        if not (name.startswith("xaxis") or name.startswith("yaxis")):
-            continue
+    axes = {name: axis for name, axis in layout.items() if name.startswith(("xaxis", "yaxis"))}
+    if look.dark:  # an axis left to the template keeps its light grid: white lines on a dark page
+        axes = {"xaxis": {}, "yaxis": {}, **axes}
+    for name, axis in axes.items():
         change: dict = {}
         if axis.get("tickfont") and s != 1:
             change["tickfont"] = _scaled(axis["tickfont"], s, base)

@@ -147,7 +147,7 @@ PHONE_COLUMNS = (
     "word", "who", "p", "hits@1", "hits@5",  # quiz reveal and score card
     "token", "p(token)",  # generation steps
     "p(A)", "p(B)", "A / B",  # comparison
-    "layer", "first guess", "how sure", "final answer's rank",  # inside: layer by layer
+    "layer", "first guess", "how sure",  # inside: layer by layer (the rank is the chart above it)
     "grad × input", "integrated gradients",  # inside: saliency
     "head", "total |change|",  # inside: attention change
     "id",  # inside: the tokenizer (with pos., token, word)
@@ -307,7 +307,8 @@ def probes_table(before: Sequence[Probe], now: Sequence[Probe], now_label: str =
 def metrics_table(before: Metrics, after: Metrics | None = None) -> pd.DataFrame:
     """Held-out masked-token accuracy, loss and perplexity before and (once known) after."""
     rows = [
-        ("masked-token accuracy", before.accuracy, after.accuracy if after else math.nan),
+        # Short names: the table's label says "masked-token", and a phone shows it 390 px wide.
+        ("accuracy", before.accuracy, after.accuracy if after else math.nan),
         ("loss (nats)", before.loss, after.loss if after else math.nan),
         ("perplexity", before.perplexity, after.perplexity if after else math.nan),
     ]

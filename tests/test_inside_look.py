@@ -46,6 +46,8 @@ def test_layer_by_layer_follows_the_page_and_speaks_plainly(session):
     heat, ranks, note, table, *_ = inside.run_layers(TEXT, "2", "", 3, session)
     _assert_fitted(heat)
     _assert_fitted(ranks)
+    grid = json.loads(ranks.to_json())["layout"]["xaxis"]["gridcolor"]
+    assert grid == plots._DARK_GRID  # its x axis is left to the template: no white lines on a dark page
     assert "first choice" in note
     shown = list(table.data.columns)
     assert shown == LAYER_COLUMNS  # position 2 hides a real word: its rank and probability are shown

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -159,22 +160,35 @@ def _loss_figure(session: Session | None, job: Job | None = None):
     return look.figure(fig, session) if session is not None else fig
 
 
-def _metrics_view(frame: pd.DataFrame):
+def _metrics_view(frame: pd.DataFrame, session: Session | None = None):
     """Accuracy in percent, loss and perplexity with two decimals; columns not known yet hidden.
 
     A :class:`pandas.io.formats.style.Styler`: the page shows its text, API callers get the numbers.
+    On a phone (the look's narrow mode) the "change" column is left out: before and after fit 390 px
+    side by side, and the status line above says how much each moved.
     """
     values = [c for c in frame.columns if c != "metric" and frame[c].notna().any()]
+    if session is not None and look.session_look(session).narrow:
+        values = [c for c in values if c != "change"]
     styler = frame[["metric", *values]].style.hide(axis="index")
     for i, metric in enumerate(frame["metric"]):
         percent = "accuracy" in str(metric)
         for column in values:
             sign = "+" if column == "change" else ""
             styler = styler.format(
-                f"{{:{sign}.1%}}" if percent else f"{{:{sign},.2f}}", subset=pd.IndexSlice[[i], [column]],
-                na_rep="",
+                f"{{:{sign}.1%}}" if percent else partial(_amount, sign=sign),
+                subset=pd.IndexSlice[[i], [column]], na_rep="",
             )
     return styler
+
+
+def _amount(value: float, sign: str = "") -> str:
+    """Two decimals, none from 1,000 up: a fresh model's perplexity (~30,000) stays narrow on a phone.
+
+    >>> _amount(4.3321), _amount(34949.2), _amount(-40.19, "+")
+    ('4.33', '34,949', '-40.19')
+    """
+    return f"{value:{sign},.0f}" if abs(value) >= 1000 else f"{value:{sign},.2f}"
 
 
 @dataclass(frozen=True)
@@ -218,7 +232,7 @@ def _live_view(session: Session, job: Job, started: float) -> View:
     if info is None:
         text = "Measuring the model before training …"
     else:
-        metrics = _metrics_view(metrics_table(info.before))
+        metrics = _metrics_view(metrics_table(info.before), session)
         text = (
             f"step {step} / {total} · loss {losses[-1]:.3f} · {info.elapsed:.0f} s of at most "
             f"{job.config.max_seconds:.0f} s · {info.tokens_per_second:,.0f} tokens/s"
@@ -267,7 +281,7 @@ def _final_view(session: Session, job: Job, data: TextData) -> View:
         loss=_loss_figure(session),
         # Plain: look.table keeps a phone's few prediction columns, and a probe's are all text.
         probes=probes_table(result.probes_before, result.probes_after, "after"),
-        metrics=_metrics_view(metrics_table(result.before, result.after)),
+        metrics=_metrics_view(metrics_table(result.before, result.after), session),
         download=gr.update(value=zip_path, interactive=True),
         use=gr.update(interactive=True),
         **idle,
@@ -448,7 +462,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
         with gr.Column(scale=1):
             metrics = gr.Dataframe(
                 pd.DataFrame(columns=METRIC_COLUMNS),
-                label="Masked-token metrics before / after", elem_id="ft-metrics",
+                label="Masked-token metrics before / after", elem_id="ft-metrics", wrap=True,
             )
     probe_table = gr.Dataframe(
         pd.DataFrame(columns=PROBE_COLUMNS),

@@ -280,6 +280,13 @@ body.projector .gradio-container {{ font-size: 1.25rem; }}
 body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
   {{ font-size: 1.2rem !important; }}
 body.projector .chips .token {{ font-size: 1.35rem !important; }}
+/* A phone: the look keeps few columns (look.table); the last is no longer the wide top-k one, and a
+   header may break between its words (never inside one), so the table fits 390 px without scrolling. */
+@media (max-width: {NARROW_MAX_PX - 1}px) {{
+  .results-table td:last-child {{ min-width: 0 !important; }}
+  .results-table th, .results-table th * {{ white-space: normal !important; word-break: normal !important;
+    overflow-wrap: normal !important; }}
+}}
 @media (max-width: 480px) {{
   .gradio-container .tab-container button {{ padding: 4px 8px !important; font-size: 0.95rem; }}
   #app-title h1 {{ font-size: 1.3rem; }}
