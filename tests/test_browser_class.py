@@ -20,6 +20,15 @@ sync_api = pytest.importorskip("playwright.sync_api")
 from tests.app_server import running_app  # noqa: E402
 
 TIMEOUT_MS = 60_000
+# The table's own scroll box (Gradio's virtual table) and a dropdown's text box: content vs visible width.
+NO_SIDEWAYS_JS = """(sel) => {
+  const box = document.querySelector(sel + " .virtual-table-viewport") || document.querySelector(sel);
+  return [box.scrollWidth, box.clientWidth];
+}"""
+FULL_NAME_JS = """(sel) => {
+  const box = document.querySelector(sel + " input");
+  return [box.scrollWidth, box.clientWidth];
+}"""
 LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "woman", "children"))
 
 
@@ -100,6 +109,10 @@ def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
     page.get_by_role("tab", name="Class").click()
     page.get_by_role("tab", name="Compare").click()
     expect(page.locator("#cmp-model-b input")).to_have_value(re.compile("Fine-tuned in this session"))
+    # A laptop shows the long name whole in its box (each box as wide as its column), no second line.
+    scroll, client = page.evaluate(FULL_NAME_JS, "#cmp-model-b")
+    assert scroll <= client, f"the name is cut ({scroll} px of text in a {client} px box)"
+    expect(page.locator("#cmp-model-names")).to_be_hidden()
     _box(page, "cmp-text").fill("the cat [MASK] on the mat .")
     page.locator("#cmp-models-run").click()
     line = page.locator("#cmp-models-line")
@@ -137,3 +150,39 @@ def test_a_link_opens_an_activity_readable_on_a_phone(app):
         re.compile(r"tab=class&activity=quiz")
     )
     phone.close()
+
+
+
+def test_fine_tune_metrics_and_compare_names_fit_a_phone(app):
+    """At 390 px the before/after metrics fit without scrolling sideways, and both compared models are
+    named in full (the box cuts a long name on a phone, the line under the boxes spells it out)."""
+    browser, url = app
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(TIMEOUT_MS)
+    phone.goto(url + "?tab=finetune")
+    expect = sync_api.expect
+    steps = phone.locator("#ft-steps input[type=number]")
+    steps.fill("5")
+    steps.press("Enter")
+    phone.locator("#ft-start").click()
+    expect(phone.locator("#ft-status")).to_contain_text("Done", timeout=180_000)
+    metrics = phone.locator("#ft-metrics")
+    expect(metrics).to_contain_text("perplexity")
+    expect(metrics).to_contain_text("after")
+    scroll, client = phone.evaluate(NO_SIDEWAYS_JS, "#ft-metrics")
+    assert scroll <= client, f"the metrics table scrolls sideways at 390 px ({scroll} > {client})"
+    phone.locator("#ft-use").click()
+    expect(phone.locator("#model-status")).to_contain_text("ine-tuned", timeout=30_000)
+    phone.get_by_role("tab", name="Class", exact=True).click()
+    phone.get_by_role("tab", name="Compare", exact=True).click()
+    box = phone.locator("#cmp-model-b input")
+    expect(box).to_have_value(re.compile("Fine-tuned in this session: .+ steps"))
+    name = box.input_value()
+    assert len(name) > 45  # longer than a phone's box shows
+    names = phone.locator("#cmp-model-names")
+    expect(names).to_be_visible()
+    expect(names).to_contain_text(f"B: {name}")
+    assert names.bounding_box()["width"] <= 390
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.close()
+

@@ -51,7 +51,7 @@ def test_layer_by_layer_follows_the_page_and_speaks_plainly(session):
     assert "first choice" in note
     shown = list(table.data.columns)
     assert shown == LAYER_COLUMNS  # position 2 hides a real word: its rank and probability are shown
-    assert {"first guess", "how sure", "final answer's rank", "hidden word's rank", "uncertainty"} <= set(shown)
+    assert {"first guess", "how sure", "final answer's rank", "hidden word's rank"} <= set(shown)
     assert not {"top-1", "p(top-1)", "rank of final", "p(final)", "entropy"} & set(shown)
     html = table.to_html()
     assert "%" in html  # probabilities as percentages on screen ...

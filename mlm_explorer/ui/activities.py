@@ -387,6 +387,13 @@ def compare_choices(session: Session):
     return gr.update(choices=choices), gr.update(choices=choices)
 
 
+def model_names(key_a: str, key_b: str, session: Session | None = None) -> str:
+    """Both chosen models by their full names, one line each (what a phone's narrow box cuts off)."""
+    labels = dict((key, label) for label, key in common.model_choices(session))
+    a, b = (md_escape(labels.get(k, str(k or "(none)"))) for k in (key_a, key_b))
+    return f"**A**: {a}  \n**B**: {b}"
+
+
 def open_compare(key_a: str, key_b: str, session: Session):
     """Refresh both lists; with a model fine-tuned here and B still equal to A, offer before vs after."""
     choices = common.model_choices(session)
@@ -609,11 +616,15 @@ def _build_compare(session: gr.State) -> tuple:
     first = common.default_key()
     with gr.Row(equal_height=False, elem_classes=["two-up"]):
         with gr.Column(scale=1, min_width=320):
-            with gr.Row():
-                model_a = gr.Dropdown(choices, value=first, label="Model A", allow_custom_value=True,
-                                      min_width=150, elem_id="cmp-model-a")
-                model_b = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True,
-                                      min_width=150, elem_id="cmp-model-b")
+            # One above the other, each as wide as the column: a laptop shows a long name (a model
+            # fine-tuned here, a hub id) whole. A phone's box cannot, so the names line under them
+            # (shown on a phone only) spells both out, wrapped.
+            model_a = gr.Dropdown(choices, value=first, label="Model A", allow_custom_value=True,
+                                  elem_id="cmp-model-a")
+            model_b = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True,
+                                  elem_id="cmp-model-b")
+            names = gr.Markdown(model_names(first, first), elem_id="cmp-model-names",
+                                elem_classes=["phone-only"])
             text = gr.Textbox(label="Sentence with one [MASK]", elem_id="cmp-text",
                               value="Whisk the eggs with the [MASK] in a bowl.")
             k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
@@ -648,6 +659,8 @@ def _build_compare(session: gr.State) -> tuple:
 
     for dropdown in (model_a, model_b):
         dropdown.focus(compare_choices, [session], [model_a, model_b], api_name=False, show_progress="hidden")
+    gr.on([model_a.change, model_b.change], model_names, [model_a, model_b, session], [names],
+          api_name=False, show_progress="hidden", queue=False)
     gr.on(
         [model_a.input, model_b.input, text.input, k_models.release], None, None, None,
         js=look.stale_js("#cmp-models-results", "#cmp-models-table"), api_name=False, queue=False,

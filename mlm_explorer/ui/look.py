@@ -287,6 +287,12 @@ body.projector .chips .token {{ font-size: 1.35rem !important; }}
   .results-table th, .results-table th * {{ white-space: normal !important; word-break: normal !important;
     overflow-wrap: normal !important; }}
 }}
+/* Said again for a phone only (e.g. a long model name its narrow box cuts off). Inside a media
+   query Gradio prefixes every selector with ".gradio-container... .contain": none may start with
+   ".gradio-container" there, or it never matches. */
+@media (min-width: {NARROW_MAX_PX}px) {{
+  .phone-only {{ display: none !important; }}
+}}
 @media (max-width: 480px) {{
   .gradio-container .tab-container button {{ padding: 4px 8px !important; font-size: 0.95rem; }}
   #app-title h1 {{ font-size: 1.3rem; }}
