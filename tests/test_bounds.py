@@ -142,9 +142,11 @@ def test_fill_draws_bars_for_a_screenful_of_blanks_and_keeps_every_row(tiny_bert
     session.model_key = str(tiny_bert_dir)
     blanks = tab.MAX_BAR_PANELS + 6
     text = " ".join(["[MASK]"] * blanks)
-    figure, table, _csv, _json, note, _ = tab.fill_blanks(text, "", 3, False, tab.INDEPENDENT, session)
+    figure, table, note, _ = tab.fill_blanks(text, "", 3, False, tab.INDEPENDENT, session)
     panel_titles = [a.text for a in figure.layout.annotations if "position" in str(a.text)]
     assert len(panel_titles) == tab.MAX_BAR_PANELS
     assert f"first {tab.MAX_BAR_PANELS} of {blanks} blanks" in note
     rows = table.data if hasattr(table, "data") else table.value["data"]
     assert len(rows) == blanks
+    exported = Path(common.export_table(session, stem="fill", fmt="csv", hint="press Predict"))
+    assert len(exported.read_text().splitlines()) == 1 + blanks  # the download keeps every blank too

@@ -100,7 +100,8 @@ def test_results_do_not_carry_download_buttons_only_their_export_events_do():
     # Page-open events (first results, links) included: a download button is only ever the output
     # of its own export event (and the fine-tune's zip of its own run).
     with_download = {
-        d["api_name"] for d in config["dependencies"] if any(kinds[i] == "downloadbutton" for i in d["outputs"])
+        d["api_name"] for d in config["dependencies"]
+        if any(kinds[i] == "downloadbutton" for i in d["outputs"])
     }
     expected = {f"export_{stem}_{fmt}" for stem in EXPORTS for fmt in ("csv", "json")}
     assert with_download == expected | {"export_quiz_round_csv", "finetune_start"}
@@ -140,7 +141,8 @@ def _same_rows(csv_path, table: dict) -> None:
 
 def test_each_session_downloads_its_own_result(server: str):
     cat, dog = Client(server, verbose=False), Client(server, verbose=False)
-    _, cat_table, _ = cat.predict("the cat sat on the [MASK] .", "", 3, False, INDEPENDENT, api_name="/predict")
+    _, cat_table, _ = cat.predict("the cat sat on the [MASK] .", "", 3, False, INDEPENDENT,
+                                  api_name="/predict")
     _, dog_table, _ = dog.predict("the [MASK] sat on the mat .", "2, 5", 3, False, INDEPENDENT,
                                   api_name="/predict")
     assert table_rows(cat_table) != table_rows(dog_table)
@@ -329,7 +331,8 @@ def test_two_clients_with_different_models_see_their_own_results(server: str, ti
 
     def run(name: str, c: Client) -> None:
         for _ in range(4):
-            _, table, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT, api_name="/predict")
+            _, table, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT,
+                                    api_name="/predict")
             results[name].append(table_rows(table)[0]["model saw"])
 
     threads = [threading.Thread(target=run, args=item) for item in (("bert", bert), ("roberta", roberta))]
