@@ -346,7 +346,41 @@ def _logits_at_padded(
 _Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def _item_key(item: _Item) -> tuple:
+    """What makes two items the same computation: their ids and the positions read out."""
+    ids, rows, cols = item
+    return tuple(ids.shape), ids.numpy().tobytes(), rows.numpy().tobytes(), cols.numpy().tobytes()
+
+
 def _run_items(
+    items: list[_Item], lm: LoadedModel, with_attentions: bool
+) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
+    """Several callers' items in one pass; identical items (a class pressing the same example) run once.
+
+    Twins share the logits tensor (callers only read it) and get their own
+    copies of the attention maps, which a session keeps.
+    """
+    first_of: dict[tuple, int] = {}
+    unique: list[_Item] = []
+    index = []
+    for item in items:
+        key = _item_key(item)
+        if key not in first_of:
+            first_of[key] = len(unique)
+            unique.append(item)
+        index.append(first_of[key])
+    results = _run_unique(unique, lm, with_attentions)
+    out, given = [], set()
+    for i in index:
+        logits, attentions = results[i]
+        if i in given and attentions is not None:
+            attentions = tuple(a.clone() for a in attentions)
+        given.add(i)
+        out.append((logits, attentions))
+    return out
+
+
+def _run_unique(
     items: list[_Item], lm: LoadedModel, with_attentions: bool
 ) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
     """Several callers' sequences as one right-padded batch; each gets back its own rows.
@@ -399,6 +433,21 @@ def _logits_many(lm: LoadedModel, items: list[_Item], with_attentions: bool) -> 
     run = partial(_run_items, lm=lm, with_attentions=with_attentions)
     sizes = [(int(ids.shape[0]), int(ids.shape[1])) for ids, _, _ in items]
     return serving.run_batched((lm, "logits", with_attentions), run, items, sizes)
+
+
+def result_bytes(lm: LoadedModel, logit_rows: int, length: int = 0, with_attentions: bool = False) -> int:
+    """Bytes a caller holds for a pass: float32 logits at ``logit_rows`` positions, plus attention maps.
+
+    What :func:`serving.admit` weighs, so a burst of small requests runs together
+    and large ones take turns (the attention maps are layers x heads x T x T).
+    """
+    config = lm.model.config
+    attention = 0
+    if with_attentions:
+        layers = getattr(config, "num_hidden_layers", 12)
+        heads = getattr(config, "num_attention_heads", 12)
+        attention = layers * heads * length * length * 4
+    return logit_rows * lm.vocab_size * 4 + attention
 
 
 def forward(
@@ -521,7 +570,10 @@ def predict_plan(
     positions = _prediction_positions(lm, plan, all_positions)
     if not positions:
         raise ValueError("Nothing to predict: the plan has no target positions.")
-    out = forward(lm, plan.corrupted_ids, with_attentions=with_attentions, positions=positions)
+    cost = result_bytes(lm, len(positions), len(plan.corrupted_ids), with_attentions)
+    with serving.admit(cost):  # the (N, V) logits live until the predictions are read from them
+        out = forward(lm, plan.corrupted_ids, with_attentions=with_attentions, positions=positions)
+        predictions = _token_predictions(lm, out.logits, positions, plan, top_k)
     tokens = display_tokens(lm, plan.original_ids)
     model_tokens = display_tokens(lm, plan.corrupted_ids)
     attention = None
@@ -543,7 +595,7 @@ def predict_plan(
         model_input_ids=plan.corrupted_ids,
         model_input_tokens=model_tokens,
         plan=plan,
-        predictions=_token_predictions(lm, out.logits, positions, plan, top_k),
+        predictions=predictions,
         truncated=truncated,
         message=message,
         attention=attention,
@@ -706,13 +758,15 @@ def masked_copy_log_probs(
         rows = torch.arange(len(chunk))
         copies[rows, chunk] = lm.mask_token_id
         items.append((copies, rows, chunk))
-    results = _logits_many(lm, items, with_attentions=False)
     out = torch.empty(len(pos), dtype=torch.float64)
-    start = 0
-    for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
-        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
-        out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
-        start += len(chunk)
+    with serving.admit(result_bytes(lm, len(pos))):  # one (V,) row of logits per copy until read
+        results = _logits_many(lm, items, with_attentions=False)
+        start = 0
+        for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
+            log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
+            out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
+            start += len(chunk)
+        del results
     return out
 
 
@@ -765,7 +819,8 @@ def attention_for_text(lm: LoadedModel, text: str) -> tuple[AttentionMaps, str]:
     For predictions *and* attention from one pass use ``predict(..., with_attentions=True)``.
     """
     encoding = encode(lm, text)
-    out = forward(lm, encoding.input_ids, with_attentions=True, positions=())
+    with serving.admit(result_bytes(lm, 0, len(encoding), with_attentions=True)):
+        out = forward(lm, encoding.input_ids, with_attentions=True, positions=())
     maps = attention_from_output(
         encoding.tokens,
         out.attentions,
