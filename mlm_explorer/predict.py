@@ -745,41 +745,45 @@ def masked_copy_log_probs(
     submitted at once: the worker runs them, with other visitors' requests, in
     as few passes as its bounds allow. Copies of one length need no padding.
     """
-    batch_size = _check_batch_size(batch_size)
-    ids = torch.tensor(list(input_ids), dtype=torch.long)
-    pos = torch.tensor(list(positions), dtype=torch.long)
-    if len(pos) == 0:
-        return torch.empty(0, dtype=torch.float64)
-    per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
-    items = []
-    for start in range(0, len(pos), per_pass):
-        chunk = pos[start : start + per_pass]
-        copies = ids.repeat(len(chunk), 1)  # (b, T)
-        rows = torch.arange(len(chunk))
-        copies[rows, chunk] = lm.mask_token_id
-        items.append((copies, rows, chunk))
-    out = torch.empty(len(pos), dtype=torch.float64)
-    with serving.admit(result_bytes(lm, len(pos))):  # one (V,) row of logits per copy until read
-        results = _logits_many(lm, items, with_attentions=False)
-        start = 0
-        for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
-            log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
-            out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
-            start += len(chunk)
-        del results
-    return out
+    return masked_copy_log_probs_many(lm, [(input_ids, positions)], batch_size)[0]
 
 
-def pseudo_log_likelihood(
-    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
-) -> SentenceScore:
-    """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
+def masked_copy_log_probs_many(
+    lm: LoadedModel, sequences: Sequence[tuple[Sequence[int], Sequence[int]]], batch_size: int = 32
+) -> list[torch.Tensor]:
+    """:func:`masked_copy_log_probs` of several ``(input_ids, positions)`` at once, in one submission.
 
-    Every non-special token is masked in turn and the model's log-probability
-    of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
-    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    Two sentences of a comparison reach the worker together, so a class
+    comparing a pair waits for one round of passes, not two.
     """
+    batch_size = _check_batch_size(batch_size)
+    items: list[_Item] = []
+    owners: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (sequence, chunk, original ids)
+    for n, (input_ids, positions) in enumerate(sequences):
+        ids = torch.tensor(list(input_ids), dtype=torch.long)
+        pos = torch.tensor(list(positions), dtype=torch.long)
+        per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
+        for start in range(0, len(pos), per_pass):
+            chunk = pos[start : start + per_pass]
+            copies = ids.repeat(len(chunk), 1)  # (b, T)
+            rows = torch.arange(len(chunk))
+            copies[rows, chunk] = lm.mask_token_id
+            items.append((copies, rows, chunk))
+            owners.append((n, chunk, ids[chunk]))
+    parts: list[list[torch.Tensor]] = [[] for _ in sequences]
+    if items:
+        # One (V,) row of logits per copy is held until it is read.
+        with serving.admit(result_bytes(lm, sum(len(chunk) for _, chunk, _ in owners))):
+            results = _logits_many(lm, items, with_attentions=False)
+            for (n, _, originals), (logits, _) in zip(owners, results, strict=True):
+                log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
+                parts[n].append(log_probs.gather(1, originals[:, None])[:, 0].double())
+            del results
+    return [torch.cat(p) if p else torch.empty(0, dtype=torch.float64) for p in parts]
+
+
+def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encoding, list[int]]:
+    """The encoding of ``text`` and its positions to score; ``ValueError`` when it cannot be scored."""
     encoding = encode(lm, text)
     if max_tokens is not None and len(encoding) > max_tokens:
         more = " or more" if encoding.truncated else ""
@@ -792,22 +796,51 @@ def pseudo_log_likelihood(
     positions = [i for i, s in enumerate(encoding.special_mask) if not s]
     if not positions:
         raise ValueError("The text has no token that can be scored.")
-    scores = masked_copy_log_probs(lm, encoding.input_ids, positions, batch_size)
-    per_token: list[float | None] = [None] * len(encoding)
-    for p, s in zip(positions, scores.tolist(), strict=True):
-        per_token[p] = s
-    pll = float(scores.sum())
-    return SentenceScore(
-        model=lm.name,
-        tokens=encoding.tokens,
-        input_ids=encoding.input_ids,
-        token_log_probs=tuple(per_token),
-        pll=pll,
-        pseudo_perplexity=math.exp(-pll / len(positions)),
-        n_scored=len(positions),
-        truncated=encoding.truncated,
-        message=encoding.message,
-    )
+    return encoding, positions
+
+
+def pseudo_log_likelihood(
+    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> SentenceScore:
+    """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
+
+    Every non-special token is masked in turn and the model's log-probability
+    of the original token is read; PLL is their sum and the pseudo-perplexity
+    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
+    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    """
+    return pseudo_log_likelihoods(lm, [text], batch_size, max_tokens)[0]
+
+
+def pseudo_log_likelihoods(
+    lm: LoadedModel, texts: Sequence[str], batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> tuple[SentenceScore, ...]:
+    """:func:`pseudo_log_likelihood` of several texts, their masked copies submitted together.
+
+    Every text is checked before any runs (the first problem raises ``ValueError``).
+    """
+    checked = [_scorable(lm, text, max_tokens) for text in texts]
+    scores = masked_copy_log_probs_many(lm, [(e.input_ids, pos) for e, pos in checked], batch_size)
+    out = []
+    for (encoding, positions), values in zip(checked, scores, strict=True):
+        per_token: list[float | None] = [None] * len(encoding)
+        for p, v in zip(positions, values.tolist(), strict=True):
+            per_token[p] = v
+        pll = float(values.sum())
+        out.append(
+            SentenceScore(
+                model=lm.name,
+                tokens=encoding.tokens,
+                input_ids=encoding.input_ids,
+                token_log_probs=tuple(per_token),
+                pll=pll,
+                pseudo_perplexity=math.exp(-pll / len(positions)),
+                n_scored=len(positions),
+                truncated=encoding.truncated,
+                message=encoding.message,
+            )
+        )
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- attention

@@ -99,6 +99,7 @@ class InferenceWorker:
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._put_lock = threading.RLock()  # re-entrant: a run function may submit from the worker
         self._idle = threading.Condition()
         self._pending = 0  # submitted and not yet answered
         self._last_thread: int | None = None  # who submitted last, to tell a burst from a lone caller
@@ -128,6 +129,14 @@ class InferenceWorker:
             self._last_thread = request.thread
         self._queue.put(request)
         return request.future
+
+    def submit_many(
+        self, key: Hashable, run: Callable[[list], list], items: Sequence, sizes: Sequence[tuple[int, int]]
+    ) -> list[Future]:
+        """:meth:`submit` every item, queued as one unit: the worker never takes only the first of them."""
+        with self._put_lock:  # the worker waits on this lock before it gathers a batch
+            return [self.submit(key, run, item, rows, length) for item, (rows, length) in
+                    zip(items, sizes, strict=True)]
 
     def call(self, key: Hashable, run: Callable[[list], list], item: Any, rows: int = 1, length: int = 1):
         """:meth:`submit` and wait for the answer (re-raises the run function's exception)."""
@@ -162,6 +171,8 @@ class InferenceWorker:
         while True:
             batch = carry or [self._queue.get()]
             carry = []
+            with self._put_lock:  # a caller queueing several items has queued them all
+                pass
             deadline = time.monotonic() + (self.config.window_s if self._burst() else 0.0)
             while True:
                 try:
@@ -330,9 +341,7 @@ def run_batched(
     """Submit ``items`` (sized ``(rows, length)`` each) together and return their results in order."""
     if not batching_enabled():
         return [run([item])[0] for item in items]
-    pairs = zip(items, sizes, strict=True)
-    futures = [_worker.submit(key, run, item, rows, length) for item, (rows, length) in pairs]
-    return [f.result() for f in futures]
+    return [f.result() for f in _worker.submit_many(key, run, items, sizes)]
 
 
 def admit(cost_bytes: int):

@@ -241,3 +241,17 @@ def test_requests_declare_what_they_hold(tiny_model_dir, monkeypatch) -> None:
     costs.clear()
     score = pseudo_log_likelihood(lm, "the cat sat on the mat .")
     assert costs == [score.n_scored * lm.vocab_size * 4]
+
+
+def test_a_pair_is_scored_in_one_round_of_passes(tiny_model_dir, slow_worker) -> None:
+    lm = load_model(tiny_model_dir)
+    pair = ["the keys to the cabinet are here .", "the keys to the cabinet is here ."]
+    together = predict_module.pseudo_log_likelihoods(lm, pair)
+    assert slow_worker.passes == 1 and slow_worker.items == 2  # both sentences' copies in one pass
+    for text, score in zip(pair, together, strict=True):
+        alone = pseudo_log_likelihood(lm, text)
+        assert abs(alone.pll - score.pll) <= 1e-5 * max(1.0, abs(alone.pll))
+        assert alone.tokens == score.tokens
+    with pytest.raises(ValueError, match="remove the mask"):  # every text is checked before any runs
+        predict_module.pseudo_log_likelihoods(lm, [pair[0], f"the {lm.mask_token} ."])
+    assert slow_worker.passes == 1 + 2  # the two single scores above, nothing for the refused pair
