@@ -46,14 +46,19 @@ LOCAL_PREFIX = "local:"
 #: teacher's own machine). Off by default: on a Space a path would probe the server's disk.
 ALLOW_LOCAL_ENV = "MLM_EXPLORER_ALLOW_LOCAL_PATHS"
 
-#: How many model-running events (Predict, policy, re-roll, attention, score) run at once, all
-#: kinds together. Their forward passes meet in one inference worker (``mlm_explorer.serving``),
-#: which batches them, so several events at once share passes instead of fighting over the
-#: cores; one shared bound (not one per event) keeps the handler threads, and so the event
-#: loop's wait for the GIL and a burst of long inputs' tensors (~75 MB of attention each), in check.
-INFERENCE_CONCURRENCY = 8
+#: How many model-running events (Predict, policy, re-roll, score) run at once, all kinds together:
+#: a class of thirty pressing one button. Their forward passes meet in one inference worker
+#: (``mlm_explorer.serving``), which runs them together in padded batches (and identical inputs
+#: once), so a whole burst shares a few passes instead of queueing behind eight at a time
+#: (bench/classroom.py). Memory is bounded by weight, not by this count: each request holds its
+#: share of ``serving.admit``'s budget while its logits live, so large requests take turns.
+INFERENCE_CONCURRENCY = 32
 #: Keyword arguments for every model-running event: one shared concurrency group.
 MODEL_EVENT = dict(concurrency_limit=INFERENCE_CONCURRENCY, concurrency_id="model-inference")
+#: The Attention tab's event: every request keeps all of its layers x heads x T x T maps while the
+#: figures are drawn (~75 MB for 512 tokens), so fewer of them run at once.
+ATTENTION_CONCURRENCY = 8
+ATTENTION_EVENT = dict(concurrency_limit=ATTENTION_CONCURRENCY, concurrency_id="attention")
 
 # How many characters of user text a handler accepts: far more than any model's
 # 512 tokens, small enough that tokenizing it cannot stall the server.

@@ -122,6 +122,9 @@ def _panel(pred, title: str) -> plots.BarPanel:
     )
 
 
+# The Attention tab re-plots Predict's own pass for texts up to this long; a longer text's maps
+# (layers x heads x T x T, 75 MB at 512 tokens) would sit in the session, so that tab recomputes.
+KEEP_ATTENTION_TOKENS = 128
 MAX_BAR_PANELS = 24  # panels drawn per Predict; the table and exports keep every blank
 
 
@@ -141,13 +144,14 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             note = f"Filled: **{md_escape(result.filled_text)}**"
         else:
-            result = predict(lm, text, k, chosen, whole_word=bool(whole_word), with_attentions=True)
+            keep = len(encode(lm, text)) <= KEEP_ATTENTION_TOKENS
+            result = predict(lm, text, k, chosen, whole_word=bool(whole_word), with_attentions=keep)
             table = predictions_table(result)
             panels = [
                 _panel(p, f"position {p.position}" + (f" (was “{p.original}”)" if p.original else ""))
                 for p in result.predictions
             ]
-            session.attention = result.attention  # the Attention tab can re-plot this pass
+            session.attention = result.attention  # the Attention tab can re-plot this pass (None: recompute)
             note = ""
     except ValueError as err:
         raise user_error(err) from None

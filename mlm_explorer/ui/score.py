@@ -7,7 +7,7 @@ import math
 import gradio as gr
 
 from mlm_explorer import plots
-from mlm_explorer.predict import pseudo_log_likelihood
+from mlm_explorer.predict import pseudo_log_likelihoods
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
@@ -79,7 +79,8 @@ def score_sentences(text_a: str, text_b: str, session: Session):
     if isinstance(text_b, str) and text_b.strip():
         texts.append(("B", check_user_text(text_b, "second sentence")))
     try:
-        scores = [(label, pseudo_log_likelihood(lm, t)) for label, t in texts]
+        scores = list(zip([label for label, _ in texts], pseudo_log_likelihoods(lm, [t for _, t in texts]),
+                          strict=True))
     except ValueError as err:
         raise user_error(err) from None
     strips = [scored_tokens(s) for _, s in scores]
