@@ -3,8 +3,8 @@
 Starts two servers on loopback, each a fresh process on the same model:
 
 - ours: ``python app.py`` (the real app; its ``/predict`` returns the top-k
-  bar charts, the table, CSV and JSON exports, and keeps the attention of the
-  same forward pass for the Attention tab);
+  bar charts and the table, and keeps the attention of the same forward pass
+  for the Attention tab; CSV and JSON files are written only when asked for);
 - bare: ``bench/bare_fill_mask.py``, a ``gr.Interface`` around
   ``transformers.pipeline("fill-mask")`` returning the top-5 as JSON.
 
@@ -73,7 +73,7 @@ def start(kind: str, model: str, threads: int) -> tuple[subprocess.Popen, str, f
 
 
 def client_for(url: str):
-    """A gradio_client that, like a browser, fetches export files only when asked."""
+    """A gradio_client that, like a browser, fetches files only when asked."""
     from gradio_client import Client
 
     return Client(url, verbose=False, download_files=False, analytics_enabled=False)

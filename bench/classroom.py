@@ -18,6 +18,7 @@ lesson, 120 s per call, loopback only.
 
     python bench/classroom.py                         # 30 clients, 3 rounds, 30 s lesson
     python bench/classroom.py --clients 10 --rounds 2 --lesson-seconds 0 --json
+    python bench/classroom.py --distinct              # every client its own sentence
 """
 
 from __future__ import annotations
@@ -46,6 +47,23 @@ POLICY = ("/policy", ("The children went to school every morning and played in t
                       0.15, 0.8, 0.1, 0, False))
 ATTENTION = ("/attention", ("The cat sat on the [MASK] because it was tired.", "one head", 2, 3, False))
 CALL_TIMEOUT_S = 120.0
+# --distinct: client i puts ADJECTIVES[i] after the first word ("The old capital of France is
+# [MASK].") so no two inputs of a burst are the same and none is computed once for all.
+ADJECTIVES = ("old", "new", "big", "small", "red", "blue", "green", "long", "short", "young", "quiet",
+              "loud", "happy", "sad", "bright", "dark", "cold", "warm", "early", "late", "first", "last",
+              "main", "same", "other", "whole", "real", "best", "great", "little")
+
+
+def distinct(inputs: tuple, i: int) -> tuple:
+    """``inputs`` with the text arguments of client ``i`` made its own (see ADJECTIVES)."""
+    word = ADJECTIVES[i % len(ADJECTIVES)] + ("" if i < len(ADJECTIVES) else str(i))
+
+    def own(value):
+        if isinstance(value, str) and value.startswith("The "):
+            return f"The {word} {value[4:]}"
+        return value
+
+    return tuple(own(v) for v in inputs)
 
 NOOP_APP = """
 import os, sys
@@ -112,25 +130,29 @@ def clients_for(url: str, n: int) -> list:
     return [c for c in out if c is not None]
 
 
-def burst(clients: list, endpoint: str, args: tuple) -> dict:
-    """Every client presses at once (a barrier); the seconds of each answer, from the release."""
+def burst(clients: list, endpoint: str, args: tuple, own_inputs: bool = False) -> dict:
+    """Every client presses at once (a barrier); the seconds of each answer, from the release.
+
+    ``own_inputs``: each client sends its own text (:func:`distinct`) instead of the same one.
+    """
     barrier = threading.Barrier(len(clients) + 1)
     times: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     release = [0.0]
 
-    def press(client) -> None:
+    def press(i: int, client) -> None:
+        inputs = distinct(args, i) if own_inputs else args
         barrier.wait()
         try:
-            client.submit(*args, api_name=endpoint).result(timeout=CALL_TIMEOUT_S)
+            client.submit(*inputs, api_name=endpoint).result(timeout=CALL_TIMEOUT_S)
             with lock:
                 times.append(time.perf_counter() - release[0])
         except Exception as err:  # noqa: BLE001 - counted
             with lock:
                 errors.append(f"{type(err).__name__}: {str(err)[:120]}")
 
-    threads = [threading.Thread(target=press, args=(c,), daemon=True) for c in clients]
+    threads = [threading.Thread(target=press, args=(i, c), daemon=True) for i, c in enumerate(clients)]
     for t in threads:
         t.start()
     release[0] = time.perf_counter()
@@ -201,6 +223,8 @@ def main() -> None:
     parser.add_argument("--lesson-seconds", type=float, default=30.0)
     parser.add_argument("--compare-unbatched", action="store_true",
                         help="also measure the app with MLM_EXPLORER_BATCHING=0")
+    parser.add_argument("--distinct", action="store_true",
+                        help="every client sends its own sentence (no two inputs of a burst alike)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.clients <= 60 or not 1 <= args.rounds <= 10 or not 0 <= args.lesson_seconds <= 300:
@@ -210,7 +234,7 @@ def main() -> None:
 
     noop = [sys.executable, "-c", NOOP_APP.replace("CONCURRENCY", str(INFERENCE_CONCURRENCY))]
     bare = [sys.executable, str(ROOT / "bench" / "bare_fill_mask.py"), args.model]
-    report: dict = {"clients": args.clients, "rounds": args.rounds}
+    report: dict = {"clients": args.clients, "rounds": args.rounds, "distinct_inputs": args.distinct}
     # Every server runs at once and the rounds interleave them (noop, bare, app, ...), so a busy
     # machine slows each of them alike and the ratios of one run stay comparable.
     with contextlib.ExitStack() as stack:
@@ -231,7 +255,8 @@ def main() -> None:
             clients[server][0].predict(*inputs, api_name=endpoint)
         for _ in range(args.rounds):
             for server, kind, (endpoint, inputs) in plan:
-                runs.setdefault((server, kind), []).append(burst(clients[server], endpoint, inputs))
+                runs.setdefault((server, kind), []).append(
+                    burst(clients[server], endpoint, inputs, own_inputs=args.distinct))
         for (server, kind), rows in runs.items():
             target = report.setdefault(server, {})
             if server in ("noop", "bare_fill_mask"):
@@ -263,7 +288,9 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     n = args.clients
-    print(f"{n} clients pressing together, median of {args.rounds} bursts; last answer (median answer)")
+    inputs = "each its own sentence" if args.distinct else "the same sentence"
+    print(f"{n} clients pressing together ({inputs}), median of {args.rounds} bursts; "
+          "last answer (median answer)")
     print(f"  do-nothing Gradio event  {floor:6.2f} s ({report['noop']['median_s']:.2f} s); "
           f"single call {report['noop']['single_s']:.3f} s")
     bare = report["bare_fill_mask"]

@@ -9,6 +9,7 @@ For each call: seconds, the server's RSS before, at its peak (sampled every
 
     python bench/worst_case.py
     python bench/worst_case.py --json
+    python bench/worst_case.py --burst 16   # 16 distinct 512-mask Predicts at once (memory budget)
 """
 
 from __future__ import annotations
@@ -75,11 +76,51 @@ class Sampler:
         self._thread.join(1)
 
 
+def burst(server: AppServer, clients: int) -> dict:
+    """``clients`` sessions send a different 512-mask text at once: time, peak and kept RSS."""
+    sessions = [client_for(server.url) for _ in range(clients)]
+    texts = [f"w{n} {ALL_MASKS}"[:4999] for n in range(clients)]  # distinct: nothing runs once for all
+    errors: list[str] = []
+
+    def press(client, text: str) -> None:
+        try:
+            client.predict(text, "", 20, True, INDEPENDENT, api_name="/predict")
+        except Exception as err:  # noqa: BLE001 - counted
+            errors.append(" ".join(str(err).split())[:90])
+
+    time.sleep(1.0)
+    before = server.rss()
+    with Sampler(server.proc.pid) as sampler:
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=press, args=pair) for pair in zip(sessions, texts, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        seconds = time.perf_counter() - t0
+    time.sleep(3.0)
+    return {"clients": clients, "seconds": round(seconds, 2), "rss_before_mb": round(before),
+            "peak_extra_mb": round(sampler.peak - before), "kept_mb": round(server.rss() - before),
+            "errors": errors[:3], "error_count": len(errors)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "assets" / "model"), help="model folder (bundled)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="instead: N sessions send distinct 512-mask Predicts at once (1-64)")
     args = parser.parse_args()
+    if args.burst:
+        if not 1 <= args.burst <= 64:
+            parser.error("--burst is bounded on purpose: 1-64 sessions")
+        with AppServer(args.model, threads=2) as server:
+            result = burst(server, args.burst) | {"server_alive": server.alive()}
+        print(json.dumps(result, indent=2) if args.json else
+              f"{result['clients']} distinct 512-mask Predicts at once: {result['seconds']} s, peak "
+              f"+{result['peak_extra_mb']} MB, kept {result['kept_mb']:+d} MB after 3 s, errors "
+              f"{result['error_count']}, server alive: {result['server_alive']}")
+        return
     rows = []
     with AppServer(args.model, threads=2) as server:
         client = client_for(server.url)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import predict, pseudo_log_likelihood
+from mlm_explorer.predict import predict, pseudo_log_likelihoods
 
 #: Refuse to read cloze files larger than this (they are small hand-made lists).
 MAX_CLOZE_BYTES = 20 * 1024 * 1024
@@ -244,8 +244,8 @@ def evaluate_pairs(lm: LoadedModel, pairs: Sequence[MinimalPair], batch_size: in
     outcomes = []
     for n, pair in enumerate(pairs, start=1):
         try:
-            good = pseudo_log_likelihood(lm, pair.grammatical, batch_size=batch_size)
-            bad = pseudo_log_likelihood(lm, pair.ungrammatical, batch_size=batch_size)
+            sentences = [pair.grammatical, pair.ungrammatical]
+            good, bad = pseudo_log_likelihoods(lm, sentences, batch_size=batch_size)
         except ValueError as err:
             raise ValueError(f"pair {n} ({pair.grammatical[:40]!r}): {err}") from None
         outcomes.append(PairOutcome(pair, good.pll, bad.pll))

@@ -346,7 +346,41 @@ def _logits_at_padded(
 _Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def _item_key(item: _Item) -> tuple:
+    """What makes two items the same computation: their ids and the positions read out."""
+    ids, rows, cols = item
+    return tuple(ids.shape), ids.numpy().tobytes(), rows.numpy().tobytes(), cols.numpy().tobytes()
+
+
 def _run_items(
+    items: list[_Item], lm: LoadedModel, with_attentions: bool
+) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
+    """Several callers' items in one pass; identical items (a class pressing the same example) run once.
+
+    Twins share the logits tensor (callers only read it) and get their own
+    copies of the attention maps, which a session keeps.
+    """
+    first_of: dict[tuple, int] = {}
+    unique: list[_Item] = []
+    index = []
+    for item in items:
+        key = _item_key(item)
+        if key not in first_of:
+            first_of[key] = len(unique)
+            unique.append(item)
+        index.append(first_of[key])
+    results = _run_unique(unique, lm, with_attentions)
+    out, given = [], set()
+    for i in index:
+        logits, attentions = results[i]
+        if i in given and attentions is not None:
+            attentions = tuple(a.clone() for a in attentions)
+        given.add(i)
+        out.append((logits, attentions))
+    return out
+
+
+def _run_unique(
     items: list[_Item], lm: LoadedModel, with_attentions: bool
 ) -> list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]]:
     """Several callers' sequences as one right-padded batch; each gets back its own rows.
@@ -399,6 +433,21 @@ def _logits_many(lm: LoadedModel, items: list[_Item], with_attentions: bool) -> 
     run = partial(_run_items, lm=lm, with_attentions=with_attentions)
     sizes = [(int(ids.shape[0]), int(ids.shape[1])) for ids, _, _ in items]
     return serving.run_batched((lm, "logits", with_attentions), run, items, sizes)
+
+
+def result_bytes(lm: LoadedModel, logit_rows: int, length: int = 0, with_attentions: bool = False) -> int:
+    """Bytes a caller holds for a pass: float32 logits at ``logit_rows`` positions, plus attention maps.
+
+    What :func:`serving.admit` weighs, so a burst of small requests runs together
+    and large ones take turns (the attention maps are layers x heads x T x T).
+    """
+    config = lm.model.config
+    attention = 0
+    if with_attentions:
+        layers = getattr(config, "num_hidden_layers", 12)
+        heads = getattr(config, "num_attention_heads", 12)
+        attention = layers * heads * length * length * 4
+    return logit_rows * lm.vocab_size * 4 + attention
 
 
 def forward(
@@ -521,7 +570,10 @@ def predict_plan(
     positions = _prediction_positions(lm, plan, all_positions)
     if not positions:
         raise ValueError("Nothing to predict: the plan has no target positions.")
-    out = forward(lm, plan.corrupted_ids, with_attentions=with_attentions, positions=positions)
+    cost = result_bytes(lm, len(positions), len(plan.corrupted_ids), with_attentions)
+    with serving.admit(cost):  # the (N, V) logits live until the predictions are read from them
+        out = forward(lm, plan.corrupted_ids, with_attentions=with_attentions, positions=positions)
+        predictions = _token_predictions(lm, out.logits, positions, plan, top_k)
     tokens = display_tokens(lm, plan.original_ids)
     model_tokens = display_tokens(lm, plan.corrupted_ids)
     attention = None
@@ -543,7 +595,7 @@ def predict_plan(
         model_input_ids=plan.corrupted_ids,
         model_input_tokens=model_tokens,
         plan=plan,
-        predictions=_token_predictions(lm, out.logits, positions, plan, top_k),
+        predictions=predictions,
         truncated=truncated,
         message=message,
         attention=attention,
@@ -693,39 +745,45 @@ def masked_copy_log_probs(
     submitted at once: the worker runs them, with other visitors' requests, in
     as few passes as its bounds allow. Copies of one length need no padding.
     """
-    batch_size = _check_batch_size(batch_size)
-    ids = torch.tensor(list(input_ids), dtype=torch.long)
-    pos = torch.tensor(list(positions), dtype=torch.long)
-    if len(pos) == 0:
-        return torch.empty(0, dtype=torch.float64)
-    per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
-    items = []
-    for start in range(0, len(pos), per_pass):
-        chunk = pos[start : start + per_pass]
-        copies = ids.repeat(len(chunk), 1)  # (b, T)
-        rows = torch.arange(len(chunk))
-        copies[rows, chunk] = lm.mask_token_id
-        items.append((copies, rows, chunk))
-    results = _logits_many(lm, items, with_attentions=False)
-    out = torch.empty(len(pos), dtype=torch.float64)
-    start = 0
-    for (_, _, chunk), (logits, _) in zip(items, results, strict=True):
-        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
-        out[start : start + len(chunk)] = log_probs.gather(1, ids[chunk][:, None])[:, 0].double()
-        start += len(chunk)
-    return out
+    return masked_copy_log_probs_many(lm, [(input_ids, positions)], batch_size)[0]
 
 
-def pseudo_log_likelihood(
-    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
-) -> SentenceScore:
-    """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
+def masked_copy_log_probs_many(
+    lm: LoadedModel, sequences: Sequence[tuple[Sequence[int], Sequence[int]]], batch_size: int = 32
+) -> list[torch.Tensor]:
+    """:func:`masked_copy_log_probs` of several ``(input_ids, positions)`` at once, in one submission.
 
-    Every non-special token is masked in turn and the model's log-probability
-    of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
-    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    Two sentences of a comparison reach the worker together, so a class
+    comparing a pair waits for one round of passes, not two.
     """
+    batch_size = _check_batch_size(batch_size)
+    items: list[_Item] = []
+    owners: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (sequence, chunk, original ids)
+    for n, (input_ids, positions) in enumerate(sequences):
+        ids = torch.tensor(list(input_ids), dtype=torch.long)
+        pos = torch.tensor(list(positions), dtype=torch.long)
+        per_pass = max(1, min(batch_size, serving.worker().config.max_cells // max(1, len(ids)) ** 2))
+        for start in range(0, len(pos), per_pass):
+            chunk = pos[start : start + per_pass]
+            copies = ids.repeat(len(chunk), 1)  # (b, T)
+            rows = torch.arange(len(chunk))
+            copies[rows, chunk] = lm.mask_token_id
+            items.append((copies, rows, chunk))
+            owners.append((n, chunk, ids[chunk]))
+    parts: list[list[torch.Tensor]] = [[] for _ in sequences]
+    if items:
+        # One (V,) row of logits per copy is held until it is read.
+        with serving.admit(result_bytes(lm, sum(len(chunk) for _, chunk, _ in owners))):
+            results = _logits_many(lm, items, with_attentions=False)
+            for (n, _, originals), (logits, _) in zip(owners, results, strict=True):
+                log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
+                parts[n].append(log_probs.gather(1, originals[:, None])[:, 0].double())
+            del results
+    return [torch.cat(p) if p else torch.empty(0, dtype=torch.float64) for p in parts]
+
+
+def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encoding, list[int]]:
+    """The encoding of ``text`` and its positions to score; ``ValueError`` when it cannot be scored."""
     encoding = encode(lm, text)
     if max_tokens is not None and len(encoding) > max_tokens:
         more = " or more" if encoding.truncated else ""
@@ -738,22 +796,51 @@ def pseudo_log_likelihood(
     positions = [i for i, s in enumerate(encoding.special_mask) if not s]
     if not positions:
         raise ValueError("The text has no token that can be scored.")
-    scores = masked_copy_log_probs(lm, encoding.input_ids, positions, batch_size)
-    per_token: list[float | None] = [None] * len(encoding)
-    for p, s in zip(positions, scores.tolist(), strict=True):
-        per_token[p] = s
-    pll = float(scores.sum())
-    return SentenceScore(
-        model=lm.name,
-        tokens=encoding.tokens,
-        input_ids=encoding.input_ids,
-        token_log_probs=tuple(per_token),
-        pll=pll,
-        pseudo_perplexity=math.exp(-pll / len(positions)),
-        n_scored=len(positions),
-        truncated=encoding.truncated,
-        message=encoding.message,
-    )
+    return encoding, positions
+
+
+def pseudo_log_likelihood(
+    lm: LoadedModel, text: str, batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> SentenceScore:
+    """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
+
+    Every non-special token is masked in turn and the model's log-probability
+    of the original token is read; PLL is their sum and the pseudo-perplexity
+    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
+    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    """
+    return pseudo_log_likelihoods(lm, [text], batch_size, max_tokens)[0]
+
+
+def pseudo_log_likelihoods(
+    lm: LoadedModel, texts: Sequence[str], batch_size: int = 32, max_tokens: int | None = MAX_SCORE_TOKENS
+) -> tuple[SentenceScore, ...]:
+    """:func:`pseudo_log_likelihood` of several texts, their masked copies submitted together.
+
+    Every text is checked before any runs (the first problem raises ``ValueError``).
+    """
+    checked = [_scorable(lm, text, max_tokens) for text in texts]
+    scores = masked_copy_log_probs_many(lm, [(e.input_ids, pos) for e, pos in checked], batch_size)
+    out = []
+    for (encoding, positions), values in zip(checked, scores, strict=True):
+        per_token: list[float | None] = [None] * len(encoding)
+        for p, v in zip(positions, values.tolist(), strict=True):
+            per_token[p] = v
+        pll = float(values.sum())
+        out.append(
+            SentenceScore(
+                model=lm.name,
+                tokens=encoding.tokens,
+                input_ids=encoding.input_ids,
+                token_log_probs=tuple(per_token),
+                pll=pll,
+                pseudo_perplexity=math.exp(-pll / len(positions)),
+                n_scored=len(positions),
+                truncated=encoding.truncated,
+                message=encoding.message,
+            )
+        )
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- attention
@@ -765,7 +852,8 @@ def attention_for_text(lm: LoadedModel, text: str) -> tuple[AttentionMaps, str]:
     For predictions *and* attention from one pass use ``predict(..., with_attentions=True)``.
     """
     encoding = encode(lm, text)
-    out = forward(lm, encoding.input_ids, with_attentions=True, positions=())
+    with serving.admit(result_bytes(lm, 0, len(encoding), with_attentions=True)):
+        out = forward(lm, encoding.input_ids, with_attentions=True, positions=())
     maps = attention_from_output(
         encoding.tokens,
         out.attentions,

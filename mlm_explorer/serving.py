@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,11 @@ from typing import Any
 BATCHING_ENV = "MLM_EXPLORER_BATCHING"
 #: Environment variable: intra-op threads for torch (default: the cores less one, at least one).
 THREADS_ENV = "MLM_EXPLORER_THREADS"
+#: Environment variable: MB of results (logits, attention maps) requests may hold at once.
+MEMORY_ENV = "MLM_EXPLORER_INFERENCE_MEMORY_MB"
+# Eight of the largest requests at once (512 blanks x 30,522 logits = 62 MB): the bound the server
+# had when it ran eight model events at a time, now by weight, so thirty small ones run together.
+DEFAULT_MEMORY_MB = 512
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class InferenceWorker:
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._put_lock = threading.RLock()  # re-entrant: a run function may submit from the worker
         self._idle = threading.Condition()
         self._pending = 0  # submitted and not yet answered
         self._last_thread: int | None = None  # who submitted last, to tell a burst from a lone caller
@@ -122,6 +129,14 @@ class InferenceWorker:
             self._last_thread = request.thread
         self._queue.put(request)
         return request.future
+
+    def submit_many(
+        self, key: Hashable, run: Callable[[list], list], items: Sequence, sizes: Sequence[tuple[int, int]]
+    ) -> list[Future]:
+        """:meth:`submit` every item, queued as one unit: the worker never takes only the first of them."""
+        with self._put_lock:  # the worker waits on this lock before it gathers a batch
+            return [self.submit(key, run, item, rows, length) for item, (rows, length) in
+                    zip(items, sizes, strict=True)]
 
     def call(self, key: Hashable, run: Callable[[list], list], item: Any, rows: int = 1, length: int = 1):
         """:meth:`submit` and wait for the answer (re-raises the run function's exception)."""
@@ -156,6 +171,8 @@ class InferenceWorker:
         while True:
             batch = carry or [self._queue.get()]
             carry = []
+            with self._put_lock:  # a caller queueing several items has queued them all
+                pass
             deadline = time.monotonic() + (self.config.window_s if self._burst() else 0.0)
             while True:
                 try:
@@ -203,6 +220,42 @@ class InferenceWorker:
                 self._pending -= len(requests)
                 if self._pending == 0:
                     self._idle.notify_all()
+
+
+class CostGate:
+    """Admit callers while the sum of their declared costs fits a budget; the rest wait their turn.
+
+    A web server bounds work by counting events at once, but a class's thirty
+    one-blank Predicts and one visitor's 512-blank text are not the same
+    weight. Callers declare what they will hold (bytes of logits and attention
+    maps) and wait while the budget is spent, so a burst of small requests is
+    served together and large ones queue. A caller larger than the whole
+    budget runs alone (never refused: the per-endpoint caps bound it).
+
+        >>> gate = CostGate(budget=100)
+        >>> with gate.admit(60):
+        ...     gate.in_use
+        60
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = max(1, int(budget))
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def admit(self, cost: int):
+        """Hold ``cost`` of the budget for the ``with`` block (waiting until it fits)."""
+        cost = min(max(0, int(cost)), self.budget)
+        with self._cond:
+            self._cond.wait_for(lambda: self.in_use + cost <= self.budget)
+            self.in_use += cost
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= cost
+                self._cond.notify_all()
 
 
 def trim_heap() -> None:
@@ -265,6 +318,18 @@ def batching_enabled() -> bool:
 _worker = InferenceWorker()
 
 
+def _memory_budget() -> int:
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MEMORY_MB
+    except ValueError:
+        mb = DEFAULT_MEMORY_MB
+    return int(max(1.0, mb) * 2**20)
+
+
+_gate = CostGate(_memory_budget())
+
+
 def worker() -> InferenceWorker:
     """The process's inference worker."""
     return _worker
@@ -276,9 +341,12 @@ def run_batched(
     """Submit ``items`` (sized ``(rows, length)`` each) together and return their results in order."""
     if not batching_enabled():
         return [run([item])[0] for item in items]
-    pairs = zip(items, sizes, strict=True)
-    futures = [_worker.submit(key, run, item, rows, length) for item, (rows, length) in pairs]
-    return [f.result() for f in futures]
+    return [f.result() for f in _worker.submit_many(key, run, items, sizes)]
+
+
+def admit(cost_bytes: int):
+    """Context manager: hold ``cost_bytes`` of the process's inference memory budget (:class:`CostGate`)."""
+    return _gate.admit(cost_bytes)
 
 
 def yield_to_inference(max_wait_s: float = 2.0) -> None:

@@ -142,9 +142,39 @@ def test_fill_draws_bars_for_a_screenful_of_blanks_and_keeps_every_row(tiny_bert
     session.model_key = str(tiny_bert_dir)
     blanks = tab.MAX_BAR_PANELS + 6
     text = " ".join(["[MASK]"] * blanks)
-    figure, table, _csv, _json, note, _ = tab.fill_blanks(text, "", 3, False, tab.INDEPENDENT, session)
+    figure, table, note, _ = tab.fill_blanks(text, "", 3, False, tab.INDEPENDENT, session)
     panel_titles = [a.text for a in figure.layout.annotations if "position" in str(a.text)]
     assert len(panel_titles) == tab.MAX_BAR_PANELS
     assert f"first {tab.MAX_BAR_PANELS} of {blanks} blanks" in note
     rows = table.data if hasattr(table, "data") else table.value["data"]
     assert len(rows) == blanks
+    exported = Path(common.export_table(session, stem="fill", fmt="csv", hint="press Predict"))
+    assert len(exported.read_text().splitlines()) == 1 + blanks  # the download keeps every blank too
+
+
+def test_fill_keeps_attention_maps_of_short_texts_only(tiny_bert_dir, monkeypatch) -> None:
+    pytest.importorskip("gradio")
+    from mlm_explorer.ui import common
+    from mlm_explorer.ui import fill as tab
+
+    monkeypatch.setattr(tab, "KEEP_ATTENTION_TOKENS", 12)  # the tiny model reads 64 tokens
+    session = common.new_session()
+    session.model_key = str(tiny_bert_dir)
+    tab.fill_blanks("the cat sat on the [MASK] .", "", 3, False, tab.INDEPENDENT, session)
+    assert session.attention is not None  # the Attention tab re-plots this pass
+    words = " ".join(["cat"] * 12)
+    tab.fill_blanks(f"the {words} [MASK] .", "", 3, False, tab.INDEPENDENT, session)
+    assert session.attention is None  # layers x heads x T x T would sit in the session
+
+
+def test_model_events_run_a_class_together_and_attention_fewer() -> None:
+    pytest.importorskip("gradio")
+    import app
+    from mlm_explorer.ui import common
+
+    by_name = {fn.api_name: fn for fn in app.demo.fns.values()}
+    for name in ("predict", "score", "policy", "reroll"):
+        assert by_name[name].concurrency_limit == common.INFERENCE_CONCURRENCY >= 30
+        assert by_name[name].concurrency_id == "model-inference"
+    assert by_name["attention"].concurrency_limit == common.ATTENTION_CONCURRENCY < 30
+    assert app.launch_options()["max_threads"] >= common.INFERENCE_CONCURRENCY + common.ATTENTION_CONCURRENCY

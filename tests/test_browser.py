@@ -76,6 +76,32 @@ def test_click_a_token_to_mask_it_and_predict(page):
     assert page.locator("#fill-bars .bars path").count() >= 1
 
 
+def _predict_fill(page, text: str, position: str) -> None:
+    """Predict ``text`` and wait for its table (the page opens with a table of its own)."""
+    _type(page, "#fill-text", text)
+    page.locator("#fill-predict").click()
+    first_cell = page.locator("#fill-table tbody tr").first.locator("td").first
+    sync_api.expect(first_cell).to_have_text(position)
+
+
+def _download_csv(page) -> list[str]:
+    with page.expect_download() as download:  # written now, when the button is pressed
+        page.locator("#fill-csv").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    return Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+
+
+def test_download_csv_is_written_when_pressed(page):
+    page.get_by_role("tab", name="Fill", exact=True).click()
+    _predict_fill(page, "the cat sat on the mat and the <mask> .", "9")
+    first = _download_csv(page)
+    assert first[0].startswith("pos.,") and [r.split(",")[0] for r in first[1:]] == ["9"]
+    # A new result, a new file: the download is of this table, not the previous one.
+    _predict_fill(page, "the <mask> sat on the mat .", "2")
+    second = _download_csv(page)
+    assert second[0] == first[0] and [r.split(",")[0] for r in second[1:]] == ["2"]
+
+
 def test_reroll_the_policy(page):
     page.get_by_role("tab", name="80/10/10").click()
     page.locator("#policy-reroll").click()

@@ -75,8 +75,11 @@ def test_a_quiz_round_of_five_played_to_the_end(page):
     card = page.locator("#quiz-card")
     expect(card).to_contain_text("you")
     expect(page.locator("#quiz-score")).to_contain_text("after 5 of 5")
-    expect(page.locator("#quiz-csv")).to_be_enabled()
     assert "1" in card.inner_text()  # "cat" was right once
+    with page.expect_download() as download:  # the file is written when the button is pressed
+        page.locator("#quiz-csv").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("item,sentence,answer") and len(lines) == 6
 
 
 def test_a_generation_trace_stepped_through(page):

@@ -62,7 +62,7 @@ def test_layer_by_layer_on_a_phone_keeps_the_few_columns_that_matter(session):
     session.extras[look.LOOK_KEY] = PHONE
     heat, ranks, _, table, *_ = inside.run_layers(TEXT, "2", "", 3, session)
     _assert_fitted(heat, PHONE)
-    assert list(table.data.columns) == ["layer", "first guess", "how sure", "final answer's rank"]
+    assert list(table.data.columns) == ["layer", "first guess", "how sure"]  # the rank: the chart above
 
 
 def test_saliency_attention_change_and_tokenizer_follow_the_page(session):

@@ -170,3 +170,88 @@ def test_threads_are_sized_to_the_cores(monkeypatch) -> None:
         assert serving.configure_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_identical_items_of_a_burst_run_once(tiny_model_dir, monkeypatch) -> None:
+    lm = load_model(tiny_model_dir)
+    text = "the [MASK] sat on the mat .".replace("[MASK]", lm.mask_token)
+    other = "paris is the [MASK] of france .".replace("[MASK]", lm.mask_token)
+    ran: list[int] = []
+    real = predict_module._run_unique
+
+    def counting(items, lm, with_attentions):
+        ran.append(len(items))
+        return real(items, lm, with_attentions)
+
+    monkeypatch.setattr(predict_module, "_run_unique", counting)
+    items = [_item(lm, text), _item(lm, other), _item(lm, text), _item(lm, text)]
+    out = predict_module._run_items(items, lm, True)
+    assert ran == [2]  # three copies of one input ran as one
+    alone = real([_item(lm, text)], lm, True)[0]
+    for i in (0, 2, 3):
+        assert torch.allclose(out[i][0], alone[0], atol=1e-5, rtol=0)
+    assert not torch.allclose(out[1][0], alone[0])
+    # A session keeps its attention maps: twins must not share one tensor.
+    assert out[0][1][0].data_ptr() != out[2][1][0].data_ptr() != out[3][1][0].data_ptr()
+    assert torch.equal(out[0][1][0], out[2][1][0])
+
+
+def test_cost_gate_admits_by_weight() -> None:
+    gate = serving.CostGate(budget=10)
+    inside: list[int] = []
+    peak = [0]
+    lock = threading.Lock()
+
+    def hold(cost: int) -> None:
+        with gate.admit(cost):
+            with lock:
+                inside.append(cost)
+                peak[0] = max(peak[0], gate.in_use)
+            time.sleep(0.05)
+
+    _burst([lambda: hold(1) for _ in range(10)])  # ten small ones fit together
+    assert peak[0] == 10
+    peak[0] = 0
+    _burst([lambda: hold(6) for _ in range(3)])  # large ones take turns
+    assert peak[0] == 6
+    _burst([lambda: hold(50)])  # larger than the budget: runs alone, never refused
+    assert gate.in_use == 0
+    with pytest.raises(RuntimeError):
+        with gate.admit(7):
+            raise RuntimeError("handler failed")
+    assert gate.in_use == 0  # released on errors too
+
+
+def test_requests_declare_what_they_hold(tiny_model_dir, monkeypatch) -> None:
+    lm = load_model(tiny_model_dir)
+    costs: list[int] = []
+
+    class Recording(serving.CostGate):
+        def admit(self, cost):
+            costs.append(cost)
+            return super().admit(cost)
+
+    monkeypatch.setattr(serving, "_gate", Recording(2**30))
+    text = "the [MASK] sat on the [MASK] .".replace("[MASK]", lm.mask_token)
+    predict(lm, text, with_attentions=True)
+    n = len(encode(lm, text))
+    config = lm.model.config
+    maps = config.num_hidden_layers * config.num_attention_heads * n * n * 4
+    assert costs == [2 * lm.vocab_size * 4 + maps]
+    costs.clear()
+    score = pseudo_log_likelihood(lm, "the cat sat on the mat .")
+    assert costs == [score.n_scored * lm.vocab_size * 4]
+
+
+def test_a_pair_is_scored_in_one_round_of_passes(tiny_model_dir, slow_worker) -> None:
+    lm = load_model(tiny_model_dir)
+    pair = ["the keys to the cabinet are here .", "the keys to the cabinet is here ."]
+    together = predict_module.pseudo_log_likelihoods(lm, pair)
+    assert slow_worker.passes == 1 and slow_worker.items == 2  # both sentences' copies in one pass
+    for text, score in zip(pair, together, strict=True):
+        alone = pseudo_log_likelihood(lm, text)
+        assert abs(alone.pll - score.pll) <= 1e-5 * max(1.0, abs(alone.pll))
+        assert alone.tokens == score.tokens
+    with pytest.raises(ValueError, match="remove the mask"):  # every text is checked before any runs
+        predict_module.pseudo_log_likelihoods(lm, [pair[0], f"the {lm.mask_token} ."])
+    assert slow_worker.passes == 1 + 2  # the two single scores above, nothing for the refused pair

@@ -38,8 +38,13 @@ def client(server: str) -> Client:
 
 
 def _file(update) -> Path:
-    """A download button's file as gradio_client hands it back (an update carrying a path)."""
+    """A download button's file as gradio_client hands it back (a path, or an update carrying one)."""
     return Path(update["value"] if isinstance(update, dict) else update)
+
+
+def _download_components(server: str) -> set[int]:
+    config = Client(server, verbose=False).config
+    return {c["id"] for c in config["components"] if c.get("type") in {"downloadbutton", "file"}}
 
 
 
@@ -71,6 +76,84 @@ def test_every_computing_event_has_an_api_name(server: str):
     assert expected <= set(api)
 
 
+#: Events that show a result. None may output a download button: writing two files per result, Gradio
+#: caching them and rebuilding the buttons' config cost a quarter of a Predict burst's event loop.
+RESULT_EVENTS = {
+    "predict", "policy", "reroll", "score", "layers", "saliency", "attention_diff", "tokenizer", "quiz_start",
+    "quiz_reveal", "generate", "compare_models", "compare_sentences",
+}
+EXPORTS = {
+    "fill", "policy", "scores", "layers", "saliency", "attention_change", "tokens", "generation",
+    "compare_models", "compare_sentences",
+}
+
+
+def test_results_do_not_carry_download_buttons_only_their_export_events_do():
+    import app
+
+    config = app.demo.get_config_file()
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    events = {d["api_name"]: d for d in config["dependencies"]}
+    assert RESULT_EVENTS <= set(events)
+    for name in RESULT_EVENTS:
+        assert not {kinds[i] for i in events[name]["outputs"]} & {"downloadbutton", "file"}, name
+    # Page-open events (first results, links) included: a download button is only ever the output
+    # of its own export event (and the fine-tune's zip of its own run).
+    with_download = {
+        d["api_name"] for d in config["dependencies"]
+        if any(kinds[i] == "downloadbutton" for i in d["outputs"])
+    }
+    expected = {f"export_{stem}_{fmt}" for stem in EXPORTS for fmt in ("csv", "json")}
+    assert with_download == expected | {"export_quiz_round_csv", "finetune_start"}
+    for name in with_download - {"finetune_start"}:
+        assert events[name]["api_visibility"] == "undocumented" and events[name]["show_progress"] == "hidden"
+
+
+def test_export_before_a_result_says_what_to_do(server: str):
+    fresh = Client(server, verbose=False)
+    with pytest.raises(AppError, match="Nothing to download yet: press Predict first"):
+        fresh.predict(api_name="/export_fill_csv")
+    with pytest.raises(AppError, match="Nothing to download yet: press Score first"):
+        fresh.predict(api_name="/export_scores_json")
+
+
+def _same_rows(csv_path, table: dict) -> None:
+    """The CSV export holds the result's table: its rows, raw numbers, and every column.
+
+    The page hides empty columns (and more on a phone): what it shows is a subset of the export.
+    """
+    import pandas as pd
+
+    exported = pd.read_csv(_file(csv_path))
+    shown = table["headers"]
+    assert [c for c in exported.columns if c in shown] == shown
+    rows = table_rows(table)
+    assert len(exported) == len(rows)
+    for got, want in zip(exported.to_dict("records"), rows, strict=True):
+        for key, value in want.items():
+            if value is None or value == "":  # an empty CSV cell reads back as NaN
+                assert pd.isna(got[key]), key
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert got[key] == pytest.approx(value), key
+            else:
+                assert str(got[key]) == str(value), key
+
+
+def test_each_session_downloads_its_own_result(server: str):
+    cat, dog = Client(server, verbose=False), Client(server, verbose=False)
+    _, cat_table, _ = cat.predict("the cat sat on the [MASK] .", "", 3, False, INDEPENDENT,
+                                  api_name="/predict")
+    _, dog_table, _ = dog.predict("the [MASK] sat on the mat .", "2, 5", 3, False, INDEPENDENT,
+                                  api_name="/predict")
+    assert table_rows(cat_table) != table_rows(dog_table)
+    _same_rows(cat.predict(api_name="/export_fill_csv"), cat_table)
+    _same_rows(dog.predict(api_name="/export_fill_csv"), dog_table)
+    _, _, score_table, _ = dog.predict("the cat sat .", "", api_name="/score")
+    _same_rows(dog.predict(api_name="/export_scores_csv"), score_table)
+    with pytest.raises(AppError, match="Nothing to download yet"):
+        cat.predict(api_name="/export_scores_csv")  # the dog's score is not the cat's
+
+
 def test_tokenize_shows_chips_and_typed_masks(client: Client):
     chips, positions, _ = client.predict("The cat sat on the [MASK].", api_name="/tokenize")
     assert positions == ""
@@ -81,7 +164,7 @@ def test_tokenize_shows_chips_and_typed_masks(client: Client):
 
 
 def test_predict_gives_bars_table_and_exports(client: Client):
-    bars, table, csv_file, json_file, _ = client.predict(
+    bars, table, _ = client.predict(
         "The cat sat on the [MASK].", "2", 3, False, INDEPENDENT, api_name="/predict"
     )
     rows = table_rows(table)
@@ -90,13 +173,17 @@ def test_predict_gives_bars_table_and_exports(client: Client):
     assert rows[0]["rank"] >= 1
     figure = json.loads(bars["plot"])
     assert len(figure["data"]) == 2  # one panel of bars per blank
+    csv_file = client.predict(api_name="/export_fill_csv")  # written now, on demand
+    json_file = client.predict(api_name="/export_fill_json")
     assert _file(csv_file).read_text().startswith("pos.,")
     assert json.loads(_file(json_file).read_text())[0]["pos."] == 2
+    # Raw numbers, not the percent display.
+    assert json.loads(_file(json_file).read_text())[0]["p(top-1)"] == pytest.approx(rows[0]["p(top-1)"])
 
 
 def test_predict_shows_percentages_and_says_what_it_means(client: Client):
-    bars, table, _, _, note = client.predict("The cat sat on the [MASK].", "2", 3, False, INDEPENDENT,
-                                             api_name="/predict")
+    bars, table, note = client.predict("The cat sat on the [MASK].", "2", 3, False, INDEPENDENT,
+                                       api_name="/predict")
     assert table["metadata"]["display_value"][0][table["headers"].index("p(top-1)")].endswith("%")
     assert "Position 2: first guess" in note and "the original “cat”" in note
     layout = json.loads(bars["plot"])["layout"]
@@ -109,7 +196,7 @@ def test_clear_masks_unmasks_the_clicked_tokens(client: Client):
 
 
 def test_iterative_fill_reports_steps(client: Client):
-    _, table, _, _, note = client.predict(
+    _, table, note = client.predict(
         "The [MASK] sat on the [MASK].", "", 3, False, ITERATIVE, api_name="/predict"
     )
     assert [r["step"] for r in table_rows(table)] == [1, 2]
@@ -136,7 +223,7 @@ def test_bad_input_is_a_message_not_a_traceback(client: Client, text, positions,
     "text", ["🎭 [MASK] 🎉", "שלום [MASK] עולם", "zero\u200bwidth [MASK]", "[MASK] " * 80]
 )
 def test_unusual_text_works(client: Client, text):
-    _, table, _, _, _ = client.predict(text, "", 2, False, INDEPENDENT, api_name="/predict")
+    _, table, _ = client.predict(text, "", 2, False, INDEPENDENT, api_name="/predict")
     assert table_rows(table)
 
 
@@ -144,7 +231,7 @@ def test_user_markup_comes_back_as_plain_text(client: Client):
     chips, _, _ = client.predict(HOSTILE, api_name="/tokenize")
     # The tiny BERT has no "<" in its vocabulary: it reads [UNK], which still gets a chip.
     assert [c["token"] for c in chips][0] == "[UNK]"
-    bars, table, _, _, _ = client.predict(HOSTILE + " [MASK]", "", 3, False, INDEPENDENT, api_name="/predict")
+    bars, table, _ = client.predict(HOSTILE + " [MASK]", "", 3, False, INDEPENDENT, api_name="/predict")
     assert "<img" not in bars["plot"] and "<b>bold" not in bars["plot"]
 
 
@@ -194,7 +281,7 @@ def test_attention_replot_before_a_run_says_what_to_do(client: Client):
 
 
 def test_sentence_scores_compare_two_sentences(client: Client):
-    strip_a, strip_b, table, verdict, csv_file, _ = client.predict(
+    strip_a, strip_b, table, verdict = client.predict(
         "The keys to the cabinet are here.", "The keys to the cabinet is here.", api_name="/score"
     )
     rows = table_rows(table)
@@ -209,7 +296,7 @@ def test_a_failed_switch_keeps_the_model(client: Client):
     picker, status, _ = client.predict("definitely-not/a-model-xyz", api_name="/load_model")
     assert "Still using the previous model" in status
     assert picker["value"] == "default"
-    _, table, _, _, _ = client.predict("the [MASK] sat .", "", 2, False, INDEPENDENT, api_name="/predict")
+    _, table, _ = client.predict("the [MASK] sat .", "", 2, False, INDEPENDENT, api_name="/predict")
     assert table_rows(table)[0]["model saw"] == "[MASK]"
 
 
@@ -244,8 +331,8 @@ def test_two_clients_with_different_models_see_their_own_results(server: str, ti
 
     def run(name: str, c: Client) -> None:
         for _ in range(4):
-            _, table, _, _, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT,
-                                          api_name="/predict")
+            _, table, _ = c.predict("the cat [MASK] on the mat .", "", 2, False, INDEPENDENT,
+                                    api_name="/predict")
             results[name].append(table_rows(table)[0]["model saw"])
 
     threads = [threading.Thread(target=run, args=item) for item in (("bert", bert), ("roberta", roberta))]

@@ -48,8 +48,10 @@ def test_a_quiz_round_played_to_the_end(client: Client):
     out = client.predict(activities.TEACHER_SOURCE, 5, 0, listing, api_name="/quiz_start")
     progress, sentence, _guess, notes = out[:4]
     assert progress == "Item 1 of 5" and r"\_\_\_\_" in sentence and "line 8: no word in" in notes
+    with pytest.raises(AppError, match="Nothing to download yet: reveal an item first"):
+        client.predict(api_name="/export_quiz_round_csv")
     for n in range(1, 6):
-        result, _, reveal, _, card, csv_file = client.predict("cat, dog", api_name="/quiz_reveal")
+        result, _, reveal, _, card = client.predict("cat, dog", api_name="/quiz_reveal")
         assert "The hidden word was" in result
         assert [r["who"] for r in table_rows(reveal)] == ["answer", "your guess 1", "your guess 2"]
         assert table_rows(card)[0]["items"] == n
@@ -59,11 +61,15 @@ def test_a_quiz_round_played_to_the_end(client: Client):
     assert progress.startswith("Round over")
     rows = table_rows(card)
     assert rows[0]["who"] == "you" and 0 <= rows[0]["hits@1"] <= rows[0]["hits@5"] <= 5
+    csv_file = client.predict(api_name="/export_quiz_round_csv")  # written now, on demand
     path = Path(csv_file["value"] if isinstance(csv_file, dict) else csv_file)
     lines = path.read_text().splitlines()
     assert lines[0].startswith("item,sentence,answer") and len(lines) == 6
     with pytest.raises(AppError, match="round is over"):
         client.predict("cat", api_name="/quiz_reveal")
+    client.predict(activities.TEACHER_SOURCE, 5, 0, LIST, api_name="/quiz_start")
+    with pytest.raises(AppError, match="Nothing to download yet"):  # a new round has nothing revealed
+        client.predict(api_name="/export_quiz_round_csv")
 
 
 @pytest.mark.parametrize(
@@ -101,6 +107,8 @@ def test_generate_is_reproducible_and_steps_are_drawn(client: Client):
     summary, slider, _strip, _text, pll, table = first[:6]
     assert table_rows(table) == table_rows(again[5]) and len(table_rows(table)) == 12
     assert "left-to-right" in summary
+    exported = json.loads(Path(client.predict(api_name="/export_generation_json")).read_text())
+    assert len(exported) == 12 and exported[0]["step"] == 1
     assert len(json.loads(pll["plot"])["data"]) == 2  # gibbs and left-to-right
     strip, text = client.predict(3, api_name="/generate_step")
     assert text.startswith("Step 3:") and "Step 3 of 12" in strip["plot"]
@@ -128,9 +136,13 @@ def test_compare_two_models_and_two_sentences(client: Client, tiny_roberta_dir: 
                                       api_name="/compare_models")[:3]
     assert line.startswith("**A** =") and ("They agree" in line or "They disagree" in line)
     assert table_rows(table) and "one scale" in fig["plot"]
+    lines = Path(client.predict(api_name="/export_compare_models_csv")).read_text().splitlines()
+    assert len(lines) == 1 + len(table_rows(table))
     line, fig, table = client.predict("the man worked as a [MASK] .", "the woman worked as a [MASK] .", 5,
                                       api_name="/compare_sentences")[:3]
     assert "A / B" in table["headers"] and "×" in line
+    lines = Path(client.predict(api_name="/export_compare_sentences_csv")).read_text().splitlines()
+    assert "A / B" in lines[0] and len(lines) == 1 + len(table_rows(table))
     with pytest.raises(AppError, match="exactly one"):
         client.predict("no blank", "the [MASK] .", 5, api_name="/compare_sentences")
 

@@ -48,35 +48,36 @@ def test_saliency_has_its_own_queue():
 
 
 def test_layers_view(client: Client):
-    heat, ranks, note, table, csv_file, json_file = client.predict(
-        "the cat sat on the <mask> .", "", "", 3, api_name="/layers"
-    )
+    heat, ranks, note, table = client.predict("the cat sat on the <mask> .", "", "", 3, api_name="/layers")
     rows = table_rows(table)
     assert [r["layer"] for r in rows] == ["embeddings", "1", "2"]
     assert rows[-1]["final answer's rank"] == 1
     assert "first choice" in note
     assert json.loads(heat["plot"])["data"][0]["type"] == "heatmap"
-    assert _file(csv_file).read_text().startswith("layer,")
-    assert json.loads(_file(json_file).read_text())[0]["layer"] == "embeddings"
+    assert _file(client.predict(api_name="/export_layers_csv")).read_text().startswith("layer,")
+    exported = json.loads(_file(client.predict(api_name="/export_layers_json")).read_text())
+    assert exported[0]["layer"] == "embeddings"
 
 
 def test_saliency_view(client: Client):
-    plot, note, table, csv_file, _ = client.predict(
+    plot, note, table = client.predict(
         "the cat sat on the mat .", "2", "", "", 8, "all-[MASK]", api_name="/saliency"
     )
     rows = table_rows(table)
     assert rows[2]["token"] == "<mask>" and rows[2]["integrated gradients"] == 0.0
     assert "Integrated gradients add up to" in note
     assert len(json.loads(plot["plot"])["data"][0]["z"]) == 2  # grad × input and IG rows
-    assert _file(csv_file).read_text().startswith("pos.,")
+    assert _file(client.predict(api_name="/export_saliency_csv")).read_text().startswith("pos.,")
 
 
 def test_attention_change_view_and_replot(client: Client, monkeypatch):
-    grid, diff, note, table, _, _, layer, head = client.predict(
+    grid, diff, note, table, layer, head = client.predict(
         "the cat sat on the mat .", "2", api_name="/attention_diff"
     )
     assert "Hiding" in note and layer["maximum"] == 1 and head["maximum"] == 1
     assert len(table_rows(table)) == 4  # 2 layers × 2 heads
+    exported = json.loads(_file(client.predict(api_name="/export_attention_change_json")).read_text())
+    assert len(exported) == 4
     from mlm_explorer import attention_change as module
 
     def no_model(*args, **kwargs):
@@ -90,7 +91,7 @@ def test_attention_change_view_and_replot(client: Client, monkeypatch):
 
 
 def test_tokenizer_view_side_by_side(client: Client):
-    chips, other, note, table, other_table, _, _ = client.predict(
+    chips, other, note, table, other_table = client.predict(
         "unbelievable things", "default", api_name="/tokenizer"
     )
     rows = table_rows(table)
@@ -98,15 +99,17 @@ def test_tokenizer_view_side_by_side(client: Client):
     assert {c["class_or_confidence"] for c in chips} >= {"special", "word start"}
     assert len(other) == len(chips) and table_rows(other_table)
     assert "level BPE" in note
+    exported = _file(client.predict(api_name="/export_tokens_csv")).read_text().splitlines()
+    assert len(exported) == 1 + len(rows)
 
 
 def test_inside_shows_user_markup_as_text(client: Client):
-    heat, ranks, note, table, _, _ = client.predict(HOSTILE, "", "", 3, api_name="/layers")
+    heat, ranks, note, table = client.predict(HOSTILE, "", "", 3, api_name="/layers")
     assert "<img" not in heat["plot"] and "<b>bold" not in heat["plot"]
-    plot, note, table, _, _ = client.predict(HOSTILE, "", "", "", 8, "all-[PAD]", api_name="/saliency")
+    plot, note, table = client.predict(HOSTILE, "", "", "", 8, "all-[PAD]", api_name="/saliency")
     assert "<img" not in plot["plot"]
     assert "<" in [r["token"] for r in table_rows(table)]  # the user's "<" comes back as a character
-    chips, _, note, table, _, _, _ = client.predict(HOSTILE, "", api_name="/tokenizer")
+    chips, _, note, table, _ = client.predict(HOSTILE, "", api_name="/tokenizer")
     assert "<" in "".join(c["token"] for c in chips)
 
 

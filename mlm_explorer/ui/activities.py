@@ -34,8 +34,9 @@ from mlm_explorer.ui import common, look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
-    export_updates,
+    forget_export,
     md_escape,
+    remember_export,
     session_model,
     user_error,
 )
@@ -164,13 +165,13 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
     game = start_round(items, min(n, len(items)), s, source=origin)
     _extras(session)["quiz"] = game
     _extras(session)["quiz_shown"] = 0
+    forget_export(session, "quiz-round")  # nothing revealed in this round yet
     progress, sentence = _item_view(game, 0)
     chart, card = _score_card(game, session)
     return (
         session, progress, sentence, gr.update(value="", interactive=True), notes,
         look.figure(plots.empty_figure("Type your guess, then press Reveal."), session), _empty_reveal(),
-        chart, card,
-        gr.update(value=None, interactive=False), gr.update(interactive=True), gr.update(interactive=False),
+        chart, card, gr.update(interactive=True), gr.update(interactive=False),
     )
 
 
@@ -232,11 +233,11 @@ def quiz_reveal(guess: str, session: Session):
         title=f"The model's top {len(reveal.top_k)} (answer: green, yours: ← you)",
     )
     chart, card = _score_card(game, session)
-    csv_file, _ = export_updates(quiz_round_table(game), "quiz-round")
+    remember_export(session, "quiz-round", quiz_round_table(game))
     last = game.done
     return (
         session, "\n".join(lines), look.figure(bars, session), look.table(quiz_reveal_table(reveal), session),
-        chart, card, csv_file,
+        chart, card,
         gr.update(interactive=False), gr.update(interactive=True, value="Show the score" if last else "Next"),
     )
 
@@ -338,10 +339,10 @@ def generate_text(
         summary += f"\n\n⚠️ {md_escape(trace.message)}"
     fig, step_text = _trace_step(trace, len(trace.steps), session)
     table = generation_table(trace)
-    csv_file, json_file = export_updates(table, "generation")
+    remember_export(session, "generation", table)
     slider = gr.update(minimum=0, maximum=len(trace.steps), value=len(trace.steps), interactive=True)
     pll = look.figure(plots.pll_per_sweep_chart(series), session)
-    return session, summary, slider, fig, step_text, pll, look.table(table, session), csv_file, json_file
+    return session, summary, slider, fig, step_text, pll, look.table(table, session)
 
 
 def generation_step(step: float, session: Session):
@@ -427,8 +428,8 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
         f"A: {name_a}", f"B: {name_b}", title="Two models, one sentence",
     )
     table = comparison_table(result, "A", "B")
-    csv_file, json_file = export_updates(table, "compare-models")
-    return session, line, look.figure(fig, session), look.table(table, session), csv_file, json_file
+    remember_export(session, "compare-models", table)
+    return session, line, look.figure(fig, session), look.table(table, session)
 
 
 def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Session):
@@ -449,8 +450,8 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
         f"A: {text_a}", f"B: {text_b}", title="One model, two sentences",
     )
     table = comparison_table(result, "A", "B")
-    csv_file, json_file = export_updates(table, "compare-sentences")
-    return line, look.figure(fig, session), look.table(table, session), csv_file, json_file
+    remember_export(session, "compare-sentences", table)
+    return line, look.figure(fig, session), look.table(table, session)
 
 
 # ---------------------------------------------------------------------------- layout
@@ -523,18 +524,18 @@ def _build_quiz(session: gr.State) -> list:
         with gr.Column(scale=1, min_width=320):
             card = gr.Dataframe(headers=SCORE_CARD_COLUMNS, label="Score card", interactive=False,
                                 elem_id="quiz-card", elem_classes=["results-table"])
-            csv_btn = gr.DownloadButton("Download the round (CSV)", size="sm", interactive=False,
-                                        elem_id="quiz-csv")
+            download_buttons(session, "quiz-round", "reveal an item", "quiz", formats=("csv",),
+                             labels={"csv": "Download the round (CSV)"})
 
     source.change(show_list_box, [source], [teacher], api_name=False, show_progress="hidden")
     start.click(
         quiz_start, [source, size, seed, teacher, session],
-        [session, progress, sentence, guess, notes, bars, reveal_table, chart, card, csv_btn, reveal, nxt],
+        [session, progress, sentence, guess, notes, bars, reveal_table, chart, card, reveal, nxt],
         api_name="quiz_start", concurrency_limit=4,
     )
     gr.on(
         [reveal.click, guess.submit], quiz_reveal, [guess, session],
-        [session, result, bars, reveal_table, chart, card, csv_btn, reveal, nxt],
+        [session, result, bars, reveal_table, chart, card, reveal, nxt],
         api_name="quiz_reveal", concurrency_limit=4,
     )
     nxt.click(
@@ -584,7 +585,7 @@ def _build_write(session: gr.State) -> list:
                           elem_id="gen-pll")
     table = gr.Dataframe(headers=GENERATION_COLUMNS, label="Every step", wrap=True, interactive=False,
                          elem_id="gen-table", elem_classes=["results-table"])
-    csv_btn, json_btn = download_buttons()
+    download_buttons(session, "generation", "press Write", "gen")
 
     start.change(show_start, [start], [length, prompt], api_name=False, show_progress="hidden")
     gr.on(
@@ -595,7 +596,7 @@ def _build_write(session: gr.State) -> list:
     written = run.click(
         generate_text,
         [start, length, prompt, strategy, sweeps, temperature, top_k, seed, with_l2r, session],
-        [session, summary, step, strip, step_text, pll, table, csv_btn, json_btn],
+        [session, summary, step, strip, step_text, pll, table],
         api_name="generate", concurrency_limit=2,
     )
     look.mark_fresh(written, "#gen-results", "#gen-table")
@@ -635,7 +636,7 @@ def _build_compare(session: gr.State) -> tuple:
                                  elem_id="cmp-models-plot")
     table_models = gr.Dataframe(headers=comparison_columns(), label="Both models", interactive=False,
                                 elem_id="cmp-models-table", elem_classes=["results-table"])
-    csv_m, json_m = download_buttons()
+    download_buttons(session, "compare-models", "press Compare the models", "cmp-models")
 
     gr.Markdown(
         "**Two sentences, one model.** Change one word and see how the guesses move: each row is one "
@@ -655,7 +656,7 @@ def _build_compare(session: gr.State) -> tuple:
                                 elem_id="cmp-sents-plot")
     table_sents = gr.Dataframe(headers=comparison_columns(), label="Both sentences", interactive=False,
                                elem_id="cmp-sents-table", elem_classes=["results-table"])
-    csv_s, json_s = download_buttons()
+    download_buttons(session, "compare-sentences", "press Compare the sentences", "cmp-sents")
 
     for dropdown in (model_a, model_b):
         dropdown.focus(compare_choices, [session], [model_a, model_b], api_name=False, show_progress="hidden")
@@ -671,13 +672,13 @@ def _build_compare(session: gr.State) -> tuple:
     )
     compared = run_models.click(
         compare_two_models, [model_a, model_b, text, k_models, session],
-        [session, line_models, fig_models, table_models, csv_m, json_m],
+        [session, line_models, fig_models, table_models],
         api_name="compare_models", concurrency_limit=2,
     )
     look.mark_fresh(compared, "#cmp-models-results", "#cmp-models-table")
     compared = gr.on(
         [run_sents.click, text_b.submit], compare_two_sentences, [text_a, text_b, k_sents, session],
-        [line_sents, fig_sents, table_sents, csv_s, json_s],
+        [line_sents, fig_sents, table_sents],
         api_name="compare_sentences", concurrency_limit=2,
     )
     look.mark_fresh(compared, "#cmp-sents-results", "#cmp-sents-table")

@@ -9,7 +9,7 @@ from mlm_explorer import plots
 from mlm_explorer.attention import mean_over_heads, rollout, select_tokens
 from mlm_explorer.predict import attention_for_text
 from mlm_explorer.ui import look
-from mlm_explorer.ui.common import MODEL_EVENT, check_user_text, md_escape, session_model, user_error
+from mlm_explorer.ui.common import ATTENTION_EVENT, check_user_text, md_escape, session_model, user_error
 from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 
@@ -151,7 +151,7 @@ def build_attention_tab(session: gr.State) -> TabParts:
 
     inputs = [text, view, layer, head, hide_special, session]
     outputs = [plot, caption, layer, head, session]
-    gr.on([run.click, text.submit], run_attention, inputs, outputs, api_name="attention", **MODEL_EVENT)
+    gr.on([run.click, text.submit], run_attention, inputs, outputs, api_name="attention", **ATTENTION_EVENT)
     gr.on(
         # .change, not .release: keyboard users move sliders with arrow keys; a re-plot is cheap.
         [view.input, layer.change, head.change, hide_special.input], replot_attention,

@@ -10,7 +10,9 @@ share loaded weights but never each other's choice.
 
 from __future__ import annotations
 
+import functools
 import html
+import json
 import logging
 import os
 import re
@@ -44,14 +46,19 @@ LOCAL_PREFIX = "local:"
 #: teacher's own machine). Off by default: on a Space a path would probe the server's disk.
 ALLOW_LOCAL_ENV = "MLM_EXPLORER_ALLOW_LOCAL_PATHS"
 
-#: How many model-running events (Predict, policy, re-roll, attention, score) run at once, all
-#: kinds together. Their forward passes meet in one inference worker (``mlm_explorer.serving``),
-#: which batches them, so several events at once share passes instead of fighting over the
-#: cores; one shared bound (not one per event) keeps the handler threads, and so the event
-#: loop's wait for the GIL and a burst of long inputs' tensors (~75 MB of attention each), in check.
-INFERENCE_CONCURRENCY = 8
+#: How many model-running events (Predict, policy, re-roll, score) run at once, all kinds together:
+#: a class of thirty pressing one button. Their forward passes meet in one inference worker
+#: (``mlm_explorer.serving``), which runs them together in padded batches (and identical inputs
+#: once), so a whole burst shares a few passes instead of queueing behind eight at a time
+#: (bench/classroom.py). Memory is bounded by weight, not by this count: each request holds its
+#: share of ``serving.admit``'s budget while its logits live, so large requests take turns.
+INFERENCE_CONCURRENCY = 32
 #: Keyword arguments for every model-running event: one shared concurrency group.
 MODEL_EVENT = dict(concurrency_limit=INFERENCE_CONCURRENCY, concurrency_id="model-inference")
+#: The Attention tab's event: every request keeps all of its layers x heads x T x T maps while the
+#: figures are drawn (~75 MB for 512 tokens), so fewer of them run at once.
+ATTENTION_CONCURRENCY = 8
+ATTENTION_EVENT = dict(concurrency_limit=ATTENTION_CONCURRENCY, concurrency_id="attention")
 
 # How many characters of user text a handler accepts: far more than any model's
 # 512 tokens, small enough that tokenizing it cannot stall the server.
@@ -352,19 +359,31 @@ def start_disk_janitor(interval_s: float = 60.0) -> threading.Thread:
 _EXPORT_MAX_AGE_S = 3600  # exports are one-shot downloads; an hour is plenty
 
 
-def write_exports(table: pd.DataFrame, stem: str) -> tuple[str, str]:
-    """Write ``table`` as CSV and JSON files for download buttons; returns their paths.
+#: The two export formats: file suffix → how a table becomes that file.
+EXPORT_FORMATS = ("csv", "json")
+
+
+def write_export(table: pd.DataFrame, stem: str, fmt: str) -> str:
+    """Write ``table`` as one ``fmt`` ("csv" or "json") file for a download; returns its path.
 
     Files get unique names (sessions never see each other's exports) and are
-    deleted after an hour, on the next export.
+    deleted after an hour, on a later export.
     """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")
     _EXPORT_DIR.mkdir(parents=True, exist_ok=True)
     _prune_exports()
-    base = _EXPORT_DIR / f"{stem}-{uuid.uuid4().hex[:10]}"
-    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
-    table.to_csv(csv_path, index=False)
-    json_path.write_text(table_to_json(table), encoding="utf-8")
-    return str(csv_path), str(json_path)
+    path = _EXPORT_DIR / f"{stem}-{uuid.uuid4().hex[:10]}.{fmt}"
+    if fmt == "csv":
+        table.to_csv(path, index=False)
+    else:
+        path.write_text(table_to_json(table), encoding="utf-8")
+    return str(path)
+
+
+def write_exports(table: pd.DataFrame, stem: str) -> tuple[str, str]:
+    """Write ``table`` as CSV and JSON files (see :func:`write_export`); returns their paths."""
+    return write_export(table, stem, "csv"), write_export(table, stem, "json")
 
 
 _PRUNE_EVERY_S = 60.0  # scanning the folder on every export cost more than the model pass under load
@@ -392,15 +411,73 @@ def prune_older(folder: Path, max_age_s: float) -> None:
     enforce_disk_budget()
 
 
-def download_buttons() -> tuple[gr.DownloadButton, gr.DownloadButton]:
-    """A CSV and a JSON download button, side by side, disabled until there is a table."""
+# A result only remembers its raw table; the files are written when someone presses a
+# download button. Writing two files per result, Gradio copying them into its cache and
+# rebuilding two DownloadButtons' config (pydantic schemas) cost about a quarter of the event
+# loop's time in a class's Predict burst, for downloads almost nobody makes (issue 13).
+_EXPORT_KEY = "export:"
+
+
+def remember_export(session: Session, stem: str, table: pd.DataFrame) -> None:
+    """Keep ``table`` (raw numbers, not the percent display) as this session's ``stem`` export."""
+    session.extras[_EXPORT_KEY + stem] = table
+
+
+def forget_export(session: Session, stem: str) -> None:
+    """Drop the ``stem`` export (e.g. a new quiz round has nothing to download yet)."""
+    session.extras.pop(_EXPORT_KEY + stem, None)
+
+
+def remembered_export(session: Session, stem: str) -> pd.DataFrame | None:
+    """This session's last ``stem`` table, or None before its first result."""
+    return session.extras.get(_EXPORT_KEY + stem) if isinstance(session, Session) else None
+
+
+def export_table(session: Session, *, stem: str, fmt: str, hint: str) -> str:
+    """Write this session's last ``stem`` table as a ``fmt`` file, for the hidden download button."""
+    table = remembered_export(session, stem)
+    if table is None:
+        raise user_error(f"Nothing to download yet: {hint} first.")
+    return write_export(table, stem, fmt)
+
+
+def _click_js(elem_id: str) -> str:
+    """Browser code that presses the hidden download button once it holds the new file.
+
+    The file arrives with the event's result; Svelte draws it on its next tick, so the click
+    waits a frame (clicking at once would download the previous file, or nothing).
+    """
+    target = json.dumps(f"#{elem_id}")
+    return (
+        "() => { requestAnimationFrame(() => setTimeout(() => "
+        f"document.querySelector({target})?.click(), 0)); }}"
+    )
+
+
+def download_buttons(
+    session: gr.State, stem: str, hint: str, elem_prefix: str, *, formats: tuple[str, ...] = EXPORT_FORMATS,
+    labels: dict[str, str] | None = None,
+) -> dict[str, gr.Button]:
+    """The "Download CSV" / "Download JSON" buttons of the ``stem`` table a result handler remembered.
+
+    Each visible button writes the file on demand (``export_<stem>_<fmt>``, an undocumented API
+    endpoint) into a visually hidden ``gr.DownloadButton`` and then clicks it, so the browser
+    downloads. Element ids: ``<elem_prefix>-csv`` (visible), ``<elem_prefix>-csv-file`` (hidden).
+    ``hint`` completes "Nothing to download yet: … first.", e.g. "press Predict".
+    """
+    labels = labels or {}
+    buttons: dict[str, gr.Button] = {}
     with gr.Row():
-        csv_btn = gr.DownloadButton("Download CSV", size="sm", interactive=False)
-        json_btn = gr.DownloadButton("Download JSON", size="sm", interactive=False)
-    return csv_btn, json_btn
-
-
-def export_updates(table: pd.DataFrame, stem: str) -> tuple[dict, dict]:
-    """Updates that point the two download buttons at fresh files for ``table``."""
-    csv_path, json_path = write_exports(table, stem)
-    return gr.update(value=csv_path, interactive=True), gr.update(value=json_path, interactive=True)
+        for fmt in formats:
+            label = labels.get(fmt, f"Download {fmt.upper()}")
+            button = gr.Button(label, size="sm", elem_id=f"{elem_prefix}-{fmt}")
+            file = gr.DownloadButton(label, visible="hidden", elem_id=f"{elem_prefix}-{fmt}-file")
+            written = button.click(
+                functools.partial(export_table, stem=stem, fmt=fmt, hint=hint), [session], [file],
+                api_name=f"export_{stem.replace('-', '_')}_{fmt}", api_visibility="undocumented",
+                show_progress="hidden",
+            )
+            written.success(None, None, None, js=_click_js(f"{elem_prefix}-{fmt}-file"), api_name=False,
+                             queue=False)
+            buttons[fmt] = button
+    return buttons

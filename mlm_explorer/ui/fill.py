@@ -12,10 +12,10 @@ from mlm_explorer.ui.common import (
     MODEL_EVENT,
     check_user_text,
     download_buttons,
-    export_updates,
     format_positions,
     md_escape,
     parse_positions,
+    remember_export,
     session_model,
     user_error,
 )
@@ -122,11 +122,14 @@ def _panel(pred, title: str) -> plots.BarPanel:
     )
 
 
+# The Attention tab re-plots Predict's own pass for texts up to this long; a longer text's maps
+# (layers x heads x T x T, 75 MB at 512 tokens) would sit in the session, so that tab recomputes.
+KEEP_ATTENTION_TOKENS = 128
 MAX_BAR_PANELS = 24  # panels drawn per Predict; the table and exports keep every blank
 
 
 def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode: str, session: Session):
-    """Predict the masked tokens: top-k bars per blank, a table and its exports."""
+    """Predict the masked tokens: top-k bars per blank and a table (kept for its downloads)."""
     lm = session_model(session)
     text = check_user_text(text)
     chosen = parse_positions(positions)
@@ -141,13 +144,14 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             note = f"Filled: **{md_escape(result.filled_text)}**"
         else:
-            result = predict(lm, text, k, chosen, whole_word=bool(whole_word), with_attentions=True)
+            keep = len(encode(lm, text)) <= KEEP_ATTENTION_TOKENS
+            result = predict(lm, text, k, chosen, whole_word=bool(whole_word), with_attentions=keep)
             table = predictions_table(result)
             panels = [
                 _panel(p, f"position {p.position}" + (f" (was “{p.original}”)" if p.original else ""))
                 for p in result.predictions
             ]
-            session.attention = result.attention  # the Attention tab can re-plot this pass
+            session.attention = result.attention  # the Attention tab can re-plot this pass (None: recompute)
             note = ""
     except ValueError as err:
         raise user_error(err) from None
@@ -162,8 +166,8 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
         panels = panels[:MAX_BAR_PANELS]
     columns = look.columns(session, wide=1 if len(panels) < 3 else 2)
     figure = plots.topk_bars_grid(panels, columns=columns, title="Top-k predictions (0–100% scale)")
-    csv_file, json_file = export_updates(table, "fill")
-    return look.figure(figure, session), look.table(table, session), csv_file, json_file, note, session
+    remember_export(session, "fill", table)
+    return look.figure(figure, session), look.table(table, session), note, session
 
 
 def _summary(items, iterative: bool) -> str:
@@ -195,8 +199,8 @@ def open_fill(text: str, positions: str, top_k: float, whole_word: bool, mode: s
         results = fill_blanks(text, positions, top_k, whole_word, mode, session)
     except gr.Error:  # no blank yet: the chips invite a click
         empty = plots.empty_figure("Click a token above (or type [MASK]) and press Predict.")
-        return chips, look.figure(empty, session), None, gr.skip(), gr.skip(), message, session
-    return (chips, *results[:4], results[4] or message, results[5])
+        return chips, look.figure(empty, session), None, message, session
+    return (chips, *results[:2], results[2] or message, results[3])
 
 
 def clear_masks(text: str, session: Session) -> tuple[list, str]:
@@ -252,7 +256,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
         elem_classes=["results-table"],
     )
     gr.Markdown(MEANINGS)
-    csv_btn, json_btn = download_buttons()
+    download_buttons(session, "fill", "press Predict", "fill")
 
     text.change(
         show_tokens, [text, session], [chips, positions, note], api_name="tokenize",
@@ -275,7 +279,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
         None, None, None, js=look.stale_js("#fill-results", "#fill-table"), api_name=False, queue=False,
     )
     inputs = [text, positions, top_k, whole_word, mode, session]
-    outputs = [bars, table, csv_btn, json_btn, note, session]
+    outputs = [bars, table, note, session]
     predicted = gr.on(
         [run.click, text.submit], fill_blanks, inputs, outputs, api_name="predict", **MODEL_EVENT
     )

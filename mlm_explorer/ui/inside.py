@@ -22,11 +22,11 @@ from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
     download_buttons,
-    export_updates,
     load_key,
     md_escape,
     model_choices,
     parse_positions,
+    remember_export,
     session_model,
     user_error,
 )
@@ -123,7 +123,8 @@ def run_layers(text: str, positions: str, position: str, top_k: float, session: 
     ), session)
     table = layers_table(lens)
     note = explain_layers(lens) + (f"\n\n⚠️ {md_escape(lens.message)}" if lens.message else "")
-    return heat, ranks, note, look.table(table, session), *export_updates(table, "layers")
+    remember_export(session, "layers", table)
+    return heat, ranks, note, look.table(table, session)
 
 
 # ---------------------------------------------------------------------------- saliency
@@ -172,7 +173,8 @@ def run_saliency(
     ), session)
     table = saliency_table(result)
     note = explain_saliency(result) + (f"\n\n⚠️ {md_escape(result.message)}" if result.message else "")
-    return figure, note, look.table(table, session), *export_updates(table, "saliency")
+    remember_export(session, "saliency", table)
+    return figure, note, look.table(table, session)
 
 
 # ---------------------------------------------------------------------------- masked vs unmasked attention
@@ -223,9 +225,9 @@ def run_attention_change(text: str, positions: str, session: Session):
     note = explain_change(change) + (f"\n\n⚠️ {md_escape(change.message)}" if change.message else "")
     layer_update = gr.update(maximum=grid.shape[0] - 1, value=lay)
     head_update = gr.update(maximum=grid.shape[1] - 1, value=hd)
-    csv_file, json_file = export_updates(table, "attention-change")
+    remember_export(session, "attention-change", table)
     summary, shown = look.figure(summary, session), look.table(table, session)
-    return summary, diff, note, shown, csv_file, json_file, layer_update, head_update, session
+    return summary, diff, note, shown, layer_update, head_update, session
 
 
 def replot_attention_change(layer: float, head: float, session: Session):
@@ -278,9 +280,10 @@ def run_tokenizer(text: str, compare: str | None, session: Session):
     table = tokens_table(view)
     other_table = look.table(tokens_table(other), session) if other is not None else None
     note = explain_tokens(view, other) + (f"\n\n⚠️ {md_escape(view.message)}" if view.message else "")
+    remember_export(session, "tokens", table)
     return (
         _chips(view), _chips(other) if other is not None else [], note, look.table(table, session),
-        other_table if other_table is not None else gr.update(value=None), *export_updates(table, "tokens"),
+        other_table if other_table is not None else gr.update(value=None),
     )
 
 
@@ -329,7 +332,7 @@ def build_inside_tab(session: gr.State) -> None:
                 elem_id="inside-layers-table", elem_classes=["results-table"],
             )
             gr.Markdown(LAYER_MEANINGS)
-            lens_csv, lens_json = download_buttons()
+            download_buttons(session, "layers", "press Show layers", "inside-layers")
         with gr.Tab("Which words mattered", id="inside-saliency"):
             gr.Markdown(
                 "How much each input token pushed one candidate up or down: **gradient × input** (one "
@@ -345,7 +348,7 @@ def build_inside_tab(session: gr.State) -> None:
             sal_note = gr.Markdown(elem_id="inside-saliency-note")
             sal_plot = gr.Plot(show_label=False, elem_id="inside-saliency-plot")
             sal_table = gr.Dataframe(headers=SALIENCY_COLUMNS, interactive=False, label="Attributions")
-            sal_csv, sal_json = download_buttons()
+            download_buttons(session, "saliency", "press Explain", "inside-saliency")
         with gr.Tab("Masked vs unmasked attention", id="inside-attention"):
             gr.Markdown(
                 "The same sentence twice: as written, and with the masked positions hidden. Every head's "
@@ -359,7 +362,7 @@ def build_inside_tab(session: gr.State) -> None:
                 att_head = gr.Slider(0, 11, value=0, step=1, label="Head")
             att_diff = gr.Plot(show_label=False, elem_id="inside-attention-plot")
             att_table = gr.Dataframe(headers=HEAD_CHANGE_COLUMNS, interactive=False, label="Heads by change")
-            att_csv, att_json = download_buttons()
+            download_buttons(session, "attention-change", "press Compare", "inside-attention")
         with gr.Tab("The tokenizer", id="inside-tokens"):
             gr.Markdown(
                 "Every token with its id and the characters it covers; light = starts a word, blue = "
@@ -388,25 +391,25 @@ def build_inside_tab(session: gr.State) -> None:
             tok_other_table = gr.Dataframe(
                 headers=TOKEN_COLUMNS, wrap=True, interactive=False, label="The other model"
             )
-            tok_csv, tok_json = download_buttons()
+            download_buttons(session, "tokens", "press Show tokens", "inside-tokens")
 
     if fill_text is not None:
         carry_inputs = [fill_text, fill_positions if fill_positions is not None else positions]
         carry.click(carry_from_fill, carry_inputs, [text, positions], api_name=False, show_progress="hidden")
     gr.on(
         [lens_run.click], run_layers, [text, positions, lens_pos, lens_k, session],
-        [lens_heat, lens_ranks, lens_note, lens_table, lens_csv, lens_json], api_name="layers",
+        [lens_heat, lens_ranks, lens_note, lens_table], api_name="layers",
         concurrency_limit=4,
     )
     sal_run.click(
         run_saliency, [text, positions, sal_pos, sal_target, sal_steps, sal_base, session],
-        [sal_plot, sal_note, sal_table, sal_csv, sal_json], api_name="saliency",
+        [sal_plot, sal_note, sal_table], api_name="saliency",
         # Backward passes over a batch of 32 sentences: one at a time, in its own queue.
         concurrency_limit=1, concurrency_id="saliency",
     )
     att_run.click(
         run_attention_change, [text, positions, session],
-        [att_grid, att_diff, att_note, att_table, att_csv, att_json, att_layer, att_head, session],
+        [att_grid, att_diff, att_note, att_table, att_layer, att_head, session],
         api_name="attention_diff", concurrency_limit=2,
     )
     gr.on(
@@ -416,6 +419,6 @@ def build_inside_tab(session: gr.State) -> None:
     tok_other.focus(compare_choices, [session], [tok_other], api_name=False, show_progress="hidden")
     tok_run.click(
         run_tokenizer, [text, tok_other, session],
-        [tok_chips, tok_other_chips, tok_note, tok_table, tok_other_table, tok_csv, tok_json],
+        [tok_chips, tok_other_chips, tok_note, tok_table, tok_other_table],
         api_name="tokenizer", concurrency_limit=4,
     )

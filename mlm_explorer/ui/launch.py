@@ -23,7 +23,7 @@ import gradio as gr
 from mlm_explorer.models import ModelLoadError, load_model
 from mlm_explorer.serving import configure_threads, limit_malloc_arenas
 from mlm_explorer.ui import CSS, HEAD, build_demo
-from mlm_explorer.ui.common import start_disk_janitor
+from mlm_explorer.ui.common import ATTENTION_CONCURRENCY, INFERENCE_CONCURRENCY, start_disk_janitor
 
 QUEUE_MAX_SIZE = 64  # requests waiting beyond this get "queue full" instead of minutes of waiting
 DEFAULT_CONCURRENCY = 2  # events without their own limit: two vCPUs on a free Space
@@ -42,6 +42,9 @@ def launch_options() -> dict:
     return dict(
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[],  # nothing beyond Gradio's own cache is served
+        # Gradio runs handlers on a pool of 40 threads by default; the model events alone may take
+        # 32 + 8 of them (ui/common.py), so light events (tokenize, re-plot) would wait behind a burst.
+        max_threads=INFERENCE_CONCURRENCY + ATTENTION_CONCURRENCY + 24,
         run_history=False,
         enable_monitoring=False,
         show_error=False,  # user mistakes arrive as gr.Error messages; no tracebacks to the browser

@@ -12,8 +12,8 @@ from mlm_explorer.ui.common import (
     MODEL_EVENT,
     check_user_text,
     download_buttons,
-    export_updates,
     md_escape,
+    remember_export,
     session_model,
     user_error,
 )
@@ -114,8 +114,8 @@ def apply_policy(
     figure = plots.topk_bars_grid(
         panels, columns=look.columns(session, wide=2), title="Predictions at the selected positions"
     )
-    csv_file, json_file = export_updates(table, "policy")
-    return chips, note, look.figure(figure, session), look.table(table, session), csv_file, json_file
+    remember_export(session, "policy", table)
+    return chips, note, look.figure(figure, session), look.table(table, session)
 
 
 def reroll_policy(
@@ -189,7 +189,7 @@ def build_policy_tab(session: gr.State) -> TabParts:
         label="Selected positions", wrap=True, interactive=False, elem_id="policy-table",
         elem_classes=["results-table"],
     )
-    csv_btn, json_btn = download_buttons()
+    download_buttons(session, "policy", "press Apply", "policy")
     with gr.Accordion("Draw 1,000 times: do the rates match the settings?", open=False):
         gr.Markdown(
             "*selected* is a share of all (non-special) tokens; *masked*, *random* and *kept* are shares of "
@@ -200,7 +200,7 @@ def build_policy_tab(session: gr.State) -> TabParts:
         draw_plot = gr.Plot(label="Empirical vs nominal rates", show_label=False)
 
     inputs = [text, rate, mask_share, random_share, seed, whole_word, session]
-    outputs = [chips, note, bars, table, csv_btn, json_btn]
+    outputs = [chips, note, bars, table]
     applied = gr.on(
         [apply_btn.click, rate.release, mask_share.release, random_share.release, whole_word.input,
          text.submit],

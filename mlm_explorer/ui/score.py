@@ -7,14 +7,14 @@ import math
 import gradio as gr
 
 from mlm_explorer import plots
-from mlm_explorer.predict import pseudo_log_likelihood
+from mlm_explorer.predict import pseudo_log_likelihoods
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
     check_user_text,
     download_buttons,
-    export_updates,
     md_escape,
+    remember_export,
     session_model,
     user_error,
 )
@@ -79,7 +79,8 @@ def score_sentences(text_a: str, text_b: str, session: Session):
     if isinstance(text_b, str) and text_b.strip():
         texts.append(("B", check_user_text(text_b, "second sentence")))
     try:
-        scores = [(label, pseudo_log_likelihood(lm, t)) for label, t in texts]
+        scores = list(zip([label for label, _ in texts], pseudo_log_likelihoods(lm, [t for _, t in texts]),
+                          strict=True))
     except ValueError as err:
         raise user_error(err) from None
     strips = [scored_tokens(s) for _, s in scores]
@@ -101,8 +102,8 @@ def score_sentences(text_a: str, text_b: str, session: Session):
     notes = [md_escape(s.message) for _, s in scores if s.message]
     if notes:
         verdict += "\n\n⚠️ " + " ".join(notes)
-    csv_file, json_file = export_updates(table, "scores")
-    return figures[0], figures[1], look.table(table, session), verdict, csv_file, json_file
+    remember_export(session, "scores", table)
+    return figures[0], figures[1], look.table(table, session), verdict
 
 
 def build_score_tab(session: gr.State) -> TabParts:
@@ -125,9 +126,9 @@ def build_score_tab(session: gr.State) -> TabParts:
     table = gr.Dataframe(label="Scores", wrap=True, interactive=False, elem_id="score-table",
                          elem_classes=["results-table"])
     gr.Markdown(MEANINGS)
-    csv_btn, json_btn = download_buttons()
+    download_buttons(session, "scores", "press Score", "score")
     inputs = [text_a, text_b, session]
-    outputs = [strip_a, strip_b, table, verdict, csv_btn, json_btn]
+    outputs = [strip_a, strip_b, table, verdict]
     gr.on(
         [text_a.input, text_b.input], None, None, None, js=look.stale_js("#score-results", "#score-table"),
         api_name=False, queue=False,
