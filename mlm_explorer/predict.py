@@ -342,6 +342,12 @@ def _logits_at_padded(
     return logits.float().cpu(), attentions
 
 
+# Padded tokens from which a pass runs on every core instead of the cores less one: a class's
+# burst of sentence scores (30 x 2 sentences x ~10 masked copies of ~10 tokens, ~6,000 tokens) is
+# long enough that OpenMP's barriers cost little next to its matrix products, and the handlers
+# are idle, waiting for it; small passes keep a core free for the server (serving.configure_threads).
+WIDE_PASS_TOKENS = 2048
+
 # One item of a batched pass: (input_ids (b, T), rows (N,), cols (N,)) of one caller.
 _Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -392,7 +398,8 @@ def _run_unique(
     """
     if len(items) == 1:
         ids, rows, cols = items[0]
-        return [_logits_at_padded(lm, ids, torch.ones_like(ids), rows, cols, with_attentions)]
+        with serving.all_cores(ids.numel() >= WIDE_PASS_TOKENS):
+            return [_logits_at_padded(lm, ids, torch.ones_like(ids), rows, cols, with_attentions)]
     length = max(ids.shape[1] for ids, _, _ in items)
     total = sum(ids.shape[0] for ids, _, _ in items)
     pad = lm.tokenizer.pad_token_id
@@ -406,9 +413,10 @@ def _run_unique(
         all_rows.append(rows + start)
         offsets.append(start)
         start += b
-    logits, attentions = _logits_at_padded(
-        lm, batch, mask, torch.cat(all_rows), torch.cat([c for _, _, c in items]), with_attentions
-    )
+    with serving.all_cores(batch.numel() >= WIDE_PASS_TOKENS):
+        logits, attentions = _logits_at_padded(
+            lm, batch, mask, torch.cat(all_rows), torch.cat([c for _, _, c in items]), with_attentions
+        )
     out, first = [], 0
     for (ids, rows, _), offset in zip(items, offsets, strict=True):
         b, t = ids.shape

@@ -297,6 +297,27 @@ def configure_threads() -> int:
     return threads
 
 
+@contextmanager
+def all_cores(enabled: bool = True):
+    """Run the ``with`` block with torch on every available core, then restore the thread count.
+
+    For the inference worker's large passes only (it is the one thread running the
+    model, so nothing else sees the change); ``enabled=False`` changes nothing.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    wide = available_cores()
+    if not enabled or wide <= before:
+        yield
+        return
+    torch.set_num_threads(wide)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas (``mallopt(M_ARENA_MAX)``); a no-op elsewhere.
 

@@ -255,3 +255,20 @@ def test_a_pair_is_scored_in_one_round_of_passes(tiny_model_dir, slow_worker) ->
     with pytest.raises(ValueError, match="remove the mask"):  # every text is checked before any runs
         predict_module.pseudo_log_likelihoods(lm, [pair[0], f"the {lm.mask_token} ."])
     assert slow_worker.passes == 1 + 2  # the two single scores above, nothing for the refused pair
+
+
+def test_large_passes_use_every_core_and_restore_the_count(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setattr(serving, "available_cores", lambda: 2)
+        with serving.all_cores():
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1
+        with serving.all_cores(enabled=False):
+            assert torch.get_num_threads() == 1
+        with pytest.raises(RuntimeError), serving.all_cores():
+            raise RuntimeError("a failed pass")
+        assert torch.get_num_threads() == 1  # restored on errors too
+    finally:
+        torch.set_num_threads(before)
