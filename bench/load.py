@@ -76,14 +76,20 @@ def queue_wait(job, submitted: float) -> float | None:
 def timed(log: Log, client, endpoint: str, *args, timeout: float = 120.0):
     submitted = time.time()
     t0 = time.perf_counter()
-    job = client.submit(*args, api_name=endpoint)
-    try:
+    job = None
+    try:  # a refused call (e.g. arguments the endpoint no longer takes) is an error, not a dead visitor
+        job = client.submit(*args, api_name=endpoint)
         out = job.result(timeout=timeout)
         error = None
     except Exception as err:  # noqa: BLE001 - counted, not raised
         out, error = None, f"{type(err).__name__}: {str(err)[:160]}"
-    log.add(endpoint=endpoint, seconds=time.perf_counter() - t0, wait=queue_wait(job, submitted), error=error)
+    wait = queue_wait(job, submitted) if job is not None else None
+    log.add(endpoint=endpoint, seconds=time.perf_counter() - t0, wait=wait, error=error)
     return out
+
+
+# What a laptop's browser reports when the page opens (ui/look.py reads theme and width from it).
+PAGE = '{"dark": false, "width": 1280, "search": ""}'
 
 
 def visitor(n: int, url: str, deadline: float, log: Log) -> None:
@@ -93,7 +99,7 @@ def visitor(n: int, url: str, deadline: float, log: Log) -> None:
     except Exception as err:  # noqa: BLE001
         log.add(endpoint="open", seconds=0.0, wait=None, error=f"{type(err).__name__}: {err}")
         return
-    timed(log, client, "/start_session")
+    timed(log, client, "/start_session", PAGE)
     seed = n
     while time.monotonic() < deadline:
         text = SENTENCES[(n + seed) % len(SENTENCES)]

@@ -124,7 +124,7 @@ def main() -> None:
     rows = []
     with AppServer(args.model, threads=2) as server:
         client = client_for(server.url)
-        client.predict(api_name="/start_session")
+        client.predict('{"dark": false, "width": 1280, "search": ""}', api_name="/start_session")
         for endpoint, label, inputs in CASES:
             time.sleep(1.0)
             before = server.rss()
