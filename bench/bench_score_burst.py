@@ -23,11 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from classroom import ADJECTIVES  # noqa: E402  (the same thirty students as the app burst)
 from common import parse_args, resolve_model  # noqa: E402
-
-ADJECTIVES = ("old", "new", "big", "small", "red", "blue", "green", "long", "short", "young", "quiet",
-              "loud", "happy", "sad", "bright", "dark", "cold", "warm", "early", "late", "first", "last",
-              "main", "same", "other", "whole", "real", "best", "great", "little")
 
 
 def burst(lm, pairs: list[list[str]]) -> float:
