@@ -59,3 +59,24 @@ def tiny_family_dir(
         "bert": tiny_bert_dir, "distilbert": tiny_distilbert_dir,
         "roberta": tiny_roberta_dir, "albert": tiny_albert_dir,
     }[request.param]
+
+
+@pytest.fixture()
+def looked_session(tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make UI sessions on the tiny BERT whose page reported a given ``plots.Look``; released after."""
+    from mlm_explorer.ui import look
+    from mlm_explorer.ui.common import new_session
+
+    monkeypatch.setenv("MLM_EXPLORER_MODEL", str(tiny_bert_dir))
+    monkeypatch.setenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS", "1")
+    made = []
+
+    def make(page):
+        session = new_session()
+        session.extras[look.LOOK_KEY] = page
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        session.release()

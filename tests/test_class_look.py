@@ -7,7 +7,6 @@ and phone-sized; every figure is read back from its JSON (what the browser gets)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +14,14 @@ gr = pytest.importorskip("gradio")
 
 from mlm_explorer import plots  # noqa: E402
 from mlm_explorer.ui import activities, look  # noqa: E402
-from mlm_explorer.ui.common import new_session  # noqa: E402
 
 LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "woman", "children"))
 PAGE = plots.Look(dark=True, projector=True, narrow=True)
 
 
 @pytest.fixture()
-def session(tiny_bert_dir: Path, monkeypatch):
-    monkeypatch.setenv("MLM_EXPLORER_MODEL", str(tiny_bert_dir))
-    monkeypatch.setenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS", "1")
-    s = new_session()
-    s.extras[look.LOOK_KEY] = PAGE
-    yield s
-    s.release()
+def session(looked_session):
+    return looked_session(PAGE)
 
 
 def _layout(fig) -> dict:

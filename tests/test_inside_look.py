@@ -8,7 +8,6 @@ the browser gets), tables from the Styler the page shows.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ gr = pytest.importorskip("gradio")
 
 from mlm_explorer import plots  # noqa: E402
 from mlm_explorer.ui import inside, look  # noqa: E402
-from mlm_explorer.ui.common import model_choices, new_session  # noqa: E402
+from mlm_explorer.ui.common import model_choices  # noqa: E402
 from mlm_explorer.views import LAYER_COLUMNS  # noqa: E402
 
 TEXT = "the cat sat on the mat ."
@@ -25,13 +24,8 @@ PHONE = plots.Look(dark=True, projector=False, narrow=True)
 
 
 @pytest.fixture()
-def session(tiny_bert_dir: Path, monkeypatch):
-    monkeypatch.setenv("MLM_EXPLORER_MODEL", str(tiny_bert_dir))
-    monkeypatch.setenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS", "1")
-    s = new_session()
-    s.extras[look.LOOK_KEY] = LAPTOP
-    yield s
-    s.release()
+def session(looked_session):
+    return looked_session(LAPTOP)
 
 
 def _assert_fitted(fig, page: plots.Look = LAPTOP) -> None:
@@ -65,7 +59,7 @@ def test_layer_by_layer_on_a_phone_keeps_the_few_columns_that_matter(session):
     assert list(table.data.columns) == ["layer", "first guess", "how sure"]  # the rank: the chart above
 
 
-def test_saliency_attention_change_and_tokenizer_follow_the_page(session):
+def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked_session):
     figure, _, table, *_ = inside.run_saliency(TEXT, "2", "", "", 8, inside.MASK_BASELINE, session)
     _assert_fitted(figure)
     assert list(table.data.columns) == ["pos.", "token", "grad × input", "integrated gradients"]
@@ -75,10 +69,8 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session):
     _assert_fitted(diff)
     assert "total |change|" in table.data.columns
     _assert_fitted(inside.replot_attention_change(1, 1, session))
-    fresh = new_session()
-    fresh.extras[look.LOOK_KEY] = LAPTOP
+    fresh = looked_session(LAPTOP)
     _assert_fitted(inside.replot_attention_change(0, 0, fresh))  # nothing compared yet: a fitted message
-    fresh.release()
 
     other_key = model_choices(session)[0][1]
     _, _, _, table, other_table, *_ = inside.run_tokenizer("unbelievable things", other_key, session)
