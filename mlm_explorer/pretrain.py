@@ -35,6 +35,7 @@ import gzip
 import json
 import platform
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -357,6 +358,11 @@ def pretrain(
     best_state = None
     history: list[Metrics] = []
     losses: list[tuple[int, float]] = []
+    def log_progress(message: str) -> None:
+        # stderr, once: stdout is the CLI's result (`pretrain --json` must print JSON alone).
+        if accelerator.is_main_process:
+            print(message, file=sys.stderr, flush=True)
+
     if resume and (ckpt_dir / "state.pt").exists():
         state = torch.load(ckpt_dir / "state.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -365,7 +371,7 @@ def pretrain(
         best = Metrics(**state["best"]) if state["best"] else None
         history = [Metrics(**h) for h in state["history"]]
         losses = [tuple(x) for x in state["losses"]]
-        accelerator.print(f"resumed at step {start.step} ({start.elapsed / 60:.1f} min)")
+        log_progress(f"resumed at step {start.step} ({start.elapsed / 60:.1f} min)")
     model.to(accelerator.device)
 
     def check_heldout(step: int) -> None:
@@ -375,7 +381,7 @@ def pretrain(
         if best is None or metrics.loss < best.loss:
             best = metrics
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        accelerator.print(
+        log_progress(
             f"step {step}: held-out loss {metrics.loss:.3f} acc {metrics.accuracy:.3f}"
             f" (best {best.accuracy:.3f} at {best.step})"
         )

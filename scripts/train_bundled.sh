@@ -12,11 +12,18 @@
 #   INIT [assets/model]    warm start; the trained MLM head must be kept (checked before training)
 #   MINUTES [6]            training time budget (the schedule spans it: 6% warm-up, linear decay)
 #   BATCH [256] SEQ_LEN [64] LR [1e-4] EVAL_EVERY [250] SEED [0]
+#   WHOLE_WORD [0]         1: whole-word masking (a word's pieces are selected together)
+#   SWEEP []               several runs side by side on the same device, e.g. "1e-4 2e-4 2e-4w": each
+#                          word is a learning rate, a trailing "w" adds whole-word masking. Each run
+#                          writes OUT/<word>/; the one with the best mean held-out masked accuracy over
+#                          the corpus sources (our own validation slices, not the public cloze set) is
+#                          the winner, and OUT/sweep.md and sweep.json compare them all
 #   EVAL_LINES []          held-out lines per source to score (default all; a CPU check uses fewer)
 #   ALLOW_NEW_HEAD [0]     1: train even if the head would be re-initialised (not for the bundled model)
 #   PACK []                also write OUT as <name>.tgz.part-aa, -ab, ... (15 MiB pieces) plus
 #                          evaluation.md and training.json into this folder: a few small files that a
 #                          remote machine can hand back; rebuild with `cat PACK/*.tgz.part-* | tar xz`
+#                          (with SWEEP: only the winner is packed, with sweep.md and sweep.json)
 #
 # Why these settings: batch 256 x 64 tokens and 250-step evaluation are the recipe that made
 # assets/model (MODEL_CARD.md); lr 1e-4 (BERT's, half of 2e-4 and a third of the first run's
@@ -35,12 +42,47 @@ EVAL_EVERY="${EVAL_EVERY:-250}"
 SEED="${SEED:-0}"
 EVAL_LINES="${EVAL_LINES:-}"
 PACK="${PACK:-}"
+WHOLE_WORD="${WHOLE_WORD:-0}"
+SWEEP="${SWEEP:-}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=true PYTHONUNBUFFERED=1
 
 for f in "$CORPUS/train.txt.gz" "$CORPUS/heldout.txt" "$CORPUS/SOURCES.md"; do
     [[ -f "$f" ]] || { echo "error: $f not found: run scripts/fetch_corpus_sources.sh, then python -m mlm_explorer corpus --out $CORPUS" >&2; exit 2; }
 done
 mkdir -p "$OUT"
+
+pack() {  # pack FOLDER: FOLDER as 15 MiB pieces named after OUT, into PACK
+    mkdir -p "$PACK"
+    tar -czf - -C "$(dirname "$1")" "$(basename "$1")" | split -b 15m - "$PACK/$(basename "$OUT").tgz.part-"
+}
+
+# Runs side by side: a small encoder leaves most of a GPU idle (its steps are bound by Python and
+# kernel launches), so a few learning rates cost about the time of one.
+if [[ -n "$SWEEP" ]]; then
+    started=$(date +%s)
+    pids=()
+    for word in $SWEEP; do
+        [[ "$word" =~ ^[0-9.e-]+w?$ ]] || { echo "error: SWEEP word '$word' is not a learning rate (with an optional w)" >&2; exit 2; }
+        lr="${word%w}"; ww=0; [[ "$word" == *w ]] && ww=1
+        OUT="$OUT/$word" LR="$lr" WHOLE_WORD="$ww" SWEEP="" PACK="" bash "$PWD/scripts/train_bundled.sh" \
+            > "$OUT/$word.log" 2>&1 &
+        pids+=($!)
+        echo "started $word (lr $lr, whole-word $ww): log in $OUT/$word.log"
+    done
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+    echo "sweep: $(( $(date +%s) - started )) s wall, $failed of ${#pids[@]} runs failed"
+    winner=$(python scripts/pick_run.py "$OUT" $SWEEP) || { tail -n 30 "$OUT"/*.log >&2; exit 1; }
+    cat "$OUT/sweep.md"
+    if [[ -n "$PACK" ]]; then
+        pack "$OUT/$winner"
+        cp "$OUT/sweep.md" "$OUT/sweep.json" "$PACK/"
+        ls -l "$PACK"
+    fi
+    echo "winner: $OUT/$winner"
+    exit 0
+fi
+
 python - <<PY 2>&1 | tee "$OUT/environment.txt"
 import platform, torch, transformers
 gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
@@ -67,11 +109,14 @@ print(f"warm start keeps the MLM head: {len(report.loaded)} tensors loaded, new:
 PY
 fi
 
+whole_word=()
+if [[ "$WHOLE_WORD" == 1 ]]; then whole_word=(--whole-word); fi
 started=$(date +%s)
 python -m mlm_explorer pretrain \
     --init "$INIT" --corpus "$CORPUS/train.txt.gz" --heldout "$CORPUS/heldout.txt" --out "$OUT" \
     --minutes "$MINUTES" --batch-size "$BATCH" --seq-len "$SEQ_LEN" --lr "$LR" \
     --eval-every "$EVAL_EVERY" --checkpoint-minutes 100000 --seed "$SEED" --json \
+    "${whole_word[@]}" \
     > "$OUT/pretrain_summary.json" 2> >(tee "$OUT/pretrain.log" >&2)
 echo "pretrain: $(( $(date +%s) - started )) s wall; $(cat "$OUT/pretrain_summary.json")"
 rm -rf "$OUT/checkpoint"  # optimizer state: large, and not part of a model folder
@@ -80,9 +125,7 @@ cp "$CORPUS/SOURCES.md" "$OUT/SOURCES.md"
 python scripts/evaluate_run.py --model "$OUT" --baseline "$INIT" --corpus "$CORPUS" \
     ${EVAL_LINES:+--max-lines "$EVAL_LINES"} | tee "$OUT/evaluation.md"
 if [[ -n "$PACK" ]]; then
-    mkdir -p "$PACK"
-    name="$(basename "$OUT")"
-    tar -czf - -C "$(dirname "$OUT")" "$name" | split -b 15m - "$PACK/$name.tgz.part-"
+    pack "$OUT"
     cp "$OUT/evaluation.md" "$OUT/training.json" "$PACK/"
     ls -l "$PACK"
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -207,7 +208,8 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
                  "--steps", "4", "--batch-size", "4", "--seq-len", "32", "--json"])
     assert code == 0
     assert (out / "model.safetensors").exists() and (out / "MODEL_CARD.md").exists()
-    assert '"steps": 4' in capsys.readouterr().out
+    summary = json.loads(capsys.readouterr().out)  # progress lines go to stderr: stdout is JSON alone
+    assert summary["steps"] == 4 and summary["best_step"] == 4
     assert main(["pretrain", "--corpus", str(tmp_path / "missing.txt"), "--out", str(out),
                  "--from-scratch", "--steps", "2"]) == 2
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--steps", "2"]) == 2

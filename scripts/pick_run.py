@@ -1,0 +1,98 @@
+"""Pick the best of several runs side by side (``SWEEP`` in scripts/train_bundled.sh).
+
+Usage::
+
+    python scripts/pick_run.py runs/bundled-v3 1e-4 2e-4 2e-4w
+
+Each ``<folder>/<name>/evaluation.json`` was written by ``scripts/evaluate_run.py``. The winner
+has the best mean held-out masked-token accuracy over the corpus sources: those slices are the
+runs' own validation data, so the public cloze and minimal-pair sets stay a measurement rather
+than a target. Writes ``<folder>/sweep.md`` and ``<folder>/sweep.json``, prints the winner's name,
+and exits 1 when no run has figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    name: str
+    heldout_mean: float
+    cloze_top1: float
+    cloze_top5: float
+    pairs_accuracy: float
+    best_step: int | None
+    steps: int | None
+
+
+def mean_heldout(by_source: dict[str, dict]) -> float:
+    """Macro mean: every source counts the same, so the largest slice cannot decide alone."""
+    return sum(s["accuracy"] for s in by_source.values()) / len(by_source)
+
+
+def read_run(folder: Path, name: str) -> RunFigures | None:
+    evaluation = folder / name / "evaluation.json"
+    if not evaluation.is_file():
+        return None
+    new = json.loads(evaluation.read_text(encoding="utf-8"))["new"]
+    summary_file = folder / name / "pretrain_summary.json"
+    lines = summary_file.read_text(encoding="utf-8").split("\n") if summary_file.is_file() else []
+    # The summary is pretrain's last line of output (older versions printed progress lines before it).
+    summary = json.loads(next((line for line in reversed(lines) if line.strip()), "{}"))
+    return RunFigures(
+        name=name, heldout_mean=mean_heldout(new["heldout_by_source"]), cloze_top1=new["cloze_top1"],
+        cloze_top5=new["cloze_top5"], pairs_accuracy=new["pairs_accuracy"],
+        best_step=summary.get("best_step"), steps=summary.get("steps"),
+    )
+
+
+def baseline_figures(folder: Path, name: str) -> RunFigures:
+    old = json.loads((folder / name / "evaluation.json").read_text(encoding="utf-8"))["baseline"]
+    return RunFigures("baseline", mean_heldout(old["heldout_by_source"]), old["cloze_top1"],
+                      old["cloze_top5"], old["pairs_accuracy"], None, None)
+
+
+def report(runs: list[RunFigures], winner: RunFigures, baseline: RunFigures, missing: list[str]) -> str:
+    rows = [
+        "| run | mean held-out accuracy | cloze top-1 | cloze top-5 | minimal pairs | steps (best at) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in [baseline, *runs]:
+        mark = " (winner)" if r is winner else ""
+        steps = f"{r.steps} ({r.best_step})" if r.steps is not None else "–"
+        rows.append(f"| {r.name}{mark} | {r.heldout_mean:.3f} | {r.cloze_top1:.2f} | {r.cloze_top5:.2f} "
+                    f"| {r.pairs_accuracy:.3f} | {steps} |")
+    rows += [f"| {name} | failed: see {name}.log | | | | |" for name in missing]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path, help="the sweep's OUT folder")
+    parser.add_argument("names", nargs="+", help="the runs (SWEEP words)")
+    args = parser.parse_args(argv)
+    found = {name: read_run(args.folder, name) for name in args.names}
+    runs = [r for r in found.values() if r is not None]
+    missing = [name for name, r in found.items() if r is None]
+    if not runs:
+        print(f"error: no run in {args.folder} has an evaluation.json", file=sys.stderr)
+        return 1
+    winner = max(runs, key=lambda r: r.heldout_mean)
+    baseline = baseline_figures(args.folder, winner.name)
+    (args.folder / "sweep.md").write_text(report(runs, winner, baseline, missing), encoding="utf-8")
+    (args.folder / "sweep.json").write_text(json.dumps({
+        "winner": winner.name, "rule": "best mean held-out masked-token accuracy over the sources",
+        "runs": [asdict(r) for r in runs], "baseline": asdict(baseline), "failed": missing,
+    }, indent=2) + "\n", encoding="utf-8")
+    print(winner.name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
