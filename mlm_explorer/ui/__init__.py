@@ -55,7 +55,6 @@ CSS = """
 .gradio-container .column, .gradio-container .tabs, .gradio-container .tabitem { min-width: 0 !important; }
 #fill-chips .token, #policy-chips .token { cursor: pointer; font-size: 1.05rem; }
 .js-plotly-plot, .plot-container { max-width: 100%; }
-@media (max-width: 480px) { .gradio-container { padding: 4px !important; } }
 """ + look.CSS
 HEAD = look.head_html()
 

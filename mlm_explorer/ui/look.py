@@ -281,23 +281,39 @@ body.projector .results-table table, body.projector .results-table td, body.proj
   {{ font-size: 1.2rem !important; }}
 body.projector .chips .token {{ font-size: 1.35rem !important; }}
 /* A phone: the look keeps few columns (look.table); the last is no longer the wide top-k one, and a
-   header may break between its words (never inside one), so the table fits 390 px without scrolling. */
+   header may break between its words (never inside one), so the table fits 390 px without scrolling.
+   Gradio sizes a table's columns from a hidden copy of its rows (".sizing-body") laid out on one line
+   and 16 px wider than the cells shown: there the cells may wrap too, with the padding they really have,
+   so the columns share the phone's width instead of running past it. */
 @media (max-width: {NARROW_MAX_PX - 1}px) {{
   .results-table td:last-child {{ min-width: 0 !important; }}
   .results-table th, .results-table th * {{ white-space: normal !important; word-break: normal !important;
     overflow-wrap: normal !important; }}
+  .table-wrap .sizing-body td {{ white-space: normal !important; padding-left: 0 !important;
+    padding-right: 0 !important; }}
+  .table-wrap {{ --input-text-size: 14px; }}  /* 16 px monospace: five short columns overflow 390 px */
+  .table-wrap th {{ white-space: normal !important; }}  /* examples' headers too (Gradio: one line) */
 }}
 /* Said again for a phone only (e.g. a long model name its narrow box cuts off). Inside a media
    query Gradio prefixes every selector with ".gradio-container... .contain": none may start with
-   ".gradio-container" there, or it never matches. */
+   ".gradio-container" there, or it never matches; what lies outside ".contain" (the page's own
+   margins) is in PAGE_CSS instead. */
 @media (min-width: {NARROW_MAX_PX}px) {{
   .phone-only {{ display: none !important; }}
 }}
 @media (max-width: 480px) {{
-  .gradio-container .tab-container button {{ padding: 4px 8px !important; font-size: 0.95rem; }}
+  .tab-container button {{ padding: 4px 8px !important; font-size: 0.95rem; }}
   #app-title h1 {{ font-size: 1.3rem; }}
-  .gradio-container {{ padding-left: 6px !important; padding-right: 6px !important; }}
 }}
+"""
+
+#: CSS that Gradio must not rewrite, sent in the page's ``<head>`` as written (see :func:`head_html`).
+#: Gradio's own page keeps 32 px of margin each side of a 390 px phone; its CSS option cannot reach
+#: that element from a media query (the prefix above), so a phone's margins are set here.
+PAGE_CSS = """
+@media (max-width: 480px) {
+  .gradio-container .main.app { padding-left: 8px !important; padding-right: 8px !important; }
+}
 """
 
 #: Runs in the browser when a page opens: report the page to the server (theme, width,
@@ -319,7 +335,7 @@ PAGE_JS = f"""
 """
 
 def head_html() -> str:
-    """``<head>`` extras: start fetching and compiling plotly.js while the page opens.
+    """``<head>`` extras: :data:`PAGE_CSS`, and start fetching and compiling plotly.js while the page opens.
 
     Every page now opens with a figure drawn; Gradio loads its 4.5 MB plotly bundle
     only when the first plot mounts, which cost ~2 s after the result had arrived.
@@ -330,7 +346,8 @@ def head_html() -> str:
 
     assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
     bundles = sorted(assets.glob("PlotlyPlot-*.js"))
-    return f'<link rel="modulepreload" href="assets/{bundles[0].name}">' if bundles else ""
+    preload = f'<link rel="modulepreload" href="assets/{bundles[0].name}">' if bundles else ""
+    return preload + f"<style>{PAGE_CSS}</style>"
 
 
 #: After "Copy link": put the link in the address bar and on the clipboard.
