@@ -225,7 +225,9 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
         if colorbar is not None and (s != 1 or look.dark):
             trace.update(colorbar=_colorbar_look(trace.colorbar.to_plotly_json(), look, base))
         if s != 1 and getattr(trace, "type", "") == "heatmap" and trace.texttemplate:
-            trace.update(textfont={"size": round(base * 0.9 * s)})
+            # A phone's cells hold no more text in projector mode: a size chosen for them stays.
+            fixed = trace.textfont.size if look.narrow else None
+            trace.update(textfont={"size": fixed or round(base * 0.9 * s)})
     coloraxis = layout.get("coloraxis")
     if coloraxis and coloraxis.get("colorbar") is not None:
         fig.update_layout(coloraxis={"colorbar": _colorbar_look(coloraxis["colorbar"], look, base)})
@@ -984,6 +986,18 @@ _RDBU = ("#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7",
 DIVERGING_SCALE = [[i / (len(_RDBU) - 1), c] for i, c in enumerate(_RDBU)]
 
 
+#: A phone's plot area is about this wide once the axis labels are drawn (390 px screen, page margins).
+_NARROW_PLOT_PX = 300
+_NARROW_CELL_FONT = 12  # heatmap cell text on a phone: plotly would shrink it to fit a cell, to ~4 px
+
+
+def _layer_names(layers: Sequence[int], short: bool = False) -> list[str]:
+    """``embeddings``, ``layer 1``, ...; on a phone ``emb.``, ``1``, ... under an axis titled "layer"."""
+    if short:
+        return ["emb." if layer == 0 else str(layer) for layer in layers]
+    return ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
+
+
 def layer_lens_heatmap(
     layers: Sequence[int],
     tokens: Sequence[Sequence[str]],
@@ -991,16 +1005,24 @@ def layer_lens_heatmap(
     final: str | None = None,
     original: str | None = None,
     title: str | None = None,
+    narrow: bool = False,
 ) -> go.Figure:
     """Layers (rows, embeddings at the bottom) × top-k tokens (columns), coloured by probability.
 
     Each cell names the token the MLM head reads at that rank after that
     layer. The model's final answer is in bold, the original token in the original's colour,
     so a student can see at which layer the answer appears.
+
+    ``narrow`` (a phone): plotly shrinks cell text until it fits its cell, which
+    on a 390 px screen left the tokens ~4 px high. So the layer names are
+    shortened, the colour bar moves under the plot, and the cells get a fixed
+    readable size, each token cut to what its cell holds (the hover names it whole).
     """
     if len(tokens) != len(layers) or len(probs) != len(layers):
         raise ValueError("layers, tokens and probs must have one entry per layer.")
     k = max((len(row) for row in tokens), default=0)
+    # Characters of a cell: its width over ~0.6 em a character (plotly's Open Sans), at most 14.
+    cell_chars = max(3, min(14, int(_NARROW_PLOT_PX / max(k, 1) / (0.6 * _NARROW_CELL_FONT))))
     z, text, hover = [], [], []
     for layer, row_t, row_p in zip(layers, tokens, probs, strict=True):
         if len(row_t) != len(row_p):
@@ -1009,7 +1031,7 @@ def layer_lens_heatmap(
         z.append([float(p) for p in row_p] + [None] * pad)
         cells, tips = [], []
         for t in row_t:
-            label = safe_label(t, 14)
+            label = safe_label(t, cell_chars if narrow else 14)
             if original is not None and t == original:
                 label = f'<span style="color:{ORIGINAL_COLOR}">{label}</span>'
             cells.append(f"<b>{label}</b>" if final is not None and t == final else label)
@@ -1017,6 +1039,7 @@ def layer_lens_heatmap(
         text.append(cells + [""] * pad)
         hover.append(tips + [""] * pad)
     n = len(layers)
+    names = _layer_names(layers)
     trace = {
         "type": "heatmap", "z": z, "x": list(range(1, k + 1)), "y": list(range(n)), "text": text,
         "texttemplate": "%{text}", "customdata": hover, "colorscale": HEAT_SCALE, "zmin": 0.0,
@@ -1024,13 +1047,26 @@ def layer_lens_heatmap(
         "hovertemplate": "%{customdata}: %{z:.2%}<extra></extra>",
         "colorbar": {"title": {"text": "p"}, "thickness": 12, "tickformat": ".0%"},
     }
-    ticks = ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
     layout = {
         "xaxis": {"tickvals": list(range(1, k + 1)), "title": {"text": "rank at this layer"},
                   "showgrid": False},
-        "yaxis": {"tickvals": list(range(n)), "ticktext": ticks, "showgrid": False},
+        "yaxis": {"tickvals": list(range(n)), "ticktext": names, "showgrid": False},
         **_layout_basics(safe_label(title, 80) if title else None, height=80 + 44 * n),
     }
+    if narrow:
+        trace["textfont"] = {"size": _NARROW_CELL_FONT}
+        trace["customdata"] = [[f"{name}, rank {i + 1}: {tip}" for i, tip in enumerate(row)]
+                               for name, row in zip(names, hover, strict=True)]
+        # At the foot of the figure, under the x axis's numbers and title (their ~60 px, ~80 in
+        # projector mode, come first: the margin below the plot holds both).
+        trace["colorbar"] = {
+            "orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0.0,
+            "yanchor": "bottom", "len": 0.9, "thickness": 10, "outlinewidth": 0, "tickformat": ".0%",
+            "title": {"text": "p (probability)", "side": "right"},
+        }
+        layout["yaxis"].update(ticktext=_layer_names(layers, short=True), title={"text": "layer"})
+        layout["height"] += 130
+        layout["margin"]["b"] = 140
     return _unchecked_figure([trace], layout)
 
 
@@ -1041,26 +1077,46 @@ def layer_rank_lines(
     final: str | None = None,
     original: str | None = None,
     title: str | None = None,
+    narrow: bool = False,
 ) -> go.Figure:
-    """Rank of the final answer (and of the original) after each layer, on a log scale, 1 at the top."""
-    names = ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
+    """Rank of the final answer (and of the original) after each layer, on a log scale, 1 at the top.
+
+    ``narrow`` (a phone): the legend, which runs to two rows there, gets its own
+    band between the title and the plot (top right it covered the title), the
+    layers are numbered on an axis titled "layer" (no slanted labels), and the plot
+    is taller, so the rank axis's title fits beside it. Give it a title that fits
+    one line of a phone (~20 characters).
+    """
+    names = _layer_names(layers)
+    cut = 12 if narrow else MAX_LABEL_CHARS
+    x = _layer_names(layers, short=True) if narrow else names
     data = [{
-        "type": "scatter", "mode": "lines+markers", "x": names, "y": [int(r) for r in final_ranks],
-        "name": f"final answer “{safe_label(final)}”" if final is not None else "final answer",
-        "line": {"color": BAR_COLOR}, "hovertemplate": "%{x}: rank %{y}<extra></extra>",
+        "type": "scatter", "mode": "lines+markers", "x": x, "y": [int(r) for r in final_ranks],
+        "name": f"final answer “{safe_label(final, cut)}”" if final is not None else "final answer",
+        "line": {"color": BAR_COLOR}, "customdata": names,
+        "hovertemplate": "%{customdata}: rank %{y}<extra></extra>",
     }]
     if original_ranks is not None and any(r is not None for r in original_ranks):
         data.append({
-            "type": "scatter", "mode": "lines+markers", "x": names, "y": list(original_ranks),
-            "name": f"original “{safe_label(original)}”" if original is not None else "original",
-            "line": {"color": ORIGINAL_COLOR, "dash": "dot"},
-            "hovertemplate": "%{x}: rank %{y}<extra></extra>",
+            "type": "scatter", "mode": "lines+markers", "x": x, "y": list(original_ranks),
+            "name": f"original “{safe_label(original, cut)}”" if original is not None else "original",
+            "line": {"color": ORIGINAL_COLOR, "dash": "dot"}, "customdata": names,
+            "hovertemplate": "%{customdata}: rank %{y}<extra></extra>",
         })
     layout = {
         "yaxis": {"type": "log", "autorange": "reversed", "title": {"text": "rank (1 = first choice)"}},
         "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         **_layout_basics(safe_label(title, 80) if title else None, height=300),
     }
+    if narrow:
+        # From the top: the title (one line: plotly draws a wrapped title pinned to the top too high),
+        # the legend's band (a phone holds one entry a row), the plot.
+        basics = _layout_basics(safe_label(title, 80) if title else None, height=360, above_ticks=True)
+        basics["margin"]["t"] = (16 + 30 if title else 10) + 26 * len(data)
+        layout.update(basics)
+        layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"}
+        # "category": plotly would read "1", "2", ... as numbers and drop "emb.".
+        layout["xaxis"] = {"type": "category", "title": {"text": "layer"}, "tickangle": 0}
     return _unchecked_figure(data, layout)
 
 

@@ -112,14 +112,16 @@ def run_layers(text: str, positions: str, position: str, top_k: float, session: 
         raise user_error(err) from None
     layers = [r.layer for r in lens.layers]
     title = f"Position {lens.position}: the head's top {len(lens.layers[0].top_k)} after each layer"
+    narrow = look.session_look(session).narrow
     heat = look.figure(plots.layer_lens_heatmap(
         layers, [[c.token for c in r.top_k] for r in lens.layers],
         [[c.prob for c in r.top_k] for r in lens.layers], final=lens.final.token, original=lens.original,
-        title=title,
+        title=title, narrow=narrow,
     ), session)
     ranks = look.figure(plots.layer_rank_lines(
         layers, [r.final_rank for r in lens.layers], [r.original_rank for r in lens.layers],
-        final=lens.final.token, original=lens.original, title="Rank of the answer after each layer",
+        final=lens.final.token, original=lens.original, narrow=narrow,
+        title="Rank after each layer" if narrow else "Rank of the answer after each layer",
     ), session)
     table = layers_table(lens)
     note = explain_layers(lens) + (f"\n\n⚠️ {md_escape(lens.message)}" if lens.message else "")
