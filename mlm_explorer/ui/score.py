@@ -118,7 +118,8 @@ def build_score_tab(session: gr.State) -> TabParts:
         text_b = gr.Textbox(label="Sentence B (optional)", value=EXAMPLES[0][1], scale=3, min_width=200,
                             elem_id="score-b")
         run = gr.Button("Score", variant="primary", scale=1, min_width=90, elem_id="score-run")
-    gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs (the first sentence is grammatical)")
+    gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs (the first sentence is grammatical)",
+                elem_id="score-examples")
     with gr.Column(elem_id="score-results", elem_classes=["results"]):
         verdict = gr.Markdown(elem_id="score-verdict")
         strip_a = gr.Plot(label="Sentence A", show_label=False, elem_id="score-strip-a")
