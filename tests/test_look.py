@@ -100,3 +100,33 @@ def test_legend_uses_the_named_colours():
     for color in (plots.MASKED_COLOR, plots.RANDOM_COLOR, plots.KEPT_COLOR, plots.ORIGINAL_COLOR):
         assert color in legend
     assert plots.MASKED_COLOR in look.CSS  # chips painted opaque, with readable text
+
+
+def _media_blocks(css: str) -> list[tuple[str, str]]:
+    """(media query, body) of each ``@media`` block of a flat stylesheet (no nested braces but rules)."""
+    blocks, at = [], css.find("@media")
+    while at != -1:
+        open_ = css.index("{", at)
+        depth, end = 1, open_ + 1
+        while depth:
+            depth += {"{": 1, "}": -1}.get(css[end], 0)
+            end += 1
+        blocks.append((css[at + 6:open_].strip(), css[open_ + 1:end - 1]))
+        at = css.find("@media", end)
+    return blocks
+
+
+def test_phone_rules_can_match_once_gradio_prefixes_them():
+    """Inside a media query Gradio prefixes each selector with ``.gradio-container-<v> .contain``:
+    one that starts with ``.gradio-container`` again never matches (the page's margins go to <head>)."""
+    import re
+
+    blocks = _media_blocks(look.CSS)
+    assert any("480px" in query for query, _ in blocks)
+    for query, body in blocks:
+        selectors = re.findall(r"(?:^|})\s*([^{}]+?)\s*{", re.sub(r"/\*.*?\*/", "", body, flags=re.S))
+        assert selectors, query
+        for selector in ",".join(selectors).split(","):
+            assert not selector.strip().startswith(".gradio-container"), (query, selector)
+    head = look.head_html()
+    assert "<style>" in head and ".main.app" in head and "480px" in head  # as written, unprefixed

@@ -65,3 +65,34 @@ def test_diverging_scale_runs_red_to_blue_whatever_plotly_js_calls_rdbu() -> Non
     low, high = rgb(plots.DIVERGING_SCALE[0][1]), rgb(plots.DIVERGING_SCALE[-1][1])
     assert low[0] > low[2] and high[2] > high[0]
     assert plots.DIVERGING_SCALE[0][0] == 0.0 and plots.DIVERGING_SCALE[-1][0] == 1.0
+
+
+def test_on_a_phone_the_layer_heatmap_keeps_readable_tokens():
+    tokens = [["paris", "internationalisation", "x"], ["a", "b", "c"]]
+    probs = [[0.5, 0.2, 0.1], [0.4, 0.3, 0.1]]
+    wide = plots.layer_lens_heatmap([0, 1], tokens, probs).to_plotly_json()
+    phone = plots.layer_lens_heatmap([0, 1], tokens, probs, narrow=True, title="t").to_plotly_json()
+    assert "textfont" not in wide["data"][0]  # a laptop: plotly fits the text to the cells
+    trace = phone["data"][0]
+    assert trace["textfont"]["size"] >= 12
+    assert trace["colorbar"]["orientation"] == "h"  # under the plot: the cells get the width
+    assert phone["layout"]["yaxis"]["ticktext"] == ["emb.", "1"]
+    assert len(trace["text"][0][1]) <= 14 and trace["text"][0][1].endswith("…")
+    assert "internationalisation" in trace["customdata"][0][1]  # the hover names it whole
+    go.Figure(phone)
+    # Projector mode on a phone: the cell text stays what fits the cells.
+    big = plots.apply_look(plots.layer_lens_heatmap([0, 1], tokens, probs, narrow=True),
+                           plots.Look(projector=True, narrow=True))
+    assert big.data[0].textfont.size == trace["textfont"]["size"]
+
+
+def test_on_a_phone_the_rank_chart_keeps_its_legend_off_the_title():
+    fig = plots.layer_rank_lines([0, 1, 2], [30, 4, 1], [50, 3, 1], final="paris", original="rome",
+                                 title="Rank after each layer", narrow=True).to_plotly_json()
+    layout = fig["layout"]
+    assert layout["legend"]["xanchor"] == "left" and layout["legend"]["yanchor"] == "bottom"
+    assert layout["title"]["yref"] == "container" and layout["title"]["y"] == 1.0  # above the legend
+    assert layout["margin"]["t"] >= 16 + 30 + 2 * 24  # title, then a legend row per line
+    assert layout["xaxis"]["type"] == "category" and fig["data"][0]["x"] == ["emb.", "1", "2"]
+    assert fig["data"][0]["customdata"] == ["embeddings", "layer 1", "layer 2"]  # hover: full names
+    go.Figure(fig)
