@@ -1112,7 +1112,8 @@ def layer_rank_lines(
         # From the top: the title (one line: plotly draws a wrapped title pinned to the top too high),
         # the legend's band (a phone holds one entry a row), the plot.
         basics = _layout_basics(safe_label(title, 80) if title else None, height=360, above_ticks=True)
-        basics["margin"]["t"] = (16 + 30 if title else 10) + 26 * len(data)
+        legend_rows = len(data) if len(data) > 1 else 0  # plotly shows no legend for one line
+        basics["margin"]["t"] = (16 + 30 if title else 10) + 26 * legend_rows
         layout.update(basics)
         layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"}
         # "category": plotly would read "1", "2", ... as numbers and drop "emb.".
