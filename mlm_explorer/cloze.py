@@ -34,7 +34,7 @@ This module does not draw anything; the CLI's ``eval-cloze`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,43 +279,59 @@ class MaskedAccuracy:
         return {"lines": self.lines, "targets": self.targets, "accuracy": self.accuracy, "loss": self.loss}
 
 
-def masked_token_accuracy(
-    lm: LoadedModel, lines: Sequence[str], rate: float = 0.15, seed: int = 1234, batch_size: int = 64,
-    max_length: int = 128,
-) -> MaskedAccuracy:
-    """Top-1 accuracy and loss of ``lm`` at 80/10/10-corrupted positions of ``lines``.
+def heldout_batches(
+    tokenizer, lines: Sequence[str], rate: float = 0.15, seed: int = 1234, batch_size: int = 64,
+    max_length: int = 128, whole_word: bool = False,
+) -> Iterator[dict]:
+    """80/10/10-corrupted batches of ``lines``, one row each, labels only at the selected positions.
 
-    Each line is its own row (truncated to ``max_length`` tokens); the
-    selection is drawn from one ``torch.Generator`` seeded with ``seed``, so
-    the same lines give the same targets for every model with the same
-    tokenizer, and two models can be compared target for target.
+    One ``torch.Generator`` seeded with ``seed`` draws every selection, so the same lines give the
+    same targets for every model with the same tokenizer. ``whole_word`` selects words rather than
+    word pieces (all pieces of a word or none, as in the whole-word masking release of BERT): the
+    measure that matches a cloze, where a whole word is hidden and no piece of it gives it away.
     """
     import torch
 
     from mlm_explorer.masking import PolicyConfig, corrupt_batch, replacement_candidates
     from mlm_explorer.models import unused_token_ids
+
+    excluded = sorted(set(tokenizer.all_special_ids) | set(unused_token_ids(tokenizer)))
+    candidates = replacement_candidates(len(tokenizer), excluded)
+    policy = PolicyConfig(rate=rate, whole_word=whole_word)
+    generator = torch.Generator().manual_seed(seed)
+    for start in range(0, len(lines), batch_size):
+        chunk = list(lines[start : start + batch_size])
+        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
+                        return_special_tokens_mask=True, return_tensors="pt")
+        special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
+        word_ids = None
+        if whole_word:  # the fast tokenizer's word index per token; -1 at specials and padding
+            word_ids = torch.tensor(
+                [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(chunk))]
+            )
+        out = corrupt_batch(enc["input_ids"], special, tokenizer.mask_token_id, candidates, policy,
+                            generator, word_ids=word_ids)
+        yield {"input_ids": out.corrupted_ids, "attention_mask": enc["attention_mask"],
+               "labels": out.labels}
+
+
+def masked_token_accuracy(
+    lm: LoadedModel, lines: Sequence[str], rate: float = 0.15, seed: int = 1234, batch_size: int = 64,
+    max_length: int = 128, whole_word: bool = False,
+) -> MaskedAccuracy:
+    """Top-1 accuracy and loss of ``lm`` at 80/10/10-corrupted positions of ``lines``.
+
+    Each line is its own row (truncated to ``max_length`` tokens); the targets are those of
+    :func:`heldout_batches`, so two models can be compared target for target.
+    """
     from mlm_explorer.training import evaluate
 
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise ValueError("No held-out lines to score.")
-    tok = lm.tokenizer
-    excluded = sorted(set(tok.all_special_ids) | set(unused_token_ids(tok)))
-    candidates = replacement_candidates(len(tok), excluded)
-    policy = PolicyConfig(rate=rate)
-    generator = torch.Generator().manual_seed(seed)
-
-    def batches():
-        for start in range(0, len(lines), batch_size):
-            enc = tok(list(lines[start : start + batch_size]), padding=True, truncation=True,
-                      max_length=max_length, return_special_tokens_mask=True, return_tensors="pt")
-            special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
-            out = corrupt_batch(enc["input_ids"], special, tok.mask_token_id, candidates, policy, generator)
-            yield {"input_ids": out.corrupted_ids, "attention_mask": enc["attention_mask"],
-                   "labels": out.labels}
-
     # The training loop's own evaluation: the head runs only at the scored positions.
-    metrics = evaluate(lm.model, batches())
+    metrics = evaluate(lm.model, heldout_batches(lm.tokenizer, lines, rate, seed, batch_size, max_length,
+                                                 whole_word))
     return MaskedAccuracy(lines=len(lines), targets=metrics.targets, accuracy=metrics.accuracy,
                           loss=metrics.loss)
 

@@ -38,11 +38,14 @@ def score(model: str, corpus: Path, cloze: Path, pairs: Path, max_lines: int | N
     lm = load_model(model)
     cloze_result = evaluate_cloze(lm, read_cloze_file(cloze))
     pairs_result = evaluate_pairs(lm, read_pairs_file(pairs))
-    by_source = {}
+    by_source, words_by_source = {}, {}
     for path in sorted((corpus / "heldout").glob("*.txt")):
         lines = path.read_text(encoding="utf-8").splitlines()[:max_lines]
         if lines:
             by_source[path.stem] = masked_token_accuracy(lm, lines).to_dict()
+            # Whole words hidden, as in a cloze: no piece of the word gives it away. This one
+            # compares runs trained with and without whole-word masking on equal terms.
+            words_by_source[path.stem] = masked_token_accuracy(lm, lines, whole_word=True).to_dict()
     return {
         "model": model,
         "cloze_top1": cloze_result.top1,
@@ -50,6 +53,7 @@ def score(model: str, corpus: Path, cloze: Path, pairs: Path, max_lines: int | N
         "pairs_accuracy": pairs_result.accuracy,
         "pairs_by_phenomenon": {p.phenomenon: p.accuracy for p in pairs_result.by_phenomenon},
         "heldout_by_source": by_source,
+        "heldout_words_by_source": words_by_source,
         "cloze_misses": [
             {"text": o.text, "top_k": list(o.top_k)} for o in cloze_result.outcomes if o.rank != 1
         ],
@@ -75,6 +79,9 @@ def table(new: dict, old: dict) -> str:
     for name, figures in new["heldout_by_source"].items():
         before = old["heldout_by_source"].get(name, {}).get("accuracy", float("nan"))
         rows.append(f"| held-out masked accuracy, {name} | {before:.3f} | {figures['accuracy']:.3f} |")
+    for name, figures in new.get("heldout_words_by_source", {}).items():
+        before = old.get("heldout_words_by_source", {}).get(name, {}).get("accuracy", float("nan"))
+        rows.append(f"| held-out whole-word accuracy, {name} | {before:.3f} | {figures['accuracy']:.3f} |")
     return "\n".join(rows)
 
 
@@ -99,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     if training.exists():
         info = json.loads(training.read_text(encoding="utf-8"))
         info["heldout_by_source"] = new["heldout_by_source"]
+        info["heldout_words_by_source"] = new["heldout_words_by_source"]
         info["evaluation"] = {
             key: new[key] for key in ("cloze_top1", "cloze_top5", "pairs_accuracy", "pairs_by_phenomenon")
         } | {"commands": [
             "python -m mlm_explorer eval-cloze tests/data/cloze_public.jsonl",
             "python -m mlm_explorer eval-pairs tests/data/minimal_pairs.tsv",
-            "python scripts/evaluate_run.py (held-out masked-token accuracy per source, seed 1234)",
+            "python scripts/evaluate_run.py (held-out masked-token and whole-word accuracy per source,"
+            " seed 1234)",
         ]}
         training.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
     print(table(new, old))

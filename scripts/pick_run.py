@@ -5,10 +5,13 @@ Usage::
     python scripts/pick_run.py runs/bundled-v3 1e-4 2e-4 2e-4w
 
 Each ``<folder>/<name>/evaluation.json`` was written by ``scripts/evaluate_run.py``. The winner
-has the best mean held-out masked-token accuracy over the corpus sources: those slices are the
-runs' own validation data, so the public cloze and minimal-pair sets stay a measurement rather
-than a target. Writes ``<folder>/sweep.md`` and ``<folder>/sweep.json``, prints the winner's name,
-and exits 1 when no run has figures.
+has the best mean held-out whole-word accuracy over the corpus sources (whole words hidden, as in
+a cloze; token-level accuracy favours runs trained without whole-word masking, which learn to
+finish a word from its other pieces). Those slices are the runs' own validation data, so the
+public cloze and minimal-pair sets stay a measurement rather than a target.
+
+Writes ``<folder>/sweep.md`` and ``<folder>/sweep.json``, prints the winner's name, and exits 1
+when no run has figures.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def mean_heldout(by_source: dict[str, dict]) -> float:
     return sum(s["accuracy"] for s in by_source.values()) / len(by_source)
 
 
+def heldout_key(figures: dict) -> str:
+    """The whole-word figures where the evaluation has them (older evaluations do not)."""
+    return "heldout_words_by_source" if figures.get("heldout_words_by_source") else "heldout_by_source"
+
+
 def read_run(folder: Path, name: str) -> RunFigures | None:
     evaluation = folder / name / "evaluation.json"
     if not evaluation.is_file():
@@ -46,7 +54,7 @@ def read_run(folder: Path, name: str) -> RunFigures | None:
     # The summary is pretrain's last line of output (older versions printed progress lines before it).
     summary = json.loads(next((line for line in reversed(lines) if line.strip()), "{}"))
     return RunFigures(
-        name=name, heldout_mean=mean_heldout(new["heldout_by_source"]), cloze_top1=new["cloze_top1"],
+        name=name, heldout_mean=mean_heldout(new[heldout_key(new)]), cloze_top1=new["cloze_top1"],
         cloze_top5=new["cloze_top5"], pairs_accuracy=new["pairs_accuracy"],
         best_step=summary.get("best_step"), steps=summary.get("steps"),
     )
@@ -54,13 +62,14 @@ def read_run(folder: Path, name: str) -> RunFigures | None:
 
 def baseline_figures(folder: Path, name: str) -> RunFigures:
     old = json.loads((folder / name / "evaluation.json").read_text(encoding="utf-8"))["baseline"]
-    return RunFigures("baseline", mean_heldout(old["heldout_by_source"]), old["cloze_top1"],
+    return RunFigures("baseline", mean_heldout(old[heldout_key(old)]), old["cloze_top1"],
                       old["cloze_top5"], old["pairs_accuracy"], None, None)
 
 
 def report(runs: list[RunFigures], winner: RunFigures, baseline: RunFigures, missing: list[str]) -> str:
     rows = [
-        "| run | mean held-out accuracy | cloze top-1 | cloze top-5 | minimal pairs | steps (best at) |",
+        "| run | mean held-out whole-word accuracy | cloze top-1 | cloze top-5 | minimal pairs "
+        "| steps (best at) |",
         "|---|---|---|---|---|---|",
     ]
     for r in [baseline, *runs]:
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = baseline_figures(args.folder, winner.name)
     (args.folder / "sweep.md").write_text(report(runs, winner, baseline, missing), encoding="utf-8")
     (args.folder / "sweep.json").write_text(json.dumps({
-        "winner": winner.name, "rule": "best mean held-out masked-token accuracy over the sources",
+        "winner": winner.name, "rule": "best mean held-out whole-word accuracy over the sources",
         "runs": [asdict(r) for r in runs], "baseline": asdict(baseline), "failed": missing,
     }, indent=2) + "\n", encoding="utf-8")
     print(winner.name)

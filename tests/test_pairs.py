@@ -78,3 +78,31 @@ def test_masked_token_accuracy_is_reproducible_and_bounded(tiny_bert_dir: Path) 
     assert masked_token_accuracy(lm, lines * 10, rate=0.5, seed=7).targets > first.targets
     with pytest.raises(ValueError, match="No held-out lines"):
         masked_token_accuracy(lm, ["  "])
+
+
+def test_whole_word_heldout_hides_every_piece_of_a_selected_word() -> None:
+    from transformers import AutoTokenizer
+
+    from mlm_explorer.cloze import heldout_batches
+
+    tok = AutoTokenizer.from_pretrained(Path(__file__).resolve().parent.parent / "assets" / "model")
+    lines = ["the anthropologists photographed hummingbirds near unbelievably tall waterfalls ."] * 40
+
+    def partial_words(whole_word: bool) -> tuple[int, int]:
+        """(words with only some pieces scored, words scored) over every row."""
+        partial = scored = 0
+        for batch in heldout_batches(tok, lines, rate=0.4, seed=3, batch_size=16, whole_word=whole_word):
+            enc = tok(lines[: len(batch["labels"])], truncation=True, max_length=128)
+            for row, labels in enumerate(batch["labels"]):
+                pieces: dict[int, list[bool]] = {}
+                for pos, word in enumerate(enc.word_ids(row)):
+                    if word is not None:
+                        pieces.setdefault(word, []).append(bool(labels[pos] != -100))
+                partial += sum(any(p) and not all(p) for p in pieces.values())
+                scored += sum(all(p) for p in pieces.values())
+        return partial, scored
+
+    assert any(len(tok.tokenize(w)) > 1 for w in lines[0].split())  # the check needs split words
+    whole_partial, whole_scored = partial_words(True)
+    assert whole_partial == 0 and whole_scored > 0
+    assert partial_words(False)[0] > 0  # token-level selection does split words

@@ -1,0 +1,90 @@
+"""The bundled model's training scripts: scripts/evaluate_run.py and scripts/pick_run.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def figures(token_acc: dict[str, float], word_acc: dict[str, float] | None, cloze: float) -> dict:
+    def block(acc: dict[str, float]) -> dict:
+        return {name: {"lines": 10, "targets": 20, "accuracy": a, "loss": 2.0} for name, a in acc.items()}
+
+    out = {"cloze_top1": cloze, "cloze_top5": cloze + 0.1, "pairs_accuracy": 0.9,
+           "heldout_by_source": block(token_acc)}
+    if word_acc is not None:
+        out["heldout_words_by_source"] = block(word_acc)
+    return out
+
+
+def write_run(folder: Path, name: str, new: dict, baseline: dict, steps: int) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "evaluation.json").write_text(json.dumps({"new": new, "baseline": baseline}))
+    # pretrain's summary is its last line of output
+    (folder / name / "pretrain_summary.json").write_text(
+        json.dumps({"steps": steps, "best_step": steps - 1}) + "\n")
+
+
+def test_pick_run_prefers_whole_word_heldout_and_reports_failures(tmp_path: Path, capsys) -> None:
+    pick_run = load_script("pick_run")
+    base = figures({"a": 0.4, "b": 0.4}, {"a": 0.3, "b": 0.3}, 0.5)
+    # "tokens" wins on token-level accuracy, "words" on whole words: whole words decide.
+    write_run(tmp_path, "tokens", figures({"a": 0.6, "b": 0.6}, {"a": 0.40, "b": 0.40}, 0.4), base, 100)
+    write_run(tmp_path, "words", figures({"a": 0.5, "b": 0.5}, {"a": 0.45, "b": 0.47}, 0.6), base, 90)
+    assert pick_run.main([str(tmp_path), "tokens", "words", "crashed"]) == 0
+    assert capsys.readouterr().out.strip() == "words"
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert sweep["winner"] == "words" and sweep["failed"] == ["crashed"]
+    assert sweep["baseline"]["heldout_mean"] == pytest.approx(0.3)
+    table = (tmp_path / "sweep.md").read_text()
+    assert "| words (winner) | 0.460 |" in table and "| crashed | failed" in table and "90 (89)" in table
+
+
+def test_pick_run_falls_back_to_token_accuracy_and_fails_without_runs(tmp_path: Path, capsys) -> None:
+    pick_run = load_script("pick_run")
+    base = figures({"a": 0.4}, None, 0.5)
+    write_run(tmp_path, "low", figures({"a": 0.45}, None, 0.5), base, 10)
+    write_run(tmp_path, "high", figures({"a": 0.55}, None, 0.5), base, 10)
+    assert pick_run.main([str(tmp_path), "low", "high"]) == 0
+    assert capsys.readouterr().out.strip() == "high"
+    assert pick_run.main([str(tmp_path / "empty"), "x"]) == 1
+    assert "no run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_run_scores_whole_words_per_source(tiny_bert_dir: Path, tmp_path: Path, capsys) -> None:
+    evaluate_run = load_script("evaluate_run")
+    corpus = tmp_path / "corpus"
+    (corpus / "heldout").mkdir(parents=True)
+    (corpus / "heldout" / "fables.txt").write_text(
+        "the fox jumped over the lazy dog .\nthe crow sat in a tall tree .\n" * 5, encoding="utf-8")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, model)
+    (model / "training.json").write_text("{}")
+    assert evaluate_run.main(["--model", str(model), "--baseline", str(tiny_bert_dir),
+                              "--corpus", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out whole-word accuracy, fables" in out and "beats the baseline" in out
+    report = json.loads((model / "evaluation.json").read_text())
+    words = report["new"]["heldout_words_by_source"]["fables"]
+    assert words["lines"] == 10 and words["targets"] > 0
+    # the same weights: the same figures, target for target
+    assert report["baseline"]["heldout_words_by_source"] == report["new"]["heldout_words_by_source"]
+    assert report["beats_baseline"] is False
+    assert json.loads((model / "training.json").read_text())["heldout_words_by_source"] == {"fables": words}
