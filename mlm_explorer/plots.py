@@ -219,6 +219,8 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
         if margin.get("t"):
             margin["t"] = round(margin["t"] * s)
         update["margin"] = margin
+    if look.narrow:
+        update.update(_legend_below(fig, layout, update, s))
     fig.update_layout(update)
     for trace in fig.data:
         colorbar = getattr(trace, "colorbar", None)
@@ -232,6 +234,36 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
     if coloraxis and coloraxis.get("colorbar") is not None:
         fig.update_layout(coloraxis={"colorbar": _colorbar_look(coloraxis["colorbar"], look, base)})
     return fig
+
+
+_LEGEND_ROW_PX = 26  # one row of a horizontal legend at 15 px text
+
+
+def _legend_below(fig: go.Figure, layout: dict, update: dict, s: float) -> dict:
+    """On a phone, a legend top right above the plot moves to the foot of the figure, one entry a row.
+
+    Top right it shared the top margin with the title, which a phone wraps onto
+    two lines: the legend covered the title. At the foot it has a band of its own
+    under the x axis (which plotly's automargin keeps above that band).
+    """
+    legend = layout.get("legend") or {}
+    # Only a legend top right: one left-aligned under a pinned title was laid out for a phone already.
+    if legend.get("yanchor") != "bottom" or (legend.get("y") or 0) < 1 or legend.get("xanchor") != "right":
+        return {}
+    entries = sum(1 for t in fig.data if t.name and t.showlegend is not False)
+    if entries < 2 and not any(t.showlegend for t in fig.data):
+        return {}  # plotly shows no legend for a single trace
+    band = round(_LEGEND_ROW_PX * entries * s)
+    margin = dict(update.get("margin") or layout.get("margin") or {})
+    margin["b"] = (margin.get("b") or 10) + band
+    out: dict = {
+        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "yref": "container", "y": 0.0,
+                   "yanchor": "bottom"},
+        "margin": margin,
+    }
+    if update.get("height") or layout.get("height"):
+        out["height"] = (update.get("height") or layout["height"]) + band
+    return out
 
 
 def _colorbar_look(colorbar: dict, look: Look, base: float) -> dict:
@@ -1081,11 +1113,9 @@ def layer_rank_lines(
 ) -> go.Figure:
     """Rank of the final answer (and of the original) after each layer, on a log scale, 1 at the top.
 
-    ``narrow`` (a phone): the legend, which runs to two rows there, gets its own
-    band between the title and the plot (top right it covered the title), the
-    layers are numbered on an axis titled "layer" (no slanted labels), and the plot
-    is taller, so the rank axis's title fits beside it. Give it a title that fits
-    one line of a phone (~20 characters).
+    ``narrow`` (a phone): the layers are numbered on an axis titled "layer" (no
+    slanted labels) and the plot is taller, so the rank axis's title fits beside
+    it; :func:`apply_look` with a narrow look moves the legend under the plot.
     """
     names = _layer_names(layers)
     cut = 12 if narrow else MAX_LABEL_CHARS
@@ -1108,14 +1138,8 @@ def layer_rank_lines(
         "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         **_layout_basics(safe_label(title, 80) if title else None, height=300),
     }
-    if narrow:
-        # From the top: the title (one line: plotly draws a wrapped title pinned to the top too high),
-        # the legend's band (a phone holds one entry a row), the plot.
-        basics = _layout_basics(safe_label(title, 80) if title else None, height=360, above_ticks=True)
-        legend_rows = len(data) if len(data) > 1 else 0  # plotly shows no legend for one line
-        basics["margin"]["t"] = (16 + 30 if title else 10) + 26 * legend_rows
-        layout.update(basics)
-        layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"}
+    if narrow:  # look.figure moves the legend under the plot (apply_look)
+        layout["height"] = 340
         # "category": plotly would read "1", "2", ... as numbers and drop "emb.".
         layout["xaxis"] = {"type": "category", "title": {"text": "layer"}, "tickangle": 0}
     return _unchecked_figure(data, layout)

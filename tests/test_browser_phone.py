@@ -86,6 +86,10 @@ def test_score_and_policy_tables_fit_a_phone(phone):
     sync_api.expect(phone.locator("#policy-table")).to_contain_text("top-1")
     _fits(phone, "#policy-table")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.get_by_text("Draw 1,000 times: do the rates").click()
+    phone.get_by_role("button", name="Draw 1,000 times", exact=True).click()
+    sync_api.expect(phone.locator("#policy-rates")).to_contain_text("measured")
+    _apart(phone.evaluate(PARTS_JS, "#policy-rates"))
 
 
 def test_the_layer_heatmap_and_rank_chart_read_on_a_phone(phone):
@@ -101,11 +105,19 @@ def test_the_layer_heatmap_and_rank_chart_read_on_a_phone(phone):
     phone.locator("#inside-layers-plot .heatmap-label text").first.wait_for()
     fonts = phone.evaluate(CELL_FONTS_JS, "#inside-layers-plot")
     assert fonts and min(fonts) >= 11, f"the heatmap's tokens are {min(fonts)} px on a phone"
-    parts = phone.evaluate(PARTS_JS, "#inside-layers-ranks")
-    ytitle, svg = parts["ytitle"], parts["svg"]
-    assert ytitle[0] >= 0 and ytitle[1] >= 0 and ytitle[3] <= svg[3], f"the rank axis's title is cut: {parts}"
+    _apart(phone.evaluate(PARTS_JS, "#inside-layers-ranks"))
+
+
+def _apart(parts: dict) -> None:
+    """A figure's title, legend and y-axis title each whole inside it, none over another."""
+    svg = parts["svg"]
+    for name in ("title", "legend", "ytitle"):
+        box = parts[name]
+        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= svg[2] and box[3] <= svg[3]
+        assert inside, f"{name} is cut: {parts}"
     assert not _overlap(parts["title"], parts["legend"]), f"the legend covers the title: {parts}"
-    assert not _overlap(ytitle, parts["legend"]) and not _overlap(ytitle, parts["title"]), parts
+    assert not _overlap(parts["ytitle"], parts["legend"]), parts
+    assert not _overlap(parts["ytitle"], parts["title"]), parts
 
 
 def test_the_phone_css_reaches_the_tab_buttons_and_the_page_margins(phone):

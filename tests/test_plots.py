@@ -202,3 +202,21 @@ def test_small_multiples_label_rows_of_the_first_column_only():
     shown = [k for k, v in fig.items() if k.startswith("yaxis") and v.get("showticklabels")]
     assert shown == ["yaxis", "yaxis3", "yaxis5", "yaxis7"]
     assert not any(v.get("showticklabels") for k, v in fig.items() if k.startswith("xaxis"))
+
+
+def test_on_a_phone_a_legend_above_the_plot_moves_under_it():
+    """Top right, a legend shares the top margin with a title a phone wraps onto two lines: it covered it."""
+    chart = plots.policy_rates_chart({"masked": 0.79, "random": 0.11}, {"masked": 0.8, "random": 0.1},
+                                     title="1,000 draws: empirical vs nominal rates")
+    before = chart.to_plotly_json()["layout"]
+    laptop = plots.apply_look(go.Figure(chart), plots.Look(dark=True)).to_plotly_json()["layout"]
+    assert laptop["legend"] == before["legend"]  # a laptop keeps it top right
+    phone = plots.apply_look(chart, plots.Look(narrow=True)).to_plotly_json()["layout"]
+    assert phone["legend"]["yref"] == "container" and phone["legend"]["y"] == 0
+    assert phone["legend"]["yanchor"] == "bottom" and phone["legend"]["xanchor"] == "left"
+    rows = 2 * plots._LEGEND_ROW_PX  # one entry a row
+    assert phone["margin"]["b"] == before["margin"]["b"] + rows
+    assert phone["height"] >= before["height"] + rows
+    go.Figure(layout=phone)  # plotly accepts it
+    single = plots.apply_look(plots.loss_curve([1, 2], [1.0, 0.5]), plots.Look(narrow=True))
+    assert single.layout.legend.yref is None  # one trace: no legend to move

@@ -88,11 +88,13 @@ def test_on_a_phone_the_layer_heatmap_keeps_readable_tokens():
 
 def test_on_a_phone_the_rank_chart_keeps_its_legend_off_the_title():
     fig = plots.layer_rank_lines([0, 1, 2], [30, 4, 1], [50, 3, 1], final="paris", original="rome",
-                                 title="Rank after each layer", narrow=True).to_plotly_json()
-    layout = fig["layout"]
-    assert layout["legend"]["xanchor"] == "left" and layout["legend"]["yanchor"] == "bottom"
-    assert layout["title"]["yref"] == "container" and layout["title"]["y"] == 1.0  # above the legend
-    assert layout["margin"]["t"] >= 16 + 30 + 2 * 24  # title, then a legend row per line
-    assert layout["xaxis"]["type"] == "category" and fig["data"][0]["x"] == ["emb.", "1", "2"]
-    assert fig["data"][0]["customdata"] == ["embeddings", "layer 1", "layer 2"]  # hover: full names
-    go.Figure(fig)
+                                 title="Rank of the answer after each layer", narrow=True)
+    wide = plots.layer_rank_lines([0, 1, 2], [30, 4, 1], [50, 3, 1], title="t").to_plotly_json()["layout"]
+    phone = plots.apply_look(fig, plots.Look(narrow=True)).to_plotly_json()
+    layout = phone["layout"]
+    assert layout["legend"]["yref"] == "container" and layout["legend"]["y"] == 0  # under the plot
+    assert "<br>" in layout["title"]["text"]  # the title wraps, and nothing shares its margin
+    assert layout["height"] > wide["height"] + 2 * plots._LEGEND_ROW_PX  # room for the rank axis's title
+    assert layout["xaxis"]["type"] == "category" and phone["data"][0]["x"] == ["emb.", "1", "2"]
+    assert phone["data"][0]["customdata"] == ["embeddings", "layer 1", "layer 2"]  # hover: full names
+    go.Figure(phone)

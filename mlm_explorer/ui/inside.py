@@ -120,8 +120,8 @@ def run_layers(text: str, positions: str, position: str, top_k: float, session: 
     ), session)
     ranks = look.figure(plots.layer_rank_lines(
         layers, [r.final_rank for r in lens.layers], [r.original_rank for r in lens.layers],
-        final=lens.final.token, original=lens.original, narrow=narrow,
-        title="Rank after each layer" if narrow else "Rank of the answer after each layer",
+        final=lens.final.token, original=lens.original, title="Rank of the answer after each layer",
+        narrow=narrow,
     ), session)
     table = layers_table(lens)
     note = explain_layers(lens) + (f"\n\n⚠️ {md_escape(lens.message)}" if lens.message else "")

@@ -197,7 +197,7 @@ def build_policy_tab(session: gr.State) -> TabParts:
             "error bars: 95% intervals."
         )
         draw_btn = gr.Button(f"Draw {DRAWS:,} times")
-        draw_plot = gr.Plot(label="Empirical vs nominal rates", show_label=False)
+        draw_plot = gr.Plot(label="Empirical vs nominal rates", show_label=False, elem_id="policy-rates")
 
     inputs = [text, rate, mask_share, random_share, seed, whole_word, session]
     outputs = [chips, note, bars, table]
