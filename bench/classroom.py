@@ -12,13 +12,15 @@ clicks a random button, thinks 2-6 s, and again, for ``--lesson-seconds``.
 Prints the last-answer times and their ratios to the do-nothing burst
 (targets: Predict ≤ 1.3×, Score ≤ 2.0×, lesson errors 0) and, with
 ``--compare-unbatched``, the same bursts with the inference worker off
-(``MLM_EXPLORER_BATCHING=0``). All servers run at once and the rounds
+(``MLM_EXPLORER_BATCHING=0``); with ``--variant-env KEY=VALUE``, the same bursts
+against a second app with that environment (an A/B in one run). All servers run at once and the rounds
 interleave them, so a busy machine slows each alike. Bounded: at most 60 clients, 10 rounds, 300 s of
 lesson, 120 s per call, loopback only.
 
     python bench/classroom.py                         # 30 clients, 3 rounds, 30 s lesson
     python bench/classroom.py --clients 10 --rounds 2 --lesson-seconds 0 --json
     python bench/classroom.py --distinct              # every client its own sentence
+    python bench/classroom.py --variant-env MLM_EXPLORER_SWITCH_INTERVAL_MS=1   # A/B a setting
 """
 
 from __future__ import annotations
@@ -223,10 +225,15 @@ def main() -> None:
     parser.add_argument("--lesson-seconds", type=float, default=30.0)
     parser.add_argument("--compare-unbatched", action="store_true",
                         help="also measure the app with MLM_EXPLORER_BATCHING=0")
+    parser.add_argument("--variant-env", metavar="KEY=VALUE", action="append", default=[],
+                        help="also measure the app with this environment (A/B in one run; repeatable)")
     parser.add_argument("--distinct", action="store_true",
                         help="every client sends its own sentence (no two inputs of a burst alike)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    variant = dict(item.split("=", 1) for item in args.variant_env if "=" in item)
+    if len(variant) != len(args.variant_env):
+        parser.error("--variant-env takes KEY=VALUE")
     if not 1 <= args.clients <= 60 or not 1 <= args.rounds <= 10 or not 0 <= args.lesson_seconds <= 300:
         parser.error("bounded on purpose: 1-60 clients, 1-10 rounds, 0-300 s of lesson")
 
@@ -244,6 +251,8 @@ def main() -> None:
         if args.compare_unbatched:
             servers["app_unbatched"] = stack.enter_context(
                 AppServer(args.model, threads=2, env={"MLM_EXPLORER_BATCHING": "0"}))
+        if variant:
+            servers["app_variant"] = stack.enter_context(AppServer(args.model, threads=2, env=variant))
         clients = {name: clients_for(server.url, args.clients) for name, server in servers.items()}
         plan = [("noop", "noop", ("/predict", ("x",))),
                 ("bare_fill_mask", "bare_fill_mask", ("/predict", (PREDICT[1][0],)))]
@@ -279,11 +288,13 @@ def main() -> None:
         "attention": round(report["app"]["attention"]["last_s"] / floor, 2),
         "bare_fill_mask": round(report["bare_fill_mask"]["last_s"] / floor, 2),
     }
-    if "app_unbatched" in report:
-        report["ratios_to_noop"]["predict_unbatched"] = round(
-            report["app_unbatched"]["predict"]["last_s"] / floor, 2)
-        report["ratios_to_noop"]["score_unbatched"] = round(
-            report["app_unbatched"]["score"]["last_s"] / floor, 2)
+    for other in ("app_unbatched", "app_variant"):
+        if other in report:
+            suffix = other.removeprefix("app_")
+            for kind in ("predict", "score"):
+                report["ratios_to_noop"][f"{kind}_{suffix}"] = round(report[other][kind]["last_s"] / floor, 2)
+    if variant:
+        report["variant_env"] = variant
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -296,7 +307,9 @@ def main() -> None:
     bare = report["bare_fill_mask"]
     print(f"  bare fill-mask wrapper   {bare['last_s']:6.2f} s ({bare['median_s']:.2f} s)  "
           f"{report['ratios_to_noop']['bare_fill_mask']:.2f}x")
-    for label, rows in (("app", report["app"]), ("app, batching off", report.get("app_unbatched"))):
+    variant_label = "app, " + " ".join(f"{k}={v}" for k, v in variant.items())
+    for label, rows in (("app", report["app"]), ("app, batching off", report.get("app_unbatched")),
+                        (variant_label, report.get("app_variant"))):
         if rows is None:
             continue
         for kind in ("predict", "score", "policy", "attention"):
