@@ -354,3 +354,13 @@ def test_session_state_is_freed(monkeypatch):
     assert session_ttl() == 120
     monkeypatch.setenv("MLM_EXPLORER_SESSION_TTL", "nonsense")
     assert session_ttl() == 3600
+
+
+def test_about_clips_a_long_card_between_blocks() -> None:
+    from mlm_explorer.ui.about import clip_markdown
+
+    card = "# Card\n\nIntro.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nMore text.\n"
+    assert clip_markdown(card, 1000, "MODEL_CARD.md") == card
+    clipped = clip_markdown(card, 30, "MODEL_CARD.md")  # the cap falls inside the table
+    assert clipped == "# Card\n\nIntro.\n\n_… the rest is in MODEL_CARD.md._"
+    assert len(clip_markdown("x" * 50, 20, "C.md")) < 50

@@ -76,6 +76,22 @@ def _card_path(name: str) -> Path | None:
     return Path(cached) if isinstance(cached, str) else None
 
 
+def clip_markdown(text: str, max_chars: int, source: str) -> str:
+    r"""``text`` cut to at most ``max_chars`` at a blank line, so no table or list is cut in half.
+
+    A cut text ends with a line naming ``source``, where the rest is.
+
+    >>> clip_markdown("a\n\n| x |\n| y |", 8, "CARD.md")
+    'a\n\n_… the rest is in CARD.md._'
+    """
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    cut = head.rfind("\n\n")
+    head = head[:cut] if cut > 0 else head.rsplit("\n", 1)[0]
+    return f"{head.rstrip()}\n\n_… the rest is in {source}._"
+
+
 def model_card(session: Session) -> str:
     """The current model's summary and, when it has one on disk, its model card."""
     lm = session_model(session)
@@ -84,7 +100,7 @@ def model_card(session: Session) -> str:
     path = _card_path(str(getattr(lm.model, "name_or_path", "") or lm.name))
     if path is not None:
         text = _strip_front_matter(path.read_text(encoding="utf-8", errors="replace"))
-        card = text[:_CARD_MAX_CHARS] + ("\n\n…" if len(text) > _CARD_MAX_CHARS else "")
+        card = clip_markdown(text, _CARD_MAX_CHARS, path.name)
     if session.uses_own_model:
         card = f"Fine-tuned in this session: {md_escape(session.own_label)}"
     # The card is the model author's Markdown: gr.Markdown sanitises its HTML.
