@@ -80,3 +80,18 @@ def looked_session(tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch):
     yield make
     for session in made:
         session.release()
+
+
+@pytest.fixture(scope="module")
+def browser_app(tiny_bert_dir: Path):
+    """(Chromium, URL of the app on the tiny BERT): one of each per test module that asks."""
+    from playwright import sync_api
+
+    from tests.app_server import running_app
+    from tests.browser_support import CHROMIUM, LAUNCH_ARGS
+
+    with running_app(tiny_bert_dir) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        sync_api.expect.set_options(timeout=60_000)  # fine-tuning and 390 px layouts are slow to settle
+        yield browser, url
+        browser.close()

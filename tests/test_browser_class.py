@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import BROWSER_MARKS, CHROMIUM, LAUNCH_ARGS
+from tests.browser_support import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api")
-
-from tests.app_server import running_app  # noqa: E402
 
 TIMEOUT_MS = 60_000
 # The table's own scroll box (Gradio's virtual table) and a dropdown's text box: content vs visible width.
@@ -33,17 +31,8 @@ LIST = "\n".join(f"the [{w}] sat on the mat ." for w in ("cat", "dog", "man", "w
 
 
 @pytest.fixture(scope="module")
-def app(tiny_bert_dir: Path):
-    with running_app(tiny_bert_dir) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        sync_api.expect.set_options(timeout=TIMEOUT_MS)
-        yield browser, url
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def page(app):
-    browser, url = app
+def page(browser_app):
+    browser, url = browser_app
     pg = browser.new_page(viewport={"width": 1280, "height": 900})
     pg.set_default_timeout(TIMEOUT_MS)
     pg.goto(url)
@@ -125,9 +114,9 @@ def test_the_default_model_side_by_side_with_one_fine_tuned_here(page):
     expect(page.locator("#cmp-models-table")).to_contain_text("p(B)")
 
 
-def test_a_link_opens_an_activity_readable_on_a_phone(app):
+def test_a_link_opens_an_activity_readable_on_a_phone(browser_app):
     """``?tab=class&activity=write`` opens Write; at 390 px inputs and results stack, no sideways scroll."""
-    browser, url = app
+    browser, url = browser_app
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     phone.set_default_timeout(TIMEOUT_MS)
     phone.goto(url + "?tab=class&activity=write&__theme=dark")
@@ -156,10 +145,10 @@ def test_a_link_opens_an_activity_readable_on_a_phone(app):
 
 
 
-def test_fine_tune_metrics_and_compare_names_fit_a_phone(app):
+def test_fine_tune_metrics_and_compare_names_fit_a_phone(browser_app):
     """At 390 px the before/after metrics fit without scrolling sideways, and both compared models are
     named in full (the box cuts a long name on a phone, the line under the boxes spells it out)."""
-    browser, url = app
+    browser, url = browser_app
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     phone.set_default_timeout(TIMEOUT_MS)
     phone.goto(url + "?tab=finetune")

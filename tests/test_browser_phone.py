@@ -8,16 +8,12 @@ margins) reaches the page. Light and dark pages both.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.browser_support import BROWSER_MARKS, CHROMIUM, LAUNCH_ARGS
+from tests.browser_support import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
 sync_api = pytest.importorskip("playwright.sync_api")
-
-from tests.app_server import running_app  # noqa: E402
 
 TIMEOUT_MS = 60_000
 PHONE = {"width": 390, "height": 844}
@@ -45,18 +41,9 @@ def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-@pytest.fixture(scope="module")
-def browser_url(tiny_bert_dir: Path):
-    with running_app(tiny_bert_dir) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        sync_api.expect.set_options(timeout=TIMEOUT_MS)
-        yield browser, url
-        browser.close()
-
-
 @pytest.fixture(params=["light", "dark"])
-def phone(request, browser_url):
-    browser, url = browser_url
+def phone(request, browser_app):
+    browser, url = browser_app
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(TIMEOUT_MS)
     page.app_url, page.dark = url, request.param == "dark"
