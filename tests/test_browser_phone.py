@@ -23,6 +23,10 @@ SIDEWAYS_JS = """(sel) => {
     || document.querySelector(sel + " .table-wrap");
   return [box.scrollWidth, box.clientWidth];
 }"""
+# Every visible box that scrolls sideways on its own (e.g. a closed accordion whose arrow pokes out).
+SCROLLING_BOXES_JS = """() => [...document.querySelectorAll("*")].filter(el => el.offsetParent !== null
+  && ["auto", "scroll"].includes(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth + 1)
+  .map(el => `${el.tagName}.${el.className} (${el.scrollWidth} px in ${el.clientWidth})`)"""
 # Font sizes (px) of the text plotly draws in a heatmap's cells.
 CELL_FONTS_JS = """(sel) => [...document.querySelectorAll(sel + " .heatmap-label text")]
   .map(t => parseFloat(getComputedStyle(t).fontSize))"""
@@ -73,6 +77,7 @@ def test_score_and_policy_tables_fit_a_phone(phone):
     sync_api.expect(phone.locator("#policy-table")).to_contain_text("top-1")
     _fits(phone, "#policy-table")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert phone.evaluate(SCROLLING_BOXES_JS) == []
     phone.get_by_text("Draw 1,000 times: do the rates").click()
     phone.get_by_role("button", name="Draw 1,000 times", exact=True).click()
     sync_api.expect(phone.locator("#policy-rates")).to_contain_text("measured")

@@ -293,6 +293,9 @@ body.projector .chips .token {{ font-size: 1.35rem !important; }}
     padding-right: 0 !important; }}
   .table-wrap {{ --input-text-size: 14px; }}  /* 16 px monospace: five short columns overflow 390 px */
   .table-wrap th {{ white-space: normal !important; }}  /* examples' headers too (Gradio: one line) */
+  /* A closed accordion's open/close arrow (rotated, its box wider than the glyph) pokes 6 px past
+     the box, which then scrolls sideways; only empty space is clipped. */
+  .gr-accordion {{ overflow-x: hidden !important; }}
 }}
 /* Said again for a phone only (e.g. a long model name its narrow box cuts off). Inside a media
    query Gradio prefixes every selector with ".gradio-container... .contain": none may start with
