@@ -637,12 +637,15 @@ def policy_rates_chart(
     nominal: Mapping[str, float],
     counts: Mapping[str, int] | None = None,
     title: str | None = None,
+    narrow: bool = False,
 ) -> go.Figure:
     """Empirical vs nominal rates of the 80/10/10 policy over many draws.
 
     ``empirical`` and ``nominal`` map the same names (e.g. "selected", "masked",
     "random", "kept") to rates; ``counts`` gives the number of trials behind
-    each empirical rate, for a 95% error bar.
+    each empirical rate, for a 95% error bar. ``narrow`` (a phone): only the
+    measured rate is written over its bar, at full size; the setting's outline
+    and the axis give the other.
     """
     names = list(nominal)
     emp = [float(empirical.get(k, float("nan"))) for k in names]
@@ -654,10 +657,13 @@ def policy_rates_chart(
             # The setting as an outline, what happened as the filled bar, both in the action's colour.
             go.Bar(name="setting (outline)", x=labels, y=[nominal[k] for k in names],
                    marker=dict(color="rgba(0,0,0,0)", line=dict(color=colors, width=2.5)),
-                   text=[f"{nominal[k]:.0%}" for k in names], textposition="outside"),
+                   text=None if narrow else [f"{nominal[k]:.0%}" for k in names], textposition="outside"),
+            # Plotly shrinks an outside label to its bar's width ("constraintext"): on a phone's
+            # narrow bars "80.8%" came out at about 6 px. There it alone is written, unshrunk.
             go.Bar(name="measured (filled)", x=labels, y=emp, marker_color=colors,
                    error_y=dict(type="data", array=errors, visible=counts is not None),
-                   text=[f"{e:.1%}" for e in emp], textposition="outside"),
+                   text=[f"{e:.1%}" for e in emp], textposition="outside",
+                   constraintext="none" if narrow else "both", cliponaxis=not narrow),
         ]
     )
     legend = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")

@@ -220,3 +220,13 @@ def test_on_a_phone_a_legend_above_the_plot_moves_under_it():
     go.Figure(layout=phone)  # plotly accepts it
     single = plots.apply_look(plots.loss_curve([1, 2], [1.0, 0.5]), plots.Look(narrow=True))
     assert single.layout.legend.yref is None  # one trace: no legend to move
+
+
+def test_on_a_phone_the_rates_chart_labels_only_the_measured_bars_unshrunk():
+    args = ({"masked": 0.808, "random": 0.1}, {"masked": 0.8, "random": 0.1},
+            {"masked": 1000, "random": 1000})
+    setting, measured = plots.policy_rates_chart(*args).data
+    assert list(setting.text) == ["80%", "10%"] and measured.constraintext == "both"
+    setting, measured = plots.policy_rates_chart(*args, narrow=True).data
+    assert setting.text is None and list(measured.text) == ["80.8%", "10.0%"]
+    assert measured.constraintext == "none" and measured.cliponaxis is False

@@ -142,7 +142,8 @@ def draw_many(
     except ValueError as err:
         raise user_error(err) from None
     title = f"{DRAWS:,} draws: empirical vs nominal rates"
-    chart = plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title)
+    chart = plots.policy_rates_chart(stats.empirical, stats.nominal, stats.counts, title=title,
+                                     narrow=look.session_look(session).narrow)
     return look.figure(chart, session)
 
 
