@@ -123,3 +123,16 @@ def test_the_phone_css_reaches_the_tab_buttons_and_the_page_margins(phone):
         "() => getComputedStyle(document.querySelector('.gradio-container .main')).paddingLeft"
     )
     assert float(margin.rstrip("px")) <= 8, f"the page keeps {margin} each side of a 390 px phone"
+
+
+def test_every_sub_tab_shows_on_a_phone(phone):
+    """Inside's four long names and Class's three activities wrap onto rows, never into a "…" menu."""
+    for tab, strip, names in (
+        ("inside", "#inside-tabs", ["Layer by layer", "Which words mattered", "Masked vs unmasked attention",
+                                    "The tokenizer"]),
+        ("class", "#class-tabs", ["Quiz", "Write", "Compare"]),
+    ):
+        _open(phone, tab)
+        for name in names:
+            sync_api.expect(phone.locator(strip).get_by_role("tab", name=name, exact=True)).to_be_visible()
+        assert phone.evaluate(f"() => document.querySelector('{strip} .overflow-menu') === null")

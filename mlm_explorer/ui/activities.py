@@ -707,7 +707,7 @@ def build_class_tab(session: gr.State) -> TabParts:
                 "and put two models or two sentences side by side.")
     # Which sub-activity is open, for "Copy link" (set in the browser, no server call).
     activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
-    with gr.Tabs(elem_id="class-tabs"):
+    with gr.Tabs(elem_id="class-tabs", overflow_behavior="wrap"):  # never a "…" menu on a phone
         with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
             figures = _build_quiz(session)
         with gr.Tab("Write", id="class-write") as write_tab:

@@ -316,7 +316,7 @@ def build_inside_tab(session: gr.State) -> None:
         "Use the Fill tab's sentence and masks", size="sm", elem_id="inside-carry",
         visible=fill_text is not None,
     )
-    with gr.Tabs():
+    with gr.Tabs(elem_id="inside-tabs", overflow_behavior="wrap"):  # four long names: rows, not a "…" menu
         with gr.Tab("Layer by layer", id="inside-layers"):
             gr.Markdown(
                 "The model's own prediction head is applied to what each layer has built so far "
