@@ -30,6 +30,7 @@ This module does not plot and knows nothing of the UI or CLI.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -314,6 +315,104 @@ def _head_split_works(lm: LoadedModel) -> bool:
     return ok
 
 
+# ---------------------------------------------------------------------------- last layer at the read-outs
+
+# A masked copy is read at one position, but the encoder's last layer computes every position:
+# for BERT-like layers (BertLayer: self-attention, then `attention.output` = dense + residual +
+# LayerNorm, then the feed-forward, modeling_bert.py) everything after the self-attention is
+# per position, so it can run on the read-out positions alone. That is 9 of the layer's 12
+# hidden² matmuls per token (the output projection and the 4x feed-forward), 1/8 of a 6-layer
+# encoder's arithmetic for a sentence's masked copies. Keys, values and attention weights
+# still see every position, so the attention maps are whole. A forward pre-hook on the last
+# layer's `attention.output` narrows its two inputs to the read-outs, only on the thread that
+# asked and only for the pass that asked (thread-local), so other threads running the same
+# model (lens, saliency, training) see it unchanged. Checked against the full encoder once per
+# model, as the head split is.
+
+
+class _ReadOut(threading.local):
+    """The read-outs a thread's current pass asked for, until the hook takes them."""
+
+    module: torch.nn.Module | None = None
+    rows: torch.Tensor | None = None
+    cols: torch.Tensor | None = None
+
+
+_READ_OUT = _ReadOut()
+_NARROW_OK: weakref.WeakKeyDictionary[torch.nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
+def _narrow_to_read_outs(module: torch.nn.Module, args: tuple) -> tuple | None:
+    """Forward pre-hook: ``(context, residual)``, each (B, T, H), become (N, 1, H) at the read-outs."""
+    if _READ_OUT.module is not module or len(args) != 2:
+        return None
+    rows, cols = _READ_OUT.rows, _READ_OUT.cols
+    _READ_OUT.module = None  # taken: once per pass, however many copies of the hook a module carries
+    return tuple(a[rows, cols][:, None] for a in args)
+
+
+def _last_attention_output(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The last encoder layer's ``attention.output`` of a BERT-like model, else None."""
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
+        return None
+    output = getattr(getattr(layers[-1], "attention", None), "output", None)
+    return output if isinstance(output, torch.nn.Module) else None
+
+
+def _encode_at(
+    lm: LoadedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    with_attentions: bool,
+    narrow: bool,
+):
+    """The encoder's hidden states at (rows[i], cols[i]) → (N, H), and its output (for attentions).
+
+    With ``narrow``, the last layer after its self-attention runs at those positions only.
+    """
+    output = _last_attention_output(lm.model) if narrow else None
+    if output is not None:
+        _READ_OUT.module, _READ_OUT.rows, _READ_OUT.cols = output, rows, cols
+    try:
+        out = lm.model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions
+        )
+        narrowed = output is not None and _READ_OUT.module is None  # the hook took the read-outs
+    finally:
+        _READ_OUT.module = _READ_OUT.rows = _READ_OUT.cols = None
+    return (out[0][:, 0] if narrowed else out[0][rows, cols]), out
+
+
+@torch.inference_mode()
+def _narrow_works(lm: LoadedModel) -> bool:
+    """Does the last layer at the read-outs equal the full encoder there (once per model)?"""
+    model = lm.model
+    cached = _NARROW_OK.get(model)
+    if cached is not None:
+        return cached
+    ok = False
+    output = _last_attention_output(model)
+    if output is not None:
+        try:
+            output.register_forward_pre_hook(_narrow_to_read_outs)
+            # Two rows, the second right-padded, each read at two positions (out of order).
+            m = lm.mask_token_id
+            ids = torch.tensor([[m] * 5, [m] * 3 + [0, 0]], device=lm.device)
+            mask = torch.tensor([[1] * 5, [1] * 3 + [0, 0]], device=lm.device)
+            rows = torch.tensor([0, 0, 1, 1], device=lm.device)
+            cols = torch.tensor([4, 1, 2, 0], device=lm.device)
+            full, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=False)
+            narrow, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=True)
+            ok = full.shape == narrow.shape and torch.allclose(full, narrow, atol=1e-5, rtol=1e-4)
+        except Exception:  # a layer whose output module takes other arguments
+            ok = False
+    _NARROW_OK[model] = ok
+    return ok
+
+
 @torch.inference_mode()
 def _logits_at_padded(
     lm: LoadedModel,
@@ -330,10 +429,9 @@ def _logits_at_padded(
     input_ids, attention_mask = input_ids.to(lm.device), attention_mask.to(lm.device)
     rows, cols = rows.to(lm.device), cols.to(lm.device)
     if _head_split_works(lm):
-        out = lm.model.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions
-        )
-        hidden = out[0][rows, cols]  # (N, hidden): only these rows reach the vocabulary matmul
+        # (N, hidden): only these rows reach the vocabulary matmul (and the last layer's feed-forward)
+        narrow = NARROW_LAST_LAYER and _narrow_works(lm)
+        hidden, out = _encode_at(lm, input_ids, attention_mask, rows, cols, with_attentions, narrow)
         logits = head_module(lm.model)(hidden)
     else:
         out = lm.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=with_attentions)
@@ -341,6 +439,10 @@ def _logits_at_padded(
     attentions = tuple(out.attentions) if with_attentions else None
     return logits.float().cpu(), attentions
 
+
+#: Run the last encoder layer's per-position half at the read-outs only (see _narrow_to_read_outs);
+#: a switch for bench/bench_score_burst.py --compare last-layer.
+NARROW_LAST_LAYER = True
 
 # Padded tokens from which a pass runs on every core instead of the cores less one: a class's
 # burst of sentence scores (30 x 2 sentences x ~10 masked copies of ~10 tokens, ~6,000 tokens) is

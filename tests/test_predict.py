@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 import torch
@@ -157,6 +158,70 @@ def test_forward_fast_path_equals_full_model(tiny_model_dir, monkeypatch) -> Non
     monkeypatch.setattr(predict_module, "_head_split_works", lambda lm: False)
     slow = forward(lm, ids, positions=[2, 4])
     assert torch.allclose(slow.logits, full.logits[0, [2, 4]].cpu(), atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=["bert", "distilbert", "roberta", "albert"])
+def family_lm(request, tiny_bert_dir, tiny_roberta_dir, tiny_distilbert_dir, tiny_albert_dir):
+    return load_model({"bert": tiny_bert_dir, "distilbert": tiny_distilbert_dir,
+                       "roberta": tiny_roberta_dir, "albert": tiny_albert_dir}[request.param])
+
+
+def test_last_layer_at_the_read_outs_equals_the_full_model(family_lm, monkeypatch) -> None:
+    lm = family_lm
+    bert_like = lm.model.config.model_type in {"bert", "roberta"}
+    assert predict_module._narrow_works(lm) is bert_like  # the others keep the whole last layer
+    ids = encode(lm, "the [MASK] sat on the mat and the dog sat on the [MASK] .").input_ids
+    with torch.inference_mode():
+        full = lm.model(input_ids=torch.tensor([ids], device=lm.device), output_attentions=True)
+    positions = [7, 2, 3]  # out of order, as predict_plan never asks but a caller may
+    monkeypatch.setattr(predict_module, "NARROW_LAST_LAYER", True)
+    fast = forward(lm, ids, with_attentions=True, positions=positions)
+    torch.testing.assert_close(fast.logits, full.logits[0, positions].cpu(), atol=1e-5, rtol=0)
+    for a, b in zip(fast.attentions, full.attentions, strict=True):  # every position's maps, last layer's too
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b.cpu(), atol=1e-6, rtol=0)
+    sentence = "the keys to the cabinet are on the table ."
+    narrow = pseudo_log_likelihood(lm, sentence)
+    monkeypatch.setattr(predict_module, "NARROW_LAST_LAYER", False)
+    whole = pseudo_log_likelihood(lm, sentence)
+    assert abs(narrow.pll - whole.pll) <= 1e-5 * max(1.0, abs(whole.pll))
+    for x, y in zip(narrow.token_log_probs, whole.token_log_probs, strict=True):
+        assert (x is None) == (y is None) and (x is None or abs(x - y) <= 1e-5)
+
+
+def test_read_outs_narrow_only_the_pass_of_the_thread_that_asked(tiny_bert_dir) -> None:
+    lm = load_model(tiny_bert_dir)
+    assert predict_module._narrow_works(lm)
+    output = predict_module._last_attention_output(lm.model)
+    ids = torch.tensor([encode(lm, "the cat sat on the mat .").input_ids], device=lm.device)
+    with torch.inference_mode():
+        expected = lm.model.base_model(input_ids=ids)[0]
+    state = predict_module._READ_OUT
+    # A pass on this thread is under way (its read-outs are set, not yet taken) ...
+    state.module, state.rows, state.cols = output, torch.tensor([0]), torch.tensor([2])
+    seen = []
+
+    def other_thread() -> None:  # ... while a handler thread runs the same model directly.
+        with torch.inference_mode():
+            seen.append(lm.model.base_model(input_ids=ids)[0])
+
+    try:
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(30)
+        assert state.module is output  # the other thread's pass did not take this thread's read-outs
+        with torch.inference_mode():
+            narrowed = lm.model.base_model(input_ids=ids)[0]
+        assert state.module is None  # this thread's pass took them, once
+        with torch.inference_mode():
+            again = lm.model.base_model(input_ids=ids)[0]
+    finally:
+        state.module = state.rows = state.cols = None
+    assert seen[0].shape == expected.shape
+    torch.testing.assert_close(seen[0], expected)
+    assert narrowed.shape == (1, 1, expected.shape[-1])
+    torch.testing.assert_close(narrowed[0, 0], expected[0, 2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(again, expected)  # the next pass is whole again
 
 
 def test_iterative_fill(tiny_model_dir) -> None:
