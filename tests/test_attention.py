@@ -9,6 +9,7 @@ import torch
 from mlm_explorer.attention import (
     AttentionMaps,
     attention_from_output,
+    compact,
     mean_over_heads,
     rollout,
     select_tokens,
@@ -79,3 +80,51 @@ def test_errors_say_how_to_fix() -> None:
         attention_from_output(["a", "b"], [torch.ones(1, 1, 3, 3) / 3])
     with pytest.raises(ValueError, match="residual"):
         rollout(_maps(np.ones((1, 1, 2, 2)) / 2), residual=2.0)
+
+
+# float16 keeps 11 significant bits: a weight in [0, 1] is within 2**-12 of its float32 value.
+FP16_TOLERANCE = 2.0**-12
+
+
+def test_compact_maps_halve_the_bytes_and_show_the_same_values(tiny_model_dir) -> None:
+    lm = load_model(tiny_model_dir)
+    maps, _ = attention_for_text(lm, "the cat [MASK] on the mat and the dog sat on the floor .")
+    small = compact(maps)
+    assert small.array.dtype == np.float16 and small.array.nbytes * 2 == maps.array.nbytes
+    assert (small.tokens, small.special_mask, small.masked_positions) == (
+        maps.tokens, maps.special_mask, maps.masked_positions)
+    assert maps.array.dtype == np.float32  # the original is untouched
+    for layer in range(maps.num_layers):
+        heads = small.layer_heads(layer)
+        assert heads.dtype == np.float32
+        np.testing.assert_allclose(heads, maps.layer_heads(layer), atol=FP16_TOLERANCE, rtol=0)
+        for head in range(maps.num_heads):
+            one = small.head(layer, head)
+            assert one.dtype == np.float32
+            np.testing.assert_allclose(one, maps.head(layer, head), atol=FP16_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(mean_over_heads(small), mean_over_heads(maps), atol=FP16_TOLERANCE, rtol=0)
+    # Rollout multiplies the layers: each factor's rows sum to 1, so the errors add up at most per layer.
+    np.testing.assert_allclose(rollout(small), rollout(maps), atol=maps.num_layers * FP16_TOLERANCE, rtol=0)
+    with pytest.raises(IndexError, match="layer"):
+        small.layer_heads(maps.num_layers)
+
+
+def test_the_attention_tab_keeps_compact_maps_and_draws_the_same_views(tiny_bert_dir) -> None:
+    pytest.importorskip("gradio")
+    from mlm_explorer.ui import attention as tab
+    from mlm_explorer.ui import common
+
+    session = common.new_session()
+    session.model_key = str(tiny_bert_dir)
+    text = "the cat [MASK] on the mat ."
+    tab.run_attention(text, tab.ONE_HEAD, 1, 1, False, session)
+    kept = session.attention
+    assert kept is not None and kept.array.dtype == np.float16
+    full, _ = attention_for_text(load_model(tiny_bert_dir), text)
+    for view in tab.VIEWS:
+        shown = tab.attention_figure(kept, view, 1, 1, False)
+        exact = tab.attention_figure(full, view, 1, 1, False)
+        assert len(shown.data) == len(exact.data) > 0
+        for a, b in zip(shown.data, exact.data, strict=True):
+            np.testing.assert_allclose(np.asarray(a.z, dtype=float), np.asarray(b.z, dtype=float),
+                                       atol=full.num_layers * FP16_TOLERANCE, rtol=0)

@@ -162,6 +162,7 @@ def test_fill_keeps_attention_maps_of_short_texts_only(tiny_bert_dir, monkeypatc
     session.model_key = str(tiny_bert_dir)
     tab.fill_blanks("the cat sat on the [MASK] .", "", 3, False, tab.INDEPENDENT, session)
     assert session.attention is not None  # the Attention tab re-plots this pass
+    assert session.attention.array.dtype.name == "float16"  # kept at half the bytes
     words = " ".join(["cat"] * 12)
     tab.fill_blanks(f"the {words} [MASK] .", "", 3, False, tab.INDEPENDENT, session)
     assert session.attention is None  # layers x heads x T x T would sit in the session

@@ -6,7 +6,7 @@ import gradio as gr
 import numpy as np
 
 from mlm_explorer import plots
-from mlm_explorer.attention import mean_over_heads, rollout, select_tokens
+from mlm_explorer.attention import compact, mean_over_heads, rollout, select_tokens
 from mlm_explorer.predict import attention_for_text
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import ATTENTION_EVENT, check_user_text, md_escape, session_model, user_error
@@ -51,7 +51,7 @@ def attention_figure(maps, view: str, layer: float, head: float, hide_special: b
                 f"All heads at once is drawn for up to {MAX_ALL_HEADS_TOKENS} tokens and this text has "
                 f"{len(tokens)}: pick one head, the mean or rollout, or a shorter text."
             )
-        weights = select_tokens(maps.array[layer_i], keep)
+        weights = select_tokens(maps.layer_heads(layer_i), keep)
         title = f"Layer {layer_i}: all {maps.num_heads} heads (one colour scale)"
         return plots.attention_small_multiples(weights, tokens, masked, title=title, columns=columns)
     if view == MEAN:
@@ -71,6 +71,7 @@ def run_attention(text: str, view: str, layer: float, head: float, hide_special:
         maps, message = attention_for_text(lm, text)
     except ValueError as err:
         raise user_error(err) from None
+    maps = compact(maps)  # kept by the session for re-plots: drawn from what is kept, now and later
     session.attention = maps
     figure, caption = _draw(maps, view, layer, head, hide_special, session, message)
     layer_update = gr.update(maximum=maps.num_layers - 1, value=_clamp(layer, maps.num_layers - 1))

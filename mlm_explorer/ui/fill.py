@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from mlm_explorer import plots
+from mlm_explorer.attention import compact
 from mlm_explorer.predict import iterative_fill, manual_plan_for, predict
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui import look
@@ -151,7 +152,8 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
                 _panel(p, f"position {p.position}" + (f" (was “{p.original}”)" if p.original else ""))
                 for p in result.predictions
             ]
-            session.attention = result.attention  # the Attention tab can re-plot this pass (None: recompute)
+            # The Attention tab can re-plot this pass (None: recompute), kept in float16.
+            session.attention = None if result.attention is None else compact(result.attention)
             note = ""
     except ValueError as err:
         raise user_error(err) from None
