@@ -22,7 +22,10 @@ Speed: when the model is an encoder plus one head module (BERT's ``cls``,
 RoBERTa's ``lm_head``), the vocabulary projection — the costliest matmul of a
 small model — is applied only at the positions asked for. This is checked
 against the full model once per model and falls back to the full forward
-otherwise.
+otherwise. For BERT-like layers the last encoder layer also runs its
+per-position half (output projection, feed-forward) at those positions only
+(:data:`NARROW_LAST_LAYER`, checked the same way): a sentence score's masked
+copies are each read at one position.
 
 This module does not plot and knows nothing of the UI or CLI.
 """

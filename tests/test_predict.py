@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import threading
 
@@ -222,6 +224,20 @@ def test_read_outs_narrow_only_the_pass_of_the_thread_that_asked(tiny_bert_dir) 
     assert narrowed.shape == (1, 1, expected.shape[-1])
     torch.testing.assert_close(narrowed[0, 0], expected[0, 2], atol=1e-5, rtol=0)
     torch.testing.assert_close(again, expected)  # the next pass is whole again
+
+
+def test_a_copied_model_keeps_narrowing_once(tiny_bert_dir) -> None:
+    lm = load_model(tiny_bert_dir)
+    assert predict_module._narrow_works(lm)
+    # Fine-tuning trains a deep copy, which carries the shared model's hook and gets its own.
+    twin = dataclasses.replace(lm, model=copy.deepcopy(lm.model))
+    assert predict_module._narrow_works(twin)
+    output = predict_module._last_attention_output(twin.model)
+    assert len(output._forward_pre_hooks) == 2
+    ids = encode(lm, "the [MASK] sat on the mat .").input_ids
+    with torch.inference_mode():
+        full = twin.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0, [2, 5]].cpu()
+    torch.testing.assert_close(forward(twin, ids, positions=[2, 5]).logits, full, atol=1e-5, rtol=0)
 
 
 def test_iterative_fill(tiny_model_dir) -> None:
