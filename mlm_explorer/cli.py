@@ -405,6 +405,9 @@ def _add_corpus_parser(subparsers) -> None:
     add("--max-words", type=_positive_int, default=None, help="cap the training words in all")
     add("--heldout-every", type=_positive_int, default=50, help="hold out 1 line in N (default 50)")
     add("--no-gzip", action="store_true", help="write train.txt instead of train.txt.gz")
+    add("--exclude", type=Path, nargs="*", default=None, metavar="FILE",
+        help="evaluation files (.jsonl cloze, .tsv pairs) whose sentences the corpus must not contain "
+             "(default: tests/data/cloze_public.jsonl and tests/data/minimal_pairs.tsv where they exist)")
     add("--list", action="store_true", help="list the sources, whether each is found, and exit")
     add("--json", action="store_true", help="print machine-readable JSON")
 
@@ -412,6 +415,7 @@ def _add_corpus_parser(subparsers) -> None:
 def _run_corpus(args: argparse.Namespace) -> int:
     from mlm_explorer.corpus import SOURCES, CorpusConfig, build_corpus
     from mlm_explorer.corpus.base import DEFAULT_SOURCE_DIR
+    from mlm_explorer.corpus.build import DEFAULT_EXCLUDE, evaluation_sentences
 
     dirs = tuple(args.source_dir or (DEFAULT_SOURCE_DIR,))
     if args.list:
@@ -431,10 +435,18 @@ def _run_corpus(args: argparse.Namespace) -> int:
         return 0
     if args.heldout_every < 2:
         raise UsageError(f"--heldout-every must be at least 2, got {args.heldout_every}")
+    exclude_files = args.exclude if args.exclude is not None else [p for p in DEFAULT_EXCLUDE if p.is_file()]
+    missing = [p for p in exclude_files if not p.is_file()]
+    if missing:
+        raise UsageError(f"--exclude file not found: {missing[0]}")
+    try:
+        exclude = evaluation_sentences(exclude_files)
+    except (ValueError, KeyError) as err:
+        raise UsageError(f"--exclude: {err}") from None
     config = CorpusConfig(
         sources=tuple(args.sources) if args.sources else None, source_dirs=dirs,
         max_share=dict(args.max_share), repeat=dict(args.repeat), heldout_every=args.heldout_every,
-        max_words=args.max_words, gzip=not args.no_gzip,
+        max_words=args.max_words, gzip=not args.no_gzip, exclude=exclude,
     )
     stats = build_corpus(args.out, config, log=lambda m: print(m, file=sys.stderr))
     if args.json:

@@ -1,7 +1,8 @@
 """Build a pretraining corpus from licence-clean text a user can get from package registries.
 
 One small reader per source (Wikipedia leads, the World Factbook, Jane Austen,
-State of the Union addresses, the World English Bible, WordNet), each reading
+State of the Union addresses, the World English Bible, WordNet and WordNet's links
+between words as sentences), each reading
 only the data files of a fetched or installed package; :mod:`.build` mixes
 them with a cap per source and writes the corpus with its SOURCES.md.
 

@@ -31,15 +31,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlm_explorer.corpus import austen, bible, factbook, sotu, wikipedia, wordnet
+from mlm_explorer.corpus import austen, bible, factbook, relations, sotu, wikipedia, wordnet
 from mlm_explorer.corpus.base import DEFAULT_SOURCE_DIR, Found, Source, SourceNotInstalled
-from mlm_explorer.corpus.text import dedupe, is_heldout, keep, line_rank
+from mlm_explorer.corpus.text import dedupe, is_heldout, keep, line_rank, normalise
 
 #: Every source, in priority order (a sentence found in two sources is kept by the first).
 SOURCES: dict[str, Source] = {
     s.name: s for s in (wikipedia.SOURCE, factbook.SOURCE, austen.SOURCE, sotu.SOURCE, bible.SOURCE,
-                        wordnet.SOURCE)
+                        wordnet.SOURCE, relations.SOURCE)
 }
+
+
+#: The project's public evaluation sets (relative to the working directory), kept out by default.
+DEFAULT_EXCLUDE = (Path("tests/data/cloze_public.jsonl"), Path("tests/data/minimal_pairs.tsv"))
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class CorpusConfig:
     max_heldout_lines: int = 1000  # per source: enough for a stable accuracy, quick to evaluate
     max_words: int | None = None  # cap on training words in all (e.g. to fit a transfer budget)
     gzip: bool = True  # train.txt.gz: a quarter of the size; pretrain reads .gz
+    # Sentences the corpus must not contain (the evaluation sets, filled in: see evaluation_sentences),
+    # so that a score on them measures what the model learned, not what it memorised.
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,29 @@ def resolve_sources(config: CorpusConfig) -> list[tuple[Source, Found]]:
     return chosen
 
 
+def evaluation_sentences(paths: Sequence[Path]) -> frozenset[str]:
+    """The sentences of evaluation files, to keep out of a corpus.
+
+    A cloze file (``.jsonl``: ``text`` with ``[MASK]``, ``answers``) gives its text
+    with each answer filled in; a minimal-pair file (``.tsv``: grammatical,
+    ungrammatical, ...) gives both sentences of every row after the header.
+    """
+    sentences: set[str] = set()
+    for path in paths:
+        path = Path(path)
+        if path.suffix not in (".jsonl", ".tsv"):
+            raise ValueError(f"{path}: an evaluation file is .jsonl (cloze) or .tsv (minimal pairs)")
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if path.suffix == ".jsonl":
+            for line in lines:
+                item = json.loads(line)
+                sentences.update(item["text"].replace("[MASK]", answer) for answer in item["answers"])
+        else:
+            for line in lines[1:]:
+                sentences.update(line.split("\t")[:2])
+    return frozenset(sentences)
+
+
 def word_quotas(available: Mapping[str, int], shares: Mapping[str, float]) -> dict[str, int]:
     """Words each source may keep so that none exceeds its share of the total.
 
@@ -171,7 +201,7 @@ def build_corpus(
     if unknown:
         raise ValueError(f"unknown source {unknown[0]!r}: choose from {', '.join(SOURCES)}.")
     chosen = resolve_sources(config)
-    seen: set[str] = set()
+    seen: set[str] = {normalise(line).lower() for line in config.exclude}  # dedupe() drops these
     train: dict[str, list[str]] = {}
     held: dict[str, list[str]] = {}
     for source, found in chosen:
