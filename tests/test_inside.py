@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlm_explorer.attention_change import attention_change
+from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.models import load_model
 from mlm_explorer.predict import attention_for_text, mlm_head, predict
@@ -233,6 +233,17 @@ def test_attention_change_reuses_the_attention_tab_extraction(family):
     np.testing.assert_allclose(diff.sum(axis=-1), 0.0, atol=1e-5)  # rows of both sum to 1
     assert change.head_change.max() > 0
     assert np.all(change.head_change <= 2 * len(change.tokens) + 1e-4)
+
+
+def test_a_kept_change_is_a_quarter_of_the_bytes_and_re_plots_the_same(family):
+    change = attention_change(family, PLAIN, [2])
+    kept = keep(change)
+    full = change.difference
+    assert kept.difference.dtype == np.float16
+    assert kept.difference.nbytes * 4 == change.unmasked.array.nbytes + change.masked.array.nbytes
+    np.testing.assert_allclose(kept.difference.astype(np.float32), full, atol=2.0**-12, rtol=0)
+    np.testing.assert_array_equal(kept.head_change, change.head_change)  # summed before compacting
+    assert (kept.tokens, kept.positions) == (change.tokens, change.positions)
 
 
 # ---------------------------------------------------------------------------- the tokenizer

@@ -71,6 +71,7 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked
     _assert_fitted(diff)
     assert "total |change|" in table.data.columns
     _assert_fitted(inside.replot_attention_change(1, 1, session))
+    assert session.extras[inside._CHANGE_KEY].difference.dtype.name == "float16"  # kept small
     fresh = looked_session(LAPTOP)
     _assert_fitted(inside.replot_attention_change(0, 0, fresh))  # nothing compared yet: a fitted message
 

@@ -11,10 +11,11 @@ what the figure shows.
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 from gradio.context import Context
 
 from mlm_explorer import plots
-from mlm_explorer.attention_change import attention_change
+from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.saliency import DEFAULT_STEPS, MAX_STEPS, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
@@ -188,7 +189,7 @@ def _change_figures(change, layer: float | None, head: float | None, session: Se
     hd = min(max(int(head or 0), 0), heads - 1)
     masked = [i in set(change.positions) for i in range(len(change.tokens))]
     diff = look.figure(plots.attention_difference_heatmap(
-        change.difference[lay, hd], change.tokens, masked,
+        change.difference[lay, hd].astype(np.float32), change.tokens, masked,
         title=f"Layer {lay}, head {hd}: unmasked − masked",
     ), session)
     return diff, lay, hd
@@ -218,11 +219,12 @@ def run_attention_change(text: str, positions: str, session: Session):
         change = attention_change(lm, check_user_text(text), chosen)
     except ValueError as err:
         raise user_error(err) from None
-    session.extras[_CHANGE_KEY] = change
+    kept = keep(change)  # the difference in float16: drawn from what is kept, now and on re-plots
+    session.extras[_CHANGE_KEY] = kept
     grid = change.head_change
     lay, hd = divmod(int(grid.argmax()), grid.shape[1])
     summary = plots.head_change_grid(grid, title="Total attention change per head (layers × heads)")
-    diff, lay, hd = _change_figures(change, lay, hd, session)
+    diff, lay, hd = _change_figures(kept, lay, hd, session)
     table = head_change_table(change)
     note = explain_change(change) + (f"\n\n⚠️ {md_escape(change.message)}" if change.message else "")
     layer_update = gr.update(maximum=grid.shape[0] - 1, value=lay)
