@@ -32,7 +32,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlm_explorer.corpus import wordnet
@@ -75,22 +75,22 @@ class Lexicon:
     entries: Mapping[tuple[str, int], Entry]
     counts: Mapping[tuple[str, int, str], int]
     exceptions: Mapping[str, tuple[tuple[str, str], ...]]  # pos -> (inflected form, base form)
+    totals: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (pos, lemma): all senses
 
     def count(self, entry: Entry, lemma: str) -> int:
         return self.counts.get((entry.pos, entry.offset, lemma.lower()), 0)
 
     def word_count(self, lemma: str, pos: str) -> int:
         """Tag count of a word over all its senses of one part of speech."""
-        return self._totals().get((pos, lemma.lower()), 0)
+        return self.totals.get((pos, lemma.lower()), 0)
 
-    def _totals(self) -> dict[tuple[str, str], int]:
-        cached = self.__dict__.get("_totals_cache")
-        if cached is None:
-            cached = defaultdict(int)
-            for (pos, _offset, lemma), n in self.counts.items():
-                cached[(pos, lemma)] += n
-            object.__setattr__(self, "_totals_cache", dict(cached))
-        return self.__dict__["_totals_cache"]
+
+def word_totals(counts: Mapping[tuple[str, int, str], int]) -> dict[tuple[str, str], int]:
+    """Tag counts per (pos, lemma), summed over the lemma's senses."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for (pos, _offset, lemma), n in counts.items():
+        totals[(pos, lemma)] += n
+    return dict(totals)
 
 
 def _word(lemma: str) -> str:
@@ -161,7 +161,7 @@ def read_lexicon(folder: Path) -> Lexicon:
             fields = line.split()
             pairs.extend((fields[0].replace("_", " "), base.replace("_", " ")) for base in fields[1:])
         exceptions[pos] = tuple(pairs)
-    return Lexicon(entries, counts, exceptions)
+    return Lexicon(entries, counts, exceptions, word_totals(counts))
 
 
 # --- phrasing ----------------------------------------------------------------------------------
