@@ -113,6 +113,28 @@ class TokenPrediction:
         }
 
 
+def word_key(token: str) -> str:
+    """A token as a plain lowercase word: WordPiece's ``##``, byte-level BPE's ``Ġ`` and
+    SentencePiece's ``▁`` markers dropped, so the same word compares equal across tokenizers."""
+    return token.removeprefix("##").lstrip("Ġ▁").lower()
+
+
+def copies_context(guess: str, context: Sequence[str]) -> bool:
+    """Is the guess a word the model can read elsewhere in the sentence?
+
+    A small MLM that lacks the fact often fills the blank with a word of the
+    sentence ("Berlin is the capital of [MASK]." → *berlin*): the word is in
+    its context, so attention makes it cheap to predict. Worth telling a class,
+    because it shows what the model does instead of knowing. Only words (two or
+    more letters or digits) count: not punctuation, one letter, or a WordPiece
+    continuation (``##lin``), which is part of a word.
+    """
+    word = word_key(guess)
+    if guess.startswith("##") or len(word) < 2 or not word.isalnum():
+        return False
+    return any(word_key(token) == word for token in context)
+
+
 @dataclass(frozen=True)
 class PredictionResult:
     """Predictions for one sequence; tuples are aligned to token positions."""
@@ -127,6 +149,12 @@ class PredictionResult:
     truncated: bool = False
     message: str = ""  # e.g. the truncation notice
     attention: AttentionMaps | None = None  # same forward pass, when asked for
+
+    @property
+    def context(self) -> tuple[str, ...]:
+        """The tokens the model could read: what it saw at every position it was not asked about."""
+        return tuple(t for t, a in zip(self.model_input_tokens, self.plan.actions, strict=True)
+                     if a is Action.NONE)
 
     @property
     def accuracy(self) -> float | None:

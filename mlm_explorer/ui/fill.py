@@ -6,7 +6,7 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.attention import compact
-from mlm_explorer.predict import iterative_fill, manual_plan_for, predict
+from mlm_explorer.predict import copies_context, iterative_fill, manual_plan_for, predict
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -157,7 +157,10 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             note = ""
     except ValueError as err:
         raise user_error(err) from None
-    summary = _summary(result.steps if mode == ITERATIVE else result.predictions, mode == ITERATIVE)
+    iterative = mode == ITERATIVE
+    # Iterative fill reads a context that changes at every step: the copy note is for one pass.
+    summary = _summary(result.steps if iterative else result.predictions, iterative,
+                       () if iterative else result.context)
     note = "\n\n".join(part for part in (note, summary) if part)
     if result.message:
         note = (note + "\n\n" if note else "") + f"⚠️ {md_escape(result.message)}"
@@ -172,8 +175,12 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
     return look.figure(figure, session), look.table(table, session), note, session
 
 
-def _summary(items, iterative: bool) -> str:
-    """One line per blank in words: the first guess, how sure, and where the original ranks."""
+COPY_NOTE = " — a word copied from the sentence, what an MLM often guesses when it lacks the fact"
+
+
+def _summary(items, iterative: bool, context: tuple[str, ...] = ()) -> str:
+    """One line per blank in words: the first guess, how sure, where the original ranks, and
+    whether the guess is copied from the sentence (:func:`~mlm_explorer.predict.copies_context`)."""
     lines = []
     for item in items[:4]:
         p = item.prediction if iterative else item
@@ -187,6 +194,8 @@ def _summary(items, iterative: bool) -> str:
                 line += f"; the original “{md_escape(p.original)}” is its choice number {p.original_rank}"
         if best.prob < plots.UNSURE_BELOW:
             line += " — the model is unsure"
+        if p.original_rank != 1 and copies_context(best.token, context):
+            line += COPY_NOTE
         lines.append(line + ".")
     if len(items) > 4:
         lines.append(f"… and {len(items) - 4} more in the table.")

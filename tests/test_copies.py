@@ -1,0 +1,51 @@
+"""The Fill tab says when the first guess is a word copied from the sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlm_explorer.masking import Action
+from mlm_explorer.models import load_model
+from mlm_explorer.predict import Candidate, TokenPrediction, copies_context, predict, word_key
+from mlm_explorer.ui.fill import COPY_NOTE, _summary
+
+CONTEXT = ("[CLS]", "berlin", "is", "the", "capital", "of", ".", "[SEP]")
+
+
+def test_word_key_drops_every_tokenizer_marker() -> None:
+    assert {word_key(t) for t in ("Berlin", "Ġberlin", "▁Berlin", "##berlin")} == {"berlin"}
+
+
+def test_a_copy_is_a_word_of_the_context() -> None:
+    assert copies_context("berlin", CONTEXT)
+    assert copies_context("ĠBerlin", ("<s>", "ĠBerlin", "Ġis", "</s>"))  # RoBERTa's byte-level pieces
+    assert not copies_context("germany", CONTEXT)
+    assert not copies_context(".", CONTEXT)  # punctuation is no word
+    assert not copies_context("##lin", ("ber", "##lin"))  # a piece of a word is no word
+    assert not copies_context("a", ("a", "b"))  # one letter: too common to mean anything
+
+
+def _prediction(guess: str, original: str | None, rank: int | None) -> TokenPrediction:
+    return TokenPrediction(
+        position=6, action=Action.MASK, input_token="[MASK]", original=original,
+        original_id=None if original is None else 7, top_k=(Candidate(guess, 5, 0.77),),
+        original_prob=None if original is None else 0.1, original_rank=rank, entropy=2.0,
+    )
+
+
+def test_the_summary_names_a_copy_but_not_a_right_answer() -> None:
+    copied = _summary([_prediction("berlin", None, None)], False, CONTEXT)
+    assert COPY_NOTE in copied and "“berlin”" in copied
+    assert COPY_NOTE not in _summary([_prediction("germany", None, None)], False, CONTEXT)
+    # The original is the first guess: a right answer that happens to repeat a word is no copy to flag.
+    assert COPY_NOTE not in _summary([_prediction("berlin", "berlin", 1)], False, CONTEXT)
+    assert COPY_NOTE not in _summary([_prediction("berlin", None, None)], False, ())
+
+
+def test_the_context_is_what_the_model_could_read(tiny_bert_dir: Path) -> None:
+    lm = load_model(str(tiny_bert_dir))
+    result = predict(lm, "the cat sat on the [MASK] .", 3, [2])  # also hide "cat" (position 2)
+    targets = set(result.plan.targets)
+    assert 2 in targets and result.tokens[2] == "cat"
+    assert "cat" not in result.context and "sat" in result.context
+    assert len(result.context) == len(result.tokens) - len(targets)
