@@ -441,7 +441,7 @@ def _run_corpus(args: argparse.Namespace) -> int:
         raise UsageError(f"--exclude file not found: {missing[0]}")
     try:
         exclude = evaluation_sentences(exclude_files)
-    except (ValueError, KeyError) as err:
+    except (ValueError, OSError) as err:  # JSONDecodeError is a ValueError
         raise UsageError(f"--exclude: {err}") from None
     config = CorpusConfig(
         sources=tuple(args.sources) if args.sources else None, source_dirs=dirs,
@@ -456,6 +456,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
             share = s.train_words / max(stats.train_words, 1)
             print(f"{s.name:<10} {s.train_words:>10,} training words ({share:4.0%})"
                   f"  {s.heldout_lines:>5,} held-out lines")
+        print(f"kept out {len(exclude):,} evaluation sentences "
+              f"({', '.join(str(p) for p in exclude_files) or 'no --exclude file'})")
         print(f"{stats.train_lines:,} training lines ({stats.train_words:,} words), "
               f"{stats.heldout_lines:,} held out, written to {args.out} (see {args.out / 'SOURCES.md'})")
     return 0

@@ -326,24 +326,35 @@ def mlm_head(lm: LoadedModel) -> torch.nn.Module | None:
     return head_module(lm.model) if _head_split_works(lm) else None
 
 
-@torch.inference_mode()
-def _head_split_works(lm: LoadedModel) -> bool:
-    model = lm.model
-    cached = _HEAD_SPLIT_OK.get(model)
-    if cached is not None:
-        return cached
-    ok = False
-    head = head_module(model)
-    if head is not None:
+def _once_per_model(cache: weakref.WeakKeyDictionary, lm: LoadedModel, check) -> bool:
+    """``check(lm)`` the first time a model is seen, the remembered answer after.
+
+    A check that raises answers False: an architecture the shortcut does not fit
+    falls back to the full forward pass.
+    """
+    cached = cache.get(lm.model)
+    if cached is None:
         try:
-            ids = torch.tensor([[lm.mask_token_id] * 4], device=lm.device)
-            full = model(input_ids=ids).logits[0]
-            split = head(model.base_model(input_ids=ids)[0])[0]
-            ok = full.shape == split.shape and torch.allclose(full, split, atol=1e-5, rtol=1e-4)
-        except Exception:  # an architecture whose head needs more than hidden states
-            ok = False
-    _HEAD_SPLIT_OK[model] = ok
-    return ok
+            with torch.inference_mode():
+                cached = bool(check(lm))
+        except Exception:
+            cached = False
+        cache[lm.model] = cached
+    return cached
+
+
+def _head_split_equals_full(lm: LoadedModel) -> bool:
+    model, head = lm.model, head_module(lm.model)
+    if head is None:
+        return False
+    ids = torch.tensor([[lm.mask_token_id] * 4], device=lm.device)
+    full = model(input_ids=ids).logits[0]
+    split = head(model.base_model(input_ids=ids)[0])[0]  # raises where the head needs more than states
+    return full.shape == split.shape and torch.allclose(full, split, atol=1e-5, rtol=1e-4)
+
+
+def _head_split_works(lm: LoadedModel) -> bool:
+    return _once_per_model(_HEAD_SPLIT_OK, lm, _head_split_equals_full)
 
 
 # ---------------------------------------------------------------------------- last layer at the read-outs
@@ -417,31 +428,25 @@ def _encode_at(
     return (out[0][:, 0] if narrowed else out[0][rows, cols]), out
 
 
-@torch.inference_mode()
+def _narrow_equals_full(lm: LoadedModel) -> bool:
+    output = _last_attention_output(lm.model)
+    if output is None:
+        return False
+    output.register_forward_pre_hook(_narrow_to_read_outs)  # inert until a pass asks (_READ_OUT)
+    # Two rows, the second right-padded, each read at two positions (out of order).
+    m = lm.mask_token_id
+    ids = torch.tensor([[m] * 5, [m] * 3 + [0, 0]], device=lm.device)
+    mask = torch.tensor([[1] * 5, [1] * 3 + [0, 0]], device=lm.device)
+    rows = torch.tensor([0, 0, 1, 1], device=lm.device)
+    cols = torch.tensor([4, 1, 2, 0], device=lm.device)
+    full, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=False)
+    narrow, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=True)
+    return full.shape == narrow.shape and torch.allclose(full, narrow, atol=1e-5, rtol=1e-4)
+
+
 def _narrow_works(lm: LoadedModel) -> bool:
     """Does the last layer at the read-outs equal the full encoder there (once per model)?"""
-    model = lm.model
-    cached = _NARROW_OK.get(model)
-    if cached is not None:
-        return cached
-    ok = False
-    output = _last_attention_output(model)
-    if output is not None:
-        try:
-            output.register_forward_pre_hook(_narrow_to_read_outs)
-            # Two rows, the second right-padded, each read at two positions (out of order).
-            m = lm.mask_token_id
-            ids = torch.tensor([[m] * 5, [m] * 3 + [0, 0]], device=lm.device)
-            mask = torch.tensor([[1] * 5, [1] * 3 + [0, 0]], device=lm.device)
-            rows = torch.tensor([0, 0, 1, 1], device=lm.device)
-            cols = torch.tensor([4, 1, 2, 0], device=lm.device)
-            full, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=False)
-            narrow, _ = _encode_at(lm, ids, mask, rows, cols, False, narrow=True)
-            ok = full.shape == narrow.shape and torch.allclose(full, narrow, atol=1e-5, rtol=1e-4)
-        except Exception:  # a layer whose output module takes other arguments
-            ok = False
-    _NARROW_OK[model] = ok
-    return ok
+    return _once_per_model(_NARROW_OK, lm, _narrow_equals_full)
 
 
 @torch.inference_mode()

@@ -39,12 +39,15 @@ DATA = {
         "00000120 14 n 01 team 0 001 %m 00000130 n 0000 | people who play together",
         "00000130 18 n 01 player 0 000 | a person who plays",
         "00000140 18 n 01 child 0 000 | a young person",
+        "00000150 14 n 01 family 0 001 %m 00000140 n 0000 | a social unit",
+        "00000160 04 n 01 cry 0 000 | a loud utterance",
     ],
     "data.verb": [
         "00000200 38 v 01 go 0 000 01 + 02 00 | move",
         "00000210 30 v 01 begin 0 000 01 + 02 00 | take the first step",
         "00000220 32 v 01 teach 0 000 01 + 02 00 | impart skills",
         "00000230 41 v 01 abet 0 000 01 + 02 00 | assist",
+        "00000240 39 v 01 show 0 000 01 + 02 00 | make visible",
     ],
     "data.adv": [],
 }
@@ -53,11 +56,11 @@ COUNTS = {  # lemma, pos, SemCor tags: below relations.MIN_COUNT a word is not c
     "lukewarm": ("a", 1), "temperature": ("n", 10), "animal": ("n", 40), "dog": ("n", 30),
     "tail": ("n", 8), "city": ("n", 50), "writer": ("n", 12), "ice": ("n", 9), "water": ("n", 60),
     "team": ("n", 15), "player": ("n", 11), "child": ("n", 80), "go": ("v", 500), "begin": ("v", 90),
-    "teach": ("v", 40), "abet": ("v", 3),
+    "teach": ("v", 40), "abet": ("v", 3), "show": ("v", 70), "family": ("n", 20), "cry": ("n", 9),
 }
 EXCEPTIONS = {
-    "noun.exc": "children child\n",
-    "verb.exc": "went go\ngone go\nbegan begin\nbegun begin\ntaught teach\nabetted abet\n",
+    "noun.exc": "children child\ncryings cry\n",
+    "verb.exc": "went go\ngone go\nbegan begin\nbegun begin\ntaught teach\nabetted abet\nshown show\n",
     "adj.exc": "bigger big\nbiggest big\n",
 }
 SS_TYPE = {"n": 1, "v": 2, "a": 3, "r": 4}
@@ -142,6 +145,11 @@ def test_rare_words_and_regular_spellings_are_left_out(made: list[str]) -> None:
     assert "tepid" not in text and "lukewarm" not in text  # tagged once: not a common word
     assert "abetted" not in text  # verb.exc also lists regular spellings
     assert "went is the past participle" not in text
+    assert "yesterday i shown" not in text and "shown is the past participle of show." in text
+    assert "childs" not in text
+    assert "a child belongs to a family." in text or "a child is a member of a family." in text
+    assert "cryings" not in text  # noun.exc's plural of a gerund
+    assert "every " not in text  # "every information is ...": mass nouns take no "every"
 
 
 @pytest.mark.parametrize("forms, expected", [
@@ -149,6 +157,7 @@ def test_rare_words_and_regular_spellings_are_left_out(made: list[str]) -> None:
     (["wrote", "written"], ("wrote", "written")),
     (["began", "begun"], ("began", "begun")),
     (["taught"], ("taught", "taught")),
+    (["shown"], (None, "shown")),  # verb.exc often lists only the participle
     (["taught", "teaching"], ("taught", "taught")),
     (["lay", "lain", "lied"], (None, None)),  # three forms: not clear which is which
 ])
@@ -211,6 +220,16 @@ def test_the_corpus_never_holds_an_evaluation_sentence(wordnet_dir: Path, tmp_pa
     assert victim not in clean.splitlines()  # matched case-insensitively, like dedupe
     assert len(clean.splitlines()) < len((tmp_path / "all" / "train.txt").read_text().splitlines()) + len(
         (tmp_path / "all" / "heldout.txt").read_text().splitlines())
+
+
+@pytest.mark.parametrize("line", ["[1]", '{"text": "A [MASK].", "answers": null}', '{"answers": ["x"]}', "{"])
+def test_cli_exclude_bad_cloze_file_is_a_clear_error(tmp_path: Path, capsys, line: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(line + "\n")
+    code = main(["corpus", "--exclude", str(bad), "--out", str(tmp_path / "c")])
+    assert code == 2
+    assert "--exclude" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_cli_exclude_file_must_exist(tmp_path: Path, capsys) -> None:

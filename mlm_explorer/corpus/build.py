@@ -42,8 +42,9 @@ SOURCES: dict[str, Source] = {
 }
 
 
-#: The project's public evaluation sets (relative to the working directory), kept out by default.
-DEFAULT_EXCLUDE = (Path("tests/data/cloze_public.jsonl"), Path("tests/data/minimal_pairs.tsv"))
+#: The project's public evaluation sets, kept out by default (where the checkout has them).
+_REPO = Path(__file__).resolve().parents[2]  # a source checkout; an installed package has no tests/
+DEFAULT_EXCLUDE = (_REPO / "tests/data/cloze_public.jsonl", _REPO / "tests/data/minimal_pairs.tsv")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,13 @@ def resolve_sources(config: CorpusConfig) -> list[tuple[Source, Found]]:
     return chosen
 
 
+def _is_cloze_item(item: object) -> bool:
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        return False
+    answers = item.get("answers")
+    return isinstance(answers, list) and all(isinstance(a, str) for a in answers)
+
+
 def evaluation_sentences(paths: Sequence[Path]) -> frozenset[str]:
     """The sentences of evaluation files, to keep out of a corpus.
 
@@ -139,8 +147,11 @@ def evaluation_sentences(paths: Sequence[Path]) -> frozenset[str]:
             raise ValueError(f"{path}: an evaluation file is .jsonl (cloze) or .tsv (minimal pairs)")
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if path.suffix == ".jsonl":
-            for line in lines:
+            for number, line in enumerate(lines, 1):
                 item = json.loads(line)
+                if not _is_cloze_item(item):
+                    shape = '{"text": "...", "answers": [...]}'
+                    raise ValueError(f"{path} line {number}: a cloze item is {shape}")
                 sentences.update(item["text"].replace("[MASK]", answer) for answer in item["answers"])
         else:
             for line in lines[1:]:

@@ -230,7 +230,6 @@ KIND_TEMPLATES = (
     "{a_x} is a kind of {y}.",
     "{a_x} is {a_y}.",
     "{a_x} is a type of {y}.",
-    "every {x} is {a_y}.",
 )
 INSTANCE_TEMPLATES = ("{x} is {a_y}.", "{x} is the name of {a_y}.")
 PLACE_TEMPLATES = ("{x} is {a_y} in {z}.", "{x} is in {z}.", "{x} is {a_y} of {z}.")
@@ -280,7 +279,7 @@ def kind_sentences(lexicon: Lexicon) -> Iterator[str]:
 
 PART_TEMPLATES = ("{a_part} is part of {a_whole}.", "{a_whole} has {a_part}.")
 SUBSTANCE_TEMPLATES = ("{whole} is made of {part}.", "{whole} is made from {part}.")
-MEMBER_TEMPLATES = ("{a_part} is a member of {a_whole}.", "{a_whole} is made up of {part}s.")
+MEMBER_TEMPLATES = ("{a_part} is a member of {a_whole}.", "{a_part} belongs to {a_whole}.")
 
 
 def part_sentences(lexicon: Lexicon) -> Iterator[str]:
@@ -293,9 +292,8 @@ def part_sentences(lexicon: Lexicon) -> Iterator[str]:
             if not whole_words or not part_words:
                 continue
             whole, part = whole_words[0], part_words[0]
-            genus_or_phrase = p.symbol == "%m" and (whole[:1].isupper() or not part.isalpha())
-            if whole.lower() == part.lower() or genus_or_phrase:
-                continue  # a genus is no group one is "a member of"; "{part}s" is a plural of one word only
+            if whole.lower() == part.lower() or (p.symbol == "%m" and whole[:1].isupper()):
+                continue  # a genus (Bombus) is no group one is "a member of"
             whole, part = _name(whole), _name(part)
             for t in _pick(f"{p.symbol}{whole}|{part}", templates[p.symbol]):
                 yield _fill(t, whole=whole, part=part, a_whole=_a(whole), a_part=_a(part))
@@ -344,12 +342,13 @@ def _is_common(lexicon: Lexicon, lemma: str, pos: str) -> bool:
 def _past_and_participle(forms: Sequence[str]) -> tuple[str | None, str | None]:
     """Which of a verb's irregular forms is the past and which the participle, where that is clear.
 
-    One form: both ("taught"). Two: the one ending in -n or -ne is the participle ("went"/"gone",
+    One form: both ("taught"), or the participle alone if it ends in -n or -ne ("shown").
+    Two: the one ending in -n or -ne is the participle ("went"/"gone",
     "wrote"/"written"), or the one with u where the other has a ("began"/"begun").
     """
     forms = [f for f in dict.fromkeys(forms) if not f.endswith("ing")]
-    if len(forms) == 1:
-        return forms[0], forms[0]
+    if len(forms) == 1:  # verb.exc often lists only the participle ("beaten beat", "shown show")
+        return (None, forms[0]) if forms[0].endswith(("n", "ne")) else (forms[0], forms[0])
     if len(forms) != 2:
         return None, None
     x, y = forms
@@ -375,7 +374,8 @@ PARTICIPLE_TEMPLATES = ("I have {pp} before.", "it has already been {pp}.")
 
 def form_sentences(lexicon: Lexicon) -> Iterator[str]:
     for plural, singular in lexicon.exceptions.get("n", ()):
-        if plural != singular and _is_common(lexicon, singular, "n"):
+        # noun.exc also has plurals of gerunds ("cryings"): not the irregular plurals a class asks about.
+        if plural != singular and _is_common(lexicon, singular, "n") and not plural.endswith("ings"):
             for t in _pick(f"pl{singular}|{plural}", PLURAL_TEMPLATES, 2):
                 yield _fill(t, s=singular, p=plural)
     forms_of: dict[str, list[str]] = defaultdict(list)
