@@ -126,36 +126,27 @@ def resolve_sources(config: CorpusConfig) -> list[tuple[Source, Found]]:
     return chosen
 
 
-def _is_cloze_item(item: object) -> bool:
-    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-        return False
-    answers = item.get("answers")
-    return isinstance(answers, list) and all(isinstance(a, str) for a in answers)
-
-
 def evaluation_sentences(paths: Sequence[Path]) -> frozenset[str]:
     """The sentences of evaluation files, to keep out of a corpus.
 
     A cloze file (``.jsonl``: ``text`` with ``[MASK]``, ``answers``) gives its text
     with each answer filled in; a minimal-pair file (``.tsv``: grammatical,
-    ungrammatical, ...) gives both sentences of every row after the header.
+    ungrammatical, ...) gives both sentences of every pair. Read with the
+    evaluation commands' own readers, so both agree on what an item is.
     """
+    # Imported here: the readers' module loads torch, which building a corpus does not need otherwise.
+    from mlm_explorer.cloze import read_cloze_file, read_pairs_file
+
     sentences: set[str] = set()
-    for path in paths:
-        path = Path(path)
-        if path.suffix not in (".jsonl", ".tsv"):
-            raise ValueError(f"{path}: an evaluation file is .jsonl (cloze) or .tsv (minimal pairs)")
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for path in map(Path, paths):
         if path.suffix == ".jsonl":
-            for number, line in enumerate(lines, 1):
-                item = json.loads(line)
-                if not _is_cloze_item(item):
-                    shape = '{"text": "...", "answers": [...]}'
-                    raise ValueError(f"{path} line {number}: a cloze item is {shape}")
-                sentences.update(item["text"].replace("[MASK]", answer) for answer in item["answers"])
+            for item in read_cloze_file(path):
+                sentences.update(item.text.replace("[MASK]", answer) for answer in item.answers)
+        elif path.suffix == ".tsv":
+            for pair in read_pairs_file(path):
+                sentences.update((pair.grammatical, pair.ungrammatical))
         else:
-            for line in lines[1:]:
-                sentences.update(line.split("\t")[:2])
+            raise ValueError(f"{path}: an evaluation file is .jsonl (cloze) or .tsv (minimal pairs)")
     return frozenset(sentences)
 
 

@@ -93,17 +93,13 @@ def word_totals(counts: Mapping[tuple[str, int, str], int]) -> dict[tuple[str, s
     return dict(totals)
 
 
-def _word(lemma: str) -> str:
-    return re.sub(r"\(.*\)$", "", lemma).replace("_", " ")
-
-
 def parse_data_line(line: str, pos: str) -> Entry | None:
     """One synset of a ``data.*`` file with its pointers (wndb(5WN)); None for the licence header."""
     if line.startswith("  ") or " | " not in line:
         return None
     fields = line.split(" | ", 1)[0].split()
     n_words = int(fields[3], 16)
-    lemmas = tuple(_word(fields[4 + 2 * i]) for i in range(n_words))
+    lemmas = tuple(wordnet.lemma_text(fields[4 + 2 * i]) for i in range(n_words))
     at = 4 + 2 * n_words
     n_pointers = int(fields[at])
     pointers = []

@@ -64,6 +64,11 @@ def _split_gloss(gloss: str) -> tuple[list[str], list[str]]:
     return definitions, examples
 
 
+def lemma_text(lemma: str) -> str:
+    """A data-file lemma as text: the adjective marker ``(a)``/``(p)``/``(ip)`` dropped, ``_`` as spaces."""
+    return re.sub(r"\(.*\)$", "", lemma).replace("_", " ")
+
+
 def parse_wordnet_line(line: str, pos: str) -> Synset | None:
     """Parse one line of a WordNet ``data.*`` file (format: wndb(5WN)); None for the header."""
     if line.startswith("  ") or " | " not in line:
@@ -71,7 +76,7 @@ def parse_wordnet_line(line: str, pos: str) -> Synset | None:
     head, gloss = line.split(" | ", 1)
     fields = head.split()
     n_words = int(fields[3], 16)  # w_cnt is hexadecimal
-    lemmas = tuple(re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).replace("_", " ") for i in range(n_words))
+    lemmas = tuple(lemma_text(fields[4 + 2 * i]) for i in range(n_words))
     definitions, examples = _split_gloss(gloss.strip())
     return Synset(pos=pos, lemmas=lemmas, definitions=tuple(definitions), examples=tuple(examples))
 
