@@ -12,6 +12,8 @@ Trainer's set-up is).
 
     python bench/bench_pretrain.py                     # random MiniLM-sized BERT (6 x 384, 30k vocab)
     python bench/bench_pretrain.py --steps 8 --repeat 3 --model assets/model
+    python bench/bench_pretrain.py --precision bf16    # both in bf16 autocast (Trainer: bf16=True)
+    python bench/bench_pretrain.py --compare precision # ours in bf16 against ours in full precision
 """
 
 from __future__ import annotations
@@ -39,12 +41,12 @@ def corpus_lines() -> list[str]:
     return lines
 
 
-def run_ours(lm, packed, held, args, out_dir: Path) -> float:
+def run_ours(lm, packed, held, args, out_dir: Path, precision: str) -> float:
     from mlm_explorer.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig(
         seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps,
-        eval_every=10**9, checkpoint_minutes=10**6, save_fp16=False,
+        eval_every=10**9, checkpoint_minutes=10**6, save_fp16=False, mixed_precision=precision,
     )
     model = copy.deepcopy(lm.model).train()
     result = pretrain(model, lm.tokenizer, packed, held, out_dir, config)
@@ -75,7 +77,7 @@ def run_trainer(lm, packed, args, out_dir: str) -> float:
         adam_beta1=d.betas[0], adam_beta2=d.betas[1], adam_epsilon=d.eps, max_grad_norm=d.clip,
         logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, dataloader_pin_memory=False, dataloader_drop_last=True,
-        use_cpu=not torch.cuda.is_available(), seed=0,
+        use_cpu=not torch.cuda.is_available(), seed=0, bf16=args.precision == "bf16",
     )
     model = copy.deepcopy(lm.model).train()
     trainer = Trainer(model=model, args=training, train_dataset=dataset, data_collator=collate)
@@ -94,6 +96,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (after one warm-up each)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, like a Space)")
+    parser.add_argument("--precision", choices=("no", "bf16"), default="no",
+                        help="both loops in this precision (default no: full precision)")
+    parser.add_argument("--compare", choices=("trainer", "precision"), default="trainer",
+                        help="baseline: Trainer (default), or our own loop in full precision against bf16")
     args = parser.parse_args()
 
     import torch
@@ -113,22 +119,30 @@ def main() -> None:
 
     ours, theirs = [], []
     for i in range(args.repeat + 1):  # run 0 warms both up and is not counted
-        o = run_ours(lm, packed, held, args, Path(tmp.name) / f"ours-{i}")
-        t = run_trainer(lm, packed, args, str(Path(tmp.name) / f"trainer-{i}"))
+        if args.compare == "precision":
+            o = run_ours(lm, packed, held, args, Path(tmp.name) / f"bf16-{i}", "bf16")
+            t = run_ours(lm, packed, held, args, Path(tmp.name) / f"fp32-{i}", "no")
+        else:
+            o = run_ours(lm, packed, held, args, Path(tmp.name) / f"ours-{i}", args.precision)
+            t = run_trainer(lm, packed, args, str(Path(tmp.name) / f"trainer-{i}"))
         if i:
             ours.append(o)
             theirs.append(t)
+    new, base = ("bf16", "fp32") if args.compare == "precision" else ("ours", "trainer")
     report = {
         "model": "random MiniLM-sized BERT (6x384, 30522 vocab)" if not args.model else args.model,
         "device": "cuda" if torch.cuda.is_available() else f"cpu ({args.threads} threads)",
         "rows": len(packed), "seq_len": args.seq_len, "steps": args.steps, "batch_size": args.batch_size,
-        "runs": args.repeat,
-        "ours_tokens_per_s": round(statistics.median(ours), 1),
-        "trainer_tokens_per_s": round(statistics.median(theirs), 1),
+        "runs": args.repeat, "precision": "bf16 vs no" if args.compare == "precision" else args.precision,
+        f"{new}_tokens_per_s": round(statistics.median(ours), 1),
+        f"{base}_tokens_per_s": round(statistics.median(theirs), 1),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 2),
     }
     print(json.dumps(report, indent=2))
-    print(f"ours / Trainer throughput: {report['ratio']:.2f}x (target >= 1.0x)")
+    if args.compare == "precision":
+        print(f"bf16 / full-precision throughput of our loop: {report['ratio']:.2f}x")
+    else:
+        print(f"ours / Trainer throughput: {report['ratio']:.2f}x (target >= 1.0x)")
 
 
 if __name__ == "__main__":

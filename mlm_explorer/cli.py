@@ -464,7 +464,7 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 
 def _add_pretrain_parser(subparsers) -> None:
-    from mlm_explorer.pretrain import PretrainConfig, ScratchSize
+    from mlm_explorer.pretrain import PRECISIONS, PretrainConfig, ScratchSize
 
     d, s = PretrainConfig(), ScratchSize()
     p = subparsers.add_parser("pretrain", help="masked-LM pretraining: warm start or from scratch")
@@ -489,6 +489,8 @@ def _add_pretrain_parser(subparsers) -> None:
     add("--eval-every", type=_positive_int, default=d.eval_every, help=f"default {d.eval_every} steps")
     add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
     add("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    add("--precision", choices=PRECISIONS, default=d.mixed_precision,
+        help="bf16 mixed precision; auto: on a GPU or a CPU with native bf16 (default auto)")
     add("--resume", action="store_true", help="continue from OUT/checkpoint")
     add("--json", action="store_true", help="print the summary as JSON")
 
@@ -511,7 +513,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(
         seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps, minutes=minutes,
         eval_every=args.eval_every, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
-        policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word),
+        policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word), mixed_precision=args.precision,
     )
     scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
     main_process = PartialState().is_main_process

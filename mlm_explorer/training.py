@@ -239,6 +239,7 @@ class TrainConfig:
     max_steps: int | None = None  # a step budget; the schedule spans it
     max_seconds: float | None = None  # a time budget: the schedule spans it when there is no step budget
     seed: int = 0  # dropout's random stream (in a forked RNG: the global one is left alone)
+    bf16: bool = False  # autocast the forward to bf16; weights, gradients and AdamW stay fp32
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_seconds is None:
@@ -332,7 +333,10 @@ def train(
         started = time.perf_counter()
         while stopped == "completed" and progress() < 1.0:
             for batch in batches:
-                loss_sum, _, n_targets = wrapped(**batch)
+                # Our own autocast rather than Accelerator(mixed_precision=...): accelerate keeps one
+                # precision per process and refuses a second, and the app's fine-tuning shares it.
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                    loss_sum, _, n_targets = wrapped(**batch)
                 loss = loss_sum / max(n_targets, 1)
                 accelerator.backward(loss)
                 if config.clip:

@@ -20,6 +20,7 @@ from mlm_explorer.pretrain import (
     candidate_ids_for,
     heldout_metrics,
     pack_lines,
+    resolve_precision,
     run_pretraining,
     warm_start,
 )
@@ -141,6 +142,30 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert lr_factor(1.0, 0.1) == 0.0
 
 
+def test_precision_auto_is_bf16_only_where_the_chip_has_it() -> None:
+    assert resolve_precision("auto", cuda=True, cpu_bf16=False) == "bf16"
+    assert resolve_precision("auto", cuda=False, cpu_bf16=True) == "bf16"
+    assert resolve_precision("auto", cuda=False, cpu_bf16=False) == "no"
+    assert resolve_precision("no", cuda=True, cpu_bf16=True) == "no"  # asked for: kept
+    assert resolve_precision("bf16", cuda=False, cpu_bf16=False) == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp8", cuda=False, cpu_bf16=True)
+
+
+@pytest.mark.slow
+def test_bf16_run_trains_and_records_its_precision(corpus_file: Path, tmp_path: Path) -> None:
+    """bf16 autocast on a CPU: the loss still falls, the weights stay fp32, training.json says bf16."""
+    config = PretrainConfig(seq_len=32, batch_size=8, lr=2e-3, max_steps=40, eval_every=40,
+                            save_fp16=False, mixed_precision="bf16", policy=PolicyConfig(rate=0.3))
+    losses: list[float] = []
+    result = run_pretraining([corpus_file], tmp_path / "bf16", config, scratch=TINY,
+                             on_step=lambda s, loss, p: losses.append(loss), log=lambda m: None)
+    assert result.steps == 40
+    assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8 - 0.3
+    assert AutoModelForMaskedLM.from_pretrained(tmp_path / "bf16").dtype == torch.float32
+    assert json.loads((tmp_path / "bf16" / "training.json").read_text())["precision"] == "bf16"
+
+
 @pytest.mark.slow
 def test_from_scratch_loss_falls_and_folder_reloads(corpus_file: Path, tmp_path: Path) -> None:
     losses: list[float] = []
@@ -205,9 +230,10 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
     out = tmp_path / "cli"
     code = main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
                  "--vocab-size", "200", "--layers", "1", "--hidden", "32", "--heads", "2",
-                 "--steps", "4", "--batch-size", "4", "--seq-len", "32", "--json"])
+                 "--steps", "4", "--batch-size", "4", "--seq-len", "32", "--precision", "no", "--json"])
     assert code == 0
     assert (out / "model.safetensors").exists() and (out / "MODEL_CARD.md").exists()
+    assert json.loads((out / "training.json").read_text())["precision"] == "no"
     summary = json.loads(capsys.readouterr().out)  # progress lines go to stderr: stdout is JSON alone
     assert summary["steps"] == 4 and summary["best_step"] == 4
     assert main(["pretrain", "--corpus", str(tmp_path / "missing.txt"), "--out", str(out),
@@ -215,6 +241,8 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--steps", "2"]) == 2
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
                  "--rate", "1.5"]) == 2
+    assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
+                 "--precision", "fp8"]) == 2
     assert "error:" in capsys.readouterr().err
 
 
