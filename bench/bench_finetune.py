@@ -11,6 +11,8 @@ set size above what the process used just before each run, sampled every
 
     python bench/bench_finetune.py                       # random MiniLM-sized BERT (6 x 384, 30k vocab)
     python bench/bench_finetune.py --model assets/model --steps 40 --repeat 3
+    python bench/bench_finetune.py --precision bf16    # both in bf16 autocast (Trainer: bf16=True)
+    python bench/bench_finetune.py --compare precision # ours in bf16 against ours in full precision
 """
 
 from __future__ import annotations
@@ -69,12 +71,12 @@ class PeakMemory:
             self.peak = torch.cuda.max_memory_allocated()
 
 
-def run_ours(lm, texts, args) -> tuple[float, int, float]:
+def run_ours(lm, texts, args, precision: str) -> tuple[float, int, float]:
     from mlm_explorer.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
         steps=args.steps, lr=args.lr, batch_size=args.batch_size, rate=0.15, warmup=0.1, probe_every=0,
-        max_length=args.max_length, heldout_fraction=0.0,
+        max_length=args.max_length, heldout_fraction=0.0, precision=precision,
     )
     with PeakMemory() as mem:
         result = finetune(lm, texts, config)
@@ -99,7 +101,7 @@ def run_trainer(lm, windows, args, out_dir: str) -> tuple[float, int, float]:
         learning_rate=args.lr, warmup_steps=int(0.1 * args.steps), lr_scheduler_type="linear",
         weight_decay=0.01, max_grad_norm=1.0, logging_strategy="no", save_strategy="no", report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-        use_cpu=not torch.cuda.is_available(), seed=0,
+        use_cpu=not torch.cuda.is_available(), seed=0, bf16=args.precision == "bf16",
     )
     model = copy.deepcopy(lm.model).train()
     trainer = Trainer(model=model, args=training, train_dataset=dataset, data_collator=collate)
@@ -121,6 +123,10 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (after one warm-up each)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, like a Space)")
+    parser.add_argument("--precision", choices=("no", "bf16"), default="no",
+                        help="both loops in this precision (default no: full precision)")
+    parser.add_argument("--compare", choices=("trainer", "precision"), default="trainer",
+                        help="baseline: Trainer (default), or our own loop in full precision against bf16")
     args = parser.parse_args()
 
     import torch
@@ -139,28 +145,35 @@ def main() -> None:
 
     ours, theirs = [], []
     for i in range(args.repeat + 1):  # run 0 warms both up and is not counted
-        o = run_ours(lm, texts, args)
-        t = run_trainer(lm, windows, args, str(Path(tmp.name) / f"trainer-{i}"))
+        if args.compare == "precision":
+            o, t = run_ours(lm, texts, args, "bf16"), run_ours(lm, texts, args, "no")
+        else:
+            o = run_ours(lm, texts, args, args.precision)
+            t = run_trainer(lm, windows, args, str(Path(tmp.name) / f"trainer-{i}"))
         if i:
             ours.append(o)
             theirs.append(t)
     ours_tps = statistics.median(x[0] for x in ours)
     theirs_tps = statistics.median(x[0] for x in theirs)
+    new, base = ("bf16", "fp32") if args.compare == "precision" else ("ours", "trainer")
     report = {
         "model": "random MiniLM-sized BERT (6x384, 30522 vocab)" if not args.model else args.model,
         "device": "cuda" if torch.cuda.is_available() else f"cpu ({args.threads} threads)",
         "data": Path(args.data).name, "windows": len(windows.input_ids), "steps": args.steps,
         "batch_size": args.batch_size, "runs": args.repeat,
-        "ours_tokens_per_s": round(ours_tps, 1), "trainer_tokens_per_s": round(theirs_tps, 1),
+        "precision": "bf16 vs no" if args.compare == "precision" else args.precision,
+        f"{new}_tokens_per_s": round(ours_tps, 1), f"{base}_tokens_per_s": round(theirs_tps, 1),
         "ratio": round(ours_tps / theirs_tps, 2),
-        "ours_s_per_step": round(statistics.median(x[2] for x in ours), 3),
-        "trainer_s_per_step": round(statistics.median(x[2] for x in theirs), 3),
-        "ours_peak_mb": round(max(x[1] for x in ours) / 2**20, 1),
-        "trainer_peak_mb": round(max(x[1] for x in theirs) / 2**20, 1),
+        f"{new}_s_per_step": round(statistics.median(x[2] for x in ours), 3),
+        f"{base}_s_per_step": round(statistics.median(x[2] for x in theirs), 3),
+        f"{new}_peak_mb": round(max(x[1] for x in ours) / 2**20, 1),
+        f"{base}_peak_mb": round(max(x[1] for x in theirs) / 2**20, 1),
     }
     print(json.dumps(report, indent=2))
-    print(f"ours / Trainer throughput: {report['ratio']:.2f}x (target >= 1.0x)")
-
+    if args.compare == "precision":
+        print(f"bf16 / full-precision throughput of our loop: {report['ratio']:.2f}x")
+    else:
+        print(f"ours / Trainer throughput: {report['ratio']:.2f}x (target >= 1.0x)")
 
 if __name__ == "__main__":
     main()

@@ -304,6 +304,7 @@ def _run_eval_pairs(args: argparse.Namespace) -> int:
 
 def _add_finetune_parser(subparsers) -> None:
     from mlm_explorer.finetune import FinetuneConfig, default_lr
+    from mlm_explorer.training import PRECISIONS
 
     d = FinetuneConfig()
     p = subparsers.add_parser(
@@ -323,6 +324,8 @@ def _add_finetune_parser(subparsers) -> None:
     add("--from-scratch", action="store_true", help="start from a random small encoder, same tokenizer")
     add("--probe", action="append", default=[], help="a sentence with [MASK] to compare (repeatable)")
     add("--no-zip", action="store_true", help="do not write OUT.zip next to the folder")
+    add("--precision", choices=PRECISIONS, default=d.precision,
+        help="bf16 mixed precision; auto: on a GPU or a CPU with native bf16 (default auto)")
     _add_common(p)
 
 
@@ -336,7 +339,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     data = read_file(args.data, text_column=args.text_column)  # read before loading: a bad file fails fast
     config = validate_config(FinetuneConfig(  # nonsense settings fail before the model loads
         steps=args.steps, lr=args.lr, rate=args.rate, seed=args.seed, batch_size=args.batch_size,
-        max_seconds=args.max_seconds, from_scratch=args.from_scratch,
+        max_seconds=args.max_seconds, from_scratch=args.from_scratch, precision=args.precision,
     ))
     lm = _load(args)
     main_process = PartialState().is_main_process  # under `accelerate launch`, one process reports
@@ -464,7 +467,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 
 def _add_pretrain_parser(subparsers) -> None:
-    from mlm_explorer.pretrain import PRECISIONS, PretrainConfig, ScratchSize
+    from mlm_explorer.pretrain import PretrainConfig, ScratchSize
+    from mlm_explorer.training import PRECISIONS
 
     d, s = PretrainConfig(), ScratchSize()
     p = subparsers.add_parser("pretrain", help="masked-LM pretraining: warm start or from scratch")

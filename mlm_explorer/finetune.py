@@ -48,11 +48,14 @@ from torch import nn
 from mlm_explorer.data import DataError, Split, TextData, Windows, split_heldout, tokenize_windows
 from mlm_explorer.masking import MAX_SEED, PolicyConfig, validate_policy
 from mlm_explorer.training import (
+    PRECISIONS,
     MaskingCollator,
     Metrics,
     TrainConfig,
+    cpu_has_bf16,
     evaluate,
     fresh_model,
+    resolve_precision,
     save_model,
     train,
 )
@@ -95,6 +98,7 @@ class FinetuneConfig:
     eval_seed: int = 1234  # fixed masking of the held-out part, so before and after are comparable.
     eval_batch_size: int = 32  # held-out windows per forward pass.
     policy: PolicyConfig | None = None  # full policy; None: BERT's 80/10/10 at `rate`.
+    precision: str = "auto"  # bf16 autocast where the chip has it (training.resolve_precision).
 
     @property
     def learning_rate(self) -> float:
@@ -146,6 +150,8 @@ def validate_config(config: FinetuneConfig, limits: Limits = Limits()) -> Finetu
     if config.max_seconds is not None:
         number("time budget (seconds)", config.max_seconds, 1.0, limits.seconds)
     validate_policy(config.masking)
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}.")
     whole = ("steps", "batch_size", "seed", "max_length", "top_k", "probe_every")
     return dataclasses.replace(config, **{name: int(getattr(config, name)) for name in whole})
 
@@ -232,6 +238,7 @@ class FinetuneResult:
     probes_before: tuple[Probe, ...]
     probes_after: tuple[Probe, ...]
     notes: tuple[str, ...] = ()
+    precision: str = "no"  # what config.precision meant on this machine: "bf16" or "no"
 
     def summary(self) -> dict:
         """A JSON-able summary (the CLI prints it; the model card is built from it)."""
@@ -248,6 +255,7 @@ class FinetuneResult:
             "stopped": self.stopped,
             "seconds": round(self.seconds, 2),
             "tokens_per_second": round(self.tokens_per_second, 1),
+            "precision": self.precision,
             "first_loss": self.losses[0] if self.losses else None,
             "last_loss": self.losses[-1] if self.losses else None,
             "before": _metrics_dict(self.before),
@@ -402,6 +410,7 @@ def finetune(
     else:
         model = copy.deepcopy(lm.model)  # the cached model is shared: never train it in place
     model.to(accelerator.device)
+    precision = resolve_precision(config.precision, accelerator.device.type == "cuda", cpu_has_bf16())
 
     # ---- before
     before = heldout_metrics(model, prepared.heldout, tokenizer, candidates, config)
@@ -427,7 +436,7 @@ def finetune(
 
     schedule = TrainConfig(lr=config.learning_rate, warmup=config.warmup, weight_decay=config.weight_decay,
                            clip=config.clip, max_steps=config.steps, max_seconds=config.max_seconds,
-                           seed=config.seed)
+                           seed=config.seed, bf16=precision == "bf16")
     done = train(model, loader, schedule, accelerator, report, stop.is_set if stop is not None else None)
 
     # ---- after
@@ -440,6 +449,7 @@ def finetune(
         n_windows=len(prepared.train.input_ids), losses=done.losses, steps=done.steps, stopped=done.stopped,
         seconds=done.seconds, tokens_per_second=done.tokens / max(done.seconds, 1e-9), before=before,
         after=after, probes_before=probes_before, probes_after=probes_after, notes=notes,
+        precision=precision,
     )
 
 

@@ -52,7 +52,9 @@ from mlm_explorer.training import (
     ScratchSize,
     Step,
     TrainConfig,
+    cpu_has_bf16,
     evaluate,
+    resolve_precision,
     save_model,
     train,
 )
@@ -78,38 +80,6 @@ class PretrainConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # the 80/10/10 policy (BERT §3.1).
     mixed_precision: str = "auto"  # "auto": bf16 where the chip has it natively (see resolve_precision).
     save_fp16: bool = True  # halves the folder (fp16 loads back as fp32 on a CPU).
-
-
-PRECISIONS = ("auto", "bf16", "no")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), so autocast pays off.
-
-    Without those instructions oneDNN emulates bf16 and a step gets slower, not faster.
-    ``torch.cpu._is_avx512_bf16_supported`` asks the CPU (AMX implies AVX512-BF16); it is
-    private, so a torch without it counts as "no".
-    """
-    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
-
-
-def resolve_precision(setting: str, cuda: bool, cpu_bf16: bool) -> str:
-    """The ``Accelerator`` mixed-precision mode for a setting of :data:`PRECISIONS`.
-
-    "auto" is bf16 on a GPU and on a CPU with native bf16: there a training step of the
-    bundled encoder (batch 64 x 64) takes 1.4 s instead of 3.7 s on one core, and autocast
-    keeps the weights and the optimizer in fp32 (mixed precision, Micikevicius et al. 2018),
-    so only the matmuls round. Elsewhere it is full precision.
-    """
-    if setting not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {setting!r}")
-    if setting == "auto":
-        return "bf16" if cuda or cpu_bf16 else "no"
-    return setting
 
 
 @dataclass(frozen=True)

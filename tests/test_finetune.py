@@ -121,12 +121,25 @@ def test_long_lines_are_trained_as_windows(tiny_bert_dir):
         (dict(rate=0.0), "masking rate must be between"),
         (dict(batch_size=-1), "batch size"),
         (dict(max_seconds=0), "time budget"),
+        (dict(precision="fp8"), "precision must be one of auto, bf16, no"),
     ],
 )
 def test_nonsense_settings_are_refused(tiny_bert_dir, kwargs, message):
     lm = load_model(str(tiny_bert_dir))
     with pytest.raises(ValueError, match=message):
         ft.finetune(lm, REPETITIVE, ft.FinetuneConfig(**kwargs))
+
+
+@pytest.mark.slow
+def test_bf16_fine_tuning_learns_and_says_so(tiny_model_dir):
+    """bf16 autocast (what "auto" picks on a GPU or a bf16 CPU): loss falls, weights stay fp32."""
+    lm = load_model(str(tiny_model_dir))
+    res = ft.finetune(lm, REPETITIVE, fast(steps=60, precision="bf16"))
+    assert sum(res.losses[-5:]) / 5 < sum(res.losses[:5]) / 5 - 0.5
+    assert res.after.loss < res.before.loss
+    assert all(p.dtype == torch.float32 for p in res.model.parameters())
+    assert res.summary()["precision"] == "bf16"
+    assert ft.finetune(lm, REPETITIVE, fast(steps=2, precision="no")).summary()["precision"] == "no"
 
 
 def test_bad_data_and_probes_are_refused(tiny_bert_dir):
@@ -172,11 +185,12 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     out = tmp_path / "models" / "toy"
     code = main(["finetune", "--model", str(tiny_bert_dir), "--data", str(data), "--text-column", "body",
                  "--out", str(out), "--steps", "4", "--lr", "1e-3", "--seed", "3", "--probe", PROBE,
-                 "--json"])
+                 "--precision", "no", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
     assert summary["steps"] == 4 and summary["settings"]["seed"] == 3 and summary["data"] == "toy.csv"
+    assert summary["precision"] == "no" and summary["settings"]["precision"] == "no"
     assert (out / "MODEL_CARD.md").is_file() and (out / "model.safetensors").is_file()
     assert (tmp_path / "models" / "toy.zip").is_file()
     assert "fine-tuning" in captured.err  # tqdm progress on stderr

@@ -20,11 +20,10 @@ from mlm_explorer.pretrain import (
     candidate_ids_for,
     heldout_metrics,
     pack_lines,
-    resolve_precision,
     run_pretraining,
     warm_start,
 )
-from mlm_explorer.training import lr_factor
+from mlm_explorer.training import lr_factor, resolve_precision
 from tests.tiny_models import TOY_CORPUS
 
 TINY = ScratchSize(vocab_size=200, layers=1, hidden=32, heads=2, intermediate=64)
