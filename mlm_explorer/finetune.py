@@ -81,7 +81,7 @@ def default_lr(from_scratch: bool) -> float:
 class FinetuneConfig:
     """Settings of one fine-tuning run; defaults take about a minute for the bundled model on 2 cores."""
 
-    steps: int = 150  # optimizer steps; ~0.4 s each for a 22M-parameter encoder at batch 16 on 2 cores.
+    steps: int = 150  # optimizer steps; 0.2-0.4 s each for a 22M-parameter encoder at batch 16 on 2 cores.
     lr: float | None = None  # peak learning rate; None: LR_CONTINUE, or LR_SCRATCH from scratch.
     warmup: float = 0.1  # share of the steps spent warming up linearly (BERT used 1%..10%).
     batch_size: int = 16  # windows per step; small data wants small batches to see many updates.
