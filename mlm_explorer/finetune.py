@@ -48,10 +48,10 @@ from torch import nn
 from mlm_explorer.data import DataError, Split, TextData, Windows, split_heldout, tokenize_windows
 from mlm_explorer.masking import MAX_SEED, PolicyConfig, validate_policy
 from mlm_explorer.training import (
-    PRECISIONS,
     MaskingCollator,
     Metrics,
     TrainConfig,
+    check_precision,
     cpu_has_bf16,
     evaluate,
     fresh_model,
@@ -150,8 +150,7 @@ def validate_config(config: FinetuneConfig, limits: Limits = Limits()) -> Finetu
     if config.max_seconds is not None:
         number("time budget (seconds)", config.max_seconds, 1.0, limits.seconds)
     validate_policy(config.masking)
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}.")
+    check_precision(config.precision)
     whole = ("steps", "batch_size", "seed", "max_length", "top_k", "probe_every")
     return dataclasses.replace(config, **{name: int(getattr(config, name)) for name in whole})
 

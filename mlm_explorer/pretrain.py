@@ -105,6 +105,7 @@ class PretrainResult:
     train_losses: tuple[tuple[int, float], ...]
     init: InitReport | None
     stopped: str = "completed"  # "completed", "time budget" or "stopped" (on_step returned False)
+    precision: str = "no"  # what config.mixed_precision meant on this machine: "bf16" or "no"
 
 
 # --------------------------------------------------------------------------- data
@@ -425,6 +426,7 @@ def pretrain(
     return PretrainResult(
         out_dir=out_dir, steps=done.steps, seconds=done.seconds, tokens_seen=done.tokens, best=best,
         history=tuple(history), train_losses=tuple(losses), init=init, stopped=done.stopped,
+        precision=precision,
     )
 
 
@@ -450,7 +452,7 @@ def write_model_card(
         if torch.cuda.is_available()
         else platform.processor() or "cpu",
         "torch": torch.__version__,
-        "precision": resolve_precision(config.mixed_precision, torch.cuda.is_available(), cpu_has_bf16()),
+        "precision": result.precision,
     } | (extra or {})
     (out_dir / "training.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     lines = [

@@ -243,6 +243,12 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def check_precision(setting: str) -> None:
+    """``ValueError`` with a sentence unless ``setting`` is one of :data:`PRECISIONS`."""
+    if setting not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {setting!r}.")
+
+
 def resolve_precision(setting: str, cuda: bool, cpu_bf16: bool) -> str:
     """The precision, "bf16" or "no", that a setting of :data:`PRECISIONS` means here.
 
@@ -251,8 +257,7 @@ def resolve_precision(setting: str, cuda: bool, cpu_bf16: bool) -> str:
     keeps the weights and the optimizer in fp32 (mixed precision, Micikevicius et al. 2018),
     so only the matmuls round. Elsewhere it is full precision.
     """
-    if setting not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {setting!r}")
+    check_precision(setting)
     if setting == "auto":
         return "bf16" if cuda or cpu_bf16 else "no"
     return setting
