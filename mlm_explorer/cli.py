@@ -490,6 +490,9 @@ def _add_pretrain_parser(subparsers) -> None:
     add("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     add("--rate", type=_fraction("--rate"), default=0.15, help="masking rate (default 0.15)")
     add("--whole-word", action="store_true", help="whole-word masking")
+    add("--mask-frequent-less", type=float, default=None, metavar="T",
+        help="select frequent tokens less, weight min(1, sqrt(T / share)); 1e-3 spares about the "
+             "100 commonest words (default: uniform, as BERT)")
     add("--eval-every", type=_positive_int, default=d.eval_every, help=f"default {d.eval_every} steps")
     add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
     add("--seed", type=int, default=d.seed, help=f"default {d.seed}")
@@ -511,6 +514,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
             raise UsageError(f"corpus file not found: {path}")
     if args.lr <= 0 or args.lr > 1:
         raise UsageError(f"--lr must be in (0, 1], got {args.lr}")
+    if args.mask_frequent_less is not None and not 0 < args.mask_frequent_less <= 1:
+        raise UsageError(f"--mask-frequent-less must be in (0, 1], got {args.mask_frequent_less}")
     minutes = args.minutes if args.minutes is not None else (None if args.steps else 10.0)
     if minutes is not None and minutes <= 0:
         raise UsageError(f"--minutes must be positive, got {minutes}")
@@ -518,6 +523,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps, minutes=minutes,
         eval_every=args.eval_every, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word), mixed_precision=args.precision,
+        frequent_threshold=args.mask_frequent_less,
     )
     scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
     main_process = PartialState().is_main_process

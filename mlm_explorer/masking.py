@@ -107,23 +107,62 @@ class CorruptedBatch:
     actions: torch.Tensor  # int8 codes, see ACTIONS
 
 
+def frequency_weights(counts: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Per-id selection weights that mask frequent tokens less: ``min(1, sqrt(threshold / f))``.
+
+    ``f`` is an id's share of ``counts`` (how often each id occurs in the training rows). This is
+    word2vec's subsampling of frequent words (Mikolov et al. 2013, §2.3) used for *selection*:
+    at ``threshold`` 1e-3 the weight of "the" (f ≈ 0.05) is about 0.14 while every id rarer than
+    0.1% keeps weight 1, so more of the 15% budget falls on content words, the kind a cloze
+    question asks for (REALM's salient-span masking and PMI-masking make the same trade:
+    Guu et al. 2020, §3.4; Levine et al. 2021). Ids never seen get weight 1.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold!r}.")
+    counts = counts.double()
+    share = counts / counts.sum().clamp(min=1.0)
+    weights = torch.sqrt(threshold / share.clamp(min=1e-30)).clamp(max=1.0)
+    return torch.where(counts > 0, weights, torch.ones_like(weights)).float()
+
+
 def _selection_probabilities(
-    special_mask: torch.Tensor, rate: float, word_ids: torch.Tensor | None, generator: torch.Generator
+    special_mask: torch.Tensor,
+    rate: float,
+    word_ids: torch.Tensor | None,
+    generator: torch.Generator,
+    token_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bool (batch, T): which tokens are selected as targets.
 
     Token-level: one Bernoulli(rate) draw per non-special token, as in the
     transformers collator. Whole-word: one draw per word (``word_ids`` >= 0),
     shared by all of its pieces, as in BERT's whole-word-masking release and
-    ``DataCollatorForWholeWordMask``.
+    ``DataCollatorForWholeWordMask``. With ``token_weights`` (batch, T) a unit
+    (token, or word: the largest weight of its pieces, so a rare word split into a
+    common first piece stays rare) is drawn with probability ``rate * w / mean(w)``,
+    the mean over the batch's units, capped at 1: the expected share of selected
+    units stays ``rate`` (a little under it where the cap bites).
     """
     batch, length = special_mask.shape
     if word_ids is None:
         draws = torch.rand((batch, length), generator=generator)
-        return (draws < rate) & ~special_mask
-    n_words = int(word_ids.max().item()) + 1 if word_ids.numel() else 0
-    word_draws = torch.rand((batch, max(n_words, 1)), generator=generator) < rate
+        if token_weights is None:
+            return (draws < rate) & ~special_mask
+        valid = ~special_mask
+        mean = token_weights[valid].mean() if valid.any() else token_weights.new_tensor(1.0)
+        return (draws < (rate * token_weights / mean).clamp(max=1.0)) & valid
+    n_words = max(int(word_ids.max().item()) + 1 if word_ids.numel() else 0, 1)
     valid = (word_ids >= 0) & ~special_mask
+    word_rate = torch.full((batch, n_words), rate)
+    if token_weights is not None:
+        index = torch.where(valid, word_ids, 0)
+        weight = torch.zeros((batch, n_words)).scatter_reduce(
+            1, index, torch.where(valid, token_weights.float(), 0.0), reduce="amax"
+        )
+        present = torch.zeros((batch, n_words)).scatter_add(1, index, valid.float()) > 0
+        mean = weight[present].mean() if present.any() else weight.new_tensor(1.0)
+        word_rate = (rate * weight / mean).clamp(max=1.0)
+    word_draws = torch.rand((batch, n_words), generator=generator) < word_rate
     picked = torch.gather(word_draws, 1, word_ids.clamp(min=0))
     return picked & valid
 
@@ -136,6 +175,7 @@ def corrupt_batch(
     config: PolicyConfig,
     generator: torch.Generator,
     word_ids: torch.Tensor | None = None,
+    token_weights: torch.Tensor | None = None,
 ) -> CorruptedBatch:
     """Apply the 80/10/10 policy to a batch of token ids.
 
@@ -148,13 +188,15 @@ def corrupt_batch(
         generator: the only source of randomness, so a seed reproduces the plan.
         word_ids: optional (batch, T) word index per token, -1 for special tokens;
             given and ``config.whole_word`` set, selection is per word.
+        token_weights: optional (batch, T) selection weights (see :func:`frequency_weights`);
+            ``None`` is BERT's uniform selection.
     """
     validate_policy(config)
     if candidate_ids.numel() == 0:
         raise ValueError("The vocabulary has no non-special token to draw random replacements from.")
     special_mask = special_mask.bool()
     selected = _selection_probabilities(
-        special_mask, config.rate, word_ids if config.whole_word else None, generator
+        special_mask, config.rate, word_ids if config.whole_word else None, generator, token_weights
     )
     # One uniform draw per token splits the selected ones into mask / random / keep
     # with exactly the configured shares (the collator uses two chained Bernoullis,

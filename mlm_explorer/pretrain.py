@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from mlm_explorer.masking import PolicyConfig, replacement_candidates
+from mlm_explorer.masking import PolicyConfig, frequency_weights, replacement_candidates
 from mlm_explorer.training import (
     MaskingCollator,
     Metrics,
@@ -78,6 +78,9 @@ class PretrainConfig:
     checkpoint_minutes: float = 10.0  # wall-clock interval between resumable checkpoints.
     seed: int = 0  # packing order, masking and dropout all derive from it.
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # the 80/10/10 policy (BERT §3.1).
+    # Mask frequent tokens less: selection weight min(1, sqrt(t / f)) with this t (see
+    # masking.frequency_weights; 1e-3 spares roughly the 100 commonest words). None: uniform (BERT).
+    frequent_threshold: float | None = None
     mixed_precision: str = "auto"  # "auto": bf16 where the chip has it natively (see resolve_precision).
     save_fp16: bool = True  # halves the folder (fp16 loads back as fp32 on a CPU).
 
@@ -273,16 +276,27 @@ def from_scratch(tokenizer, size: ScratchSize, seq_len: int):
 
 
 def packed_collator(packed: Packed, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
-                    seed: int) -> MaskingCollator:
+                    seed: int, id_weights: torch.Tensor | None = None) -> MaskingCollator:
     """Batches of packed rows masked by ``policy`` (whole words where it asks), masks seeded by ``seed``."""
     return MaskingCollator(packed.input_ids, packed.special, tokenizer.pad_token_id, tokenizer.mask_token_id,
-                           candidates, policy, torch.Generator().manual_seed(seed), word_ids=packed.word_ids)
+                           candidates, policy, torch.Generator().manual_seed(seed), word_ids=packed.word_ids,
+                           id_weights=id_weights)
+
+
+def token_counts(packed: Packed, vocab_size: int) -> torch.Tensor:
+    """How often each id occurs in ``packed`` outside special tokens and padding: (vocab_size,) long."""
+    return torch.bincount(packed.input_ids[~packed.special], minlength=vocab_size)[:vocab_size]
 
 
 def heldout_metrics(model, packed: Packed, tokenizer, candidates: torch.Tensor, policy: PolicyConfig,
-                    step: int, seed: int = 1234, batch_size: int = 128) -> Metrics:
-    """Held-out masked-token loss and top-1 accuracy, with masking fixed by ``seed``."""
-    collate = packed_collator(packed, tokenizer, candidates, policy, seed)
+                    step: int, seed: int = 1234, batch_size: int = 128,
+                    id_weights: torch.Tensor | None = None) -> Metrics:
+    """Held-out masked-token loss and top-1 accuracy, with masking fixed by ``seed``.
+
+    ``id_weights`` are the training run's selection weights: the checkpoint is chosen on the
+    targets that training aims at.
+    """
+    collate = packed_collator(packed, tokenizer, candidates, policy, seed, id_weights)
     return evaluate(model, collate.fixed_batches(batch_size), step)
 
 
@@ -352,6 +366,8 @@ def pretrain(
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
     candidates = candidate_ids_for(tokenizer)
+    id_weights = None if config.frequent_threshold is None else frequency_weights(
+        token_counts(train_rows, len(tokenizer)), config.frequent_threshold)
     ckpt_dir = out_dir / "checkpoint"
     start = Resume(step=0, elapsed=0.0, tokens=0)
     best: Metrics | None = None
@@ -376,7 +392,8 @@ def pretrain(
 
     def check_heldout(step: int) -> None:
         nonlocal best, best_state
-        metrics = heldout_metrics(model, heldout, tokenizer, candidates, config.policy, step)
+        metrics = heldout_metrics(model, heldout, tokenizer, candidates, config.policy, step,
+                                  id_weights=id_weights)
         history.append(metrics)
         if best is None or metrics.loss < best.loss:
             best = metrics
@@ -404,7 +421,8 @@ def pretrain(
     # Each epoch a new shuffle; each process (and each resumed part) draws its own masks.
     epoch = start.step // max(1, len(train_rows) // config.batch_size)
     collate = packed_collator(train_rows, tokenizer, candidates, config.policy,
-                              (config.seed * 1_000_003 + start.step) * 64 + accelerator.process_index)
+                              (config.seed * 1_000_003 + start.step) * 64 + accelerator.process_index,
+                              id_weights)
     loader = torch.utils.data.DataLoader(
         list(range(len(train_rows))), batch_size=config.batch_size, shuffle=True, drop_last=True,
         collate_fn=collate, generator=torch.Generator().manual_seed(config.seed * 7919 + epoch),
@@ -470,7 +488,9 @@ def write_model_card(
         f"weight decay {config.weight_decay}",
         f"- masking: {config.policy.rate:.0%} of tokens selected, {config.policy.mask_share:.0%} mask / "
         f"{config.policy.random_share:.0%} random / {config.policy.keep_share:.0%} kept"
-        + (", whole-word" if config.policy.whole_word else ""),
+        + (", whole-word" if config.policy.whole_word else "")
+        + (f", frequent tokens masked less (t = {config.frequent_threshold:g})"
+           if config.frequent_threshold else ""),
         "",
         "## Held-out metrics (best checkpoint)",
     ]

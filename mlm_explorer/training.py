@@ -52,15 +52,16 @@ class MaskingCollator:
     ``ids`` is either a ``(N, T)`` tensor of packed rows (pretraining) or a
     list of variable-length rows (fine-tuning windows); a batch of the latter
     is padded to its own longest row only (dynamic padding). Padding counts
-    as special, so it is never a target. Runs on the CPU in the data loader
-    (masking draws from a CPU generator); a prepared loader then moves the
-    batch to the device.
+    as special, so it is never a target. ``id_weights`` (one per vocabulary id, see
+    :func:`mlm_explorer.masking.frequency_weights`) makes selection favour rarer tokens.
+    Runs on the CPU in the data loader (masking draws from a CPU generator); a
+    prepared loader then moves the batch to the device.
     """
 
     def __init__(self, ids: torch.Tensor | Sequence[Sequence[int]], special, pad_id: int, mask_id: int,
                  candidates: torch.Tensor, policy: PolicyConfig, generator: torch.Generator,
-                 word_ids: torch.Tensor | None = None):
-        self.ids, self.special, self.word_ids = ids, special, word_ids
+                 word_ids: torch.Tensor | None = None, id_weights: torch.Tensor | None = None):
+        self.ids, self.special, self.word_ids, self.id_weights = ids, special, word_ids, id_weights
         self.pad_id, self.mask_id, self.candidates = pad_id, mask_id, candidates
         self.policy, self.generator = policy, generator
 
@@ -83,7 +84,9 @@ class MaskingCollator:
                 special[b, :n] = torch.tensor(self.special[i])
                 attention[b, :n] = 1
             words = None
-        out = corrupt_batch(ids, special, self.mask_id, self.candidates, self.policy, self.generator, words)
+        weights = None if self.id_weights is None else self.id_weights[ids]
+        out = corrupt_batch(ids, special, self.mask_id, self.candidates, self.policy, self.generator, words,
+                            weights)
         return {"input_ids": out.corrupted_ids, "attention_mask": attention, "labels": out.labels}
 
     def fixed_batches(self, batch_size: int) -> Iterable[dict[str, torch.Tensor]]:

@@ -13,6 +13,7 @@
 #   MINUTES [6]            training time budget (the schedule spans it: 6% warm-up, linear decay)
 #   BATCH [256] SEQ_LEN [64] LR [1e-4] EVAL_EVERY [250] SEED [0]
 #   WHOLE_WORD [0]         1: whole-word masking (a word's pieces are selected together)
+#   FREQUENT []            e.g. 1e-3: mask frequent tokens less (pretrain --mask-frequent-less)
 #   SWEEP []               several runs side by side on the same device, e.g. "1e-4 2e-4 2e-4w": each
 #                          word is a learning rate, a trailing "w" adds whole-word masking. Each run
 #                          writes OUT/<word>/; the one with the best mean held-out whole-word accuracy over
@@ -43,6 +44,7 @@ SEED="${SEED:-0}"
 EVAL_LINES="${EVAL_LINES:-}"
 PACK="${PACK:-}"
 WHOLE_WORD="${WHOLE_WORD:-0}"
+FREQUENT="${FREQUENT:-}"
 SWEEP="${SWEEP:-}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=true PYTHONUNBUFFERED=1
 
@@ -117,7 +119,7 @@ python -m mlm_explorer pretrain \
     --init "$INIT" --corpus "$CORPUS/train.txt.gz" --heldout "$CORPUS/heldout.txt" --out "$OUT" \
     --minutes "$MINUTES" --batch-size "$BATCH" --seq-len "$SEQ_LEN" --lr "$LR" \
     --eval-every "$EVAL_EVERY" --checkpoint-minutes 100000 --seed "$SEED" --json \
-    "${whole_word[@]}" \
+    "${whole_word[@]}" ${FREQUENT:+--mask-frequent-less "$FREQUENT"} \
     > "$OUT/pretrain_summary.json" 2> >(tee "$OUT/pretrain.log" >&2)
 echo "pretrain: $(( $(date +%s) - started )) s wall; $(cat "$OUT/pretrain_summary.json")"
 rm -rf "$OUT/checkpoint"  # optimizer state: large, and not part of a model folder

@@ -14,6 +14,7 @@ from mlm_explorer.masking import (
     Action,
     PolicyConfig,
     corrupt_batch,
+    frequency_weights,
     manual_plan,
     policy_plan,
     replacement_candidates,
@@ -207,3 +208,57 @@ def test_candidates_exclude_special_and_unused_tokens(tiny_bert_dir) -> None:
     assert cands and not cands & lm.special_ids
     assert len(cands) == len(lm.tokenizer) - len(lm.special_ids)
     assert replacement_candidates(6, [0, 5, 9]).tolist() == [1, 2, 3, 4]
+
+
+# ------------------------------------------------------------------ frequency-weighted selection
+
+
+def test_frequency_weights_follow_the_subsampling_formula() -> None:
+    counts = torch.tensor([500, 100, 1, 0, 399])  # shares 0.5, 0.1, 0.001, unseen, 0.399
+    weights = frequency_weights(counts, threshold=1e-3)
+    assert weights[0].item() == pytest.approx(math.sqrt(1e-3 / 0.5))
+    assert weights[1].item() == pytest.approx(math.sqrt(1e-3 / 0.1))
+    assert weights[2].item() == 1.0 and weights[3].item() == 1.0  # rare and unseen ids: full weight
+    assert weights[0] < weights[4] < weights[1] < 1.0
+    with pytest.raises(ValueError, match="threshold must be positive"):
+        frequency_weights(counts, threshold=0.0)
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_weighted_selection_keeps_the_rate_and_favours_rare_tokens(whole_word: bool) -> None:
+    # Half the tokens are id 7 (weight 0.1), half spread over ids 10..299 (weight 1).
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.where(torch.rand((BATCH, LENGTH), generator=gen) < 0.5, 7,
+                      torch.randint(10, 300, (BATCH, LENGTH), generator=gen))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True
+    words = torch.cumsum(~special, dim=1) - 1  # one word per token: whole-word = token level here
+    words[special] = -1
+    id_weights = torch.ones(300)
+    id_weights[7] = 0.1
+    config = PolicyConfig(rate=0.15, whole_word=whole_word)
+    uniform = corrupt_batch(ids, special, 3, torch.arange(10, 300), config,
+                            torch.Generator().manual_seed(1), words)
+    weighted = corrupt_batch(ids, special, 3, torch.arange(10, 300), config,
+                             torch.Generator().manual_seed(1), words, id_weights[ids])
+    n = int((~special).sum())
+    for out in (uniform, weighted):  # the budget stays 15% of the tokens
+        assert (out.labels != IGNORE_INDEX).sum().item() / n == pytest.approx(0.15, abs=0.01)
+    share_frequent = [((out.labels == 7).sum() / (out.labels != IGNORE_INDEX).sum()).item()
+                      for out in (uniform, weighted)]
+    assert share_frequent[0] == pytest.approx(0.5, abs=0.03)
+    assert share_frequent[1] == pytest.approx(0.1 / 1.1, abs=0.03)  # 0.05 / (0.05 + 0.5)
+
+
+def test_weighted_whole_word_takes_a_words_rarest_piece() -> None:
+    # Word 0 = pieces [7, 20] (a common first piece, a rare second); word 1 = [7] alone.
+    ids = torch.tensor([[1, 7, 20, 7, 2]]).repeat(4000, 1)
+    special = torch.tensor([[True, False, False, False, True]]).repeat(4000, 1)
+    words = torch.tensor([[-1, 0, 0, 1, -1]]).repeat(4000, 1)
+    id_weights = torch.ones(30)
+    id_weights[7] = 0.1
+    out = corrupt_batch(ids, special, 3, torch.arange(10, 30), PolicyConfig(rate=0.15, whole_word=True),
+                        torch.Generator().manual_seed(0), words, id_weights[ids])
+    selected = out.labels != IGNORE_INDEX
+    assert torch.equal(selected[:, 1], selected[:, 2])  # pieces of a word go together
+    assert selected[:, 1].float().mean() > 5 * selected[:, 3].float().mean()

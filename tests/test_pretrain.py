@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertModel
 
 from mlm_explorer.cli import main
-from mlm_explorer.masking import PolicyConfig
+from mlm_explorer.masking import PolicyConfig, frequency_weights
 from mlm_explorer.models import load_model
 from mlm_explorer.pretrain import (
     PretrainConfig,
@@ -20,7 +20,9 @@ from mlm_explorer.pretrain import (
     candidate_ids_for,
     heldout_metrics,
     pack_lines,
+    packed_collator,
     run_pretraining,
+    token_counts,
     warm_start,
 )
 from mlm_explorer.training import lr_factor, resolve_precision
@@ -242,6 +244,8 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
                  "--rate", "1.5"]) == 2
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
                  "--precision", "fp8"]) == 2
+    assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--from-scratch",
+                 "--mask-frequent-less", "0"]) == 2
     assert "error:" in capsys.readouterr().err
 
 
@@ -252,3 +256,28 @@ def test_random_replacements_skip_special_and_unused_tokens(tiny_bert_dir: Path)
     assert not candidates & set(tok.all_special_ids)
     assert tok.convert_tokens_to_ids("[unused0]") not in candidates
     assert tok.convert_tokens_to_ids("the") in candidates
+
+
+def test_frequent_tokens_masked_less_in_a_run(corpus_file: Path, tmp_path: Path) -> None:
+    """--mask-frequent-less reaches the training batches and the record of the run."""
+    tok_dir = tmp_path / "weighted"
+    config = PretrainConfig(seq_len=32, batch_size=8, lr=1e-3, max_steps=2, eval_every=2, save_fp16=False,
+                            frequent_threshold=1e-2)
+    run_pretraining([corpus_file], tok_dir, config, scratch=TINY, log=lambda m: None)
+    info = json.loads((tok_dir / "training.json").read_text())
+    assert info["config"]["frequent_threshold"] == 1e-2
+    assert "frequent tokens masked less (t = 0.01)" in (tok_dir / "MODEL_CARD.md").read_text()
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    rows = pack_lines(tok, TOY_CORPUS * 25, seq_len=32, seed=0)
+    counts = token_counts(rows, len(tok))
+    assert counts.sum().item() == int((~rows.special).sum())
+    weights = frequency_weights(counts, 1e-2)
+    commonest = int(counts.argmax())
+    assert weights[commonest] < 1.0  # the toy corpus's commonest token is masked less
+
+    def share_of_commonest(id_weights: torch.Tensor | None) -> float:
+        collate = packed_collator(rows, tok, candidate_ids_for(tok), PolicyConfig(), 0, id_weights)
+        labels = torch.cat([b["labels"] for b in collate.fixed_batches(64)])
+        return ((labels == commonest).sum() / (labels != -100).sum()).item()
+
+    assert share_of_commonest(weights) < 0.7 * share_of_commonest(None)
