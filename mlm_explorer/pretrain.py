@@ -37,6 +37,7 @@ import platform
 import random
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,45 +163,57 @@ class Packed:
         return self.input_ids.shape[0]
 
 
-def pack_lines(tokenizer, lines: Sequence[str], seq_len: int, seed: int) -> Packed:
+def _as_rows(values: array, seq_len: int) -> torch.Tensor:
+    """Flat 8-byte values → a (rows, seq_len) long tensor that owns its memory."""
+    if not values:
+        return torch.empty((0, seq_len), dtype=torch.long)
+    return torch.frombuffer(values, dtype=torch.long).reshape(-1, seq_len).clone()
+
+
+def pack_lines(tokenizer, lines: Sequence[str], seq_len: int, seed: int, chunk: int = 10_000) -> Packed:
     """Tokenize lines and pack them ``[CLS] a [SEP] b [SEP] ...`` into ``seq_len`` rows.
 
     Line order is shuffled once with ``seed`` so neighbours in a row are
     unrelated (as across documents in RoBERTa's packing); a line longer than a
-    row is cut into row-sized pieces, never dropped.
+    row is cut into row-sized pieces, never dropped. Lines are tokenized ``chunk``
+    at a time and rows kept in flat 8-byte arrays: tokenizing a whole corpus at
+    once held a Python list per line plus every line's ``Encoding`` (offsets,
+    token strings), several GB for the bundled model's 440k lines, and the
+    allocator kept that memory for the rest of the run. ``chunk`` does not change
+    the result.
     """
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     order = list(range(len(lines)))
     random.Random(seed).shuffle(order)
-    enc = tokenizer([lines[i] for i in order], add_special_tokens=False)
     room = seq_len - 2
-    rows_ids: list[list[int]] = []
-    rows_words: list[list[int]] = []
+    rows_ids, rows_words = array("q"), array("q")  # seq_len values per row
     ids, words, next_word = [cls_id], [-1], 0
 
     def flush() -> None:
         nonlocal ids, words, next_word
         if len(ids) > 1:
-            rows_ids.append(ids + [pad_id] * (seq_len - len(ids)))
-            rows_words.append(words + [-1] * (seq_len - len(words)))
+            rows_ids.extend(ids + [pad_id] * (seq_len - len(ids)))
+            rows_words.extend(words + [-1] * (seq_len - len(words)))
         ids, words, next_word = [cls_id], [-1], 0
 
-    for k in range(len(order)):
-        piece_ids = enc["input_ids"][k]
-        line_words = enc.word_ids(k)
-        for start in range(0, len(piece_ids), room):
-            chunk = piece_ids[start : start + room]
-            chunk_words = line_words[start : start + room]
-            if len(ids) + len(chunk) + 1 > seq_len:
-                flush()
-            base = next_word - (chunk_words[0] or 0)
-            ids.extend(chunk + [sep_id])
-            words.extend([(w or 0) + base for w in chunk_words] + [-1])
-            next_word = max(words) + 1
+    for begin in range(0, len(order), max(1, chunk)):
+        enc = tokenizer([lines[i] for i in order[begin : begin + max(1, chunk)]], add_special_tokens=False,
+                        return_attention_mask=False, return_token_type_ids=False)
+        for k, piece_ids in enumerate(enc["input_ids"]):
+            line_words = enc.word_ids(k)
+            for start in range(0, len(piece_ids), room):
+                part = piece_ids[start : start + room]
+                part_words = line_words[start : start + room]
+                if len(ids) + len(part) + 1 > seq_len:
+                    flush()
+                base = next_word - (part_words[0] or 0)
+                ids.extend(part + [sep_id])
+                words.extend([(w or 0) + base for w in part_words] + [-1])
+                next_word = max(words) + 1
     flush()
-    input_ids = torch.tensor(rows_ids, dtype=torch.long)
+    input_ids, word_ids = _as_rows(rows_ids, seq_len), _as_rows(rows_words, seq_len)
     special = (input_ids == cls_id) | (input_ids == sep_id) | (input_ids == pad_id)
-    return Packed(input_ids, torch.tensor(rows_words, dtype=torch.long), special)
+    return Packed(input_ids, word_ids, special)
 
 
 def candidate_ids_for(tokenizer) -> torch.Tensor:

@@ -66,6 +66,20 @@ def test_pack_lines_keeps_every_token_and_marks_words(tiny_bert_dir: Path) -> No
     assert int((packed.input_ids == tok.sep_token_id).sum()) == len(lines)
 
 
+def test_pack_lines_is_the_same_whatever_the_chunk(tiny_bert_dir: Path) -> None:
+    """Tokenizing a few lines at a time (to bound memory) must not change a single row."""
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    lines = [*TOY_CORPUS, " ".join(TOY_CORPUS)]  # one line longer than a row
+    whole = pack_lines(tok, lines, seq_len=16, seed=3, chunk=len(lines))
+    for chunk in (1, 2, 5):
+        part = pack_lines(tok, lines, seq_len=16, seed=3, chunk=chunk)
+        assert torch.equal(part.input_ids, whole.input_ids)
+        assert torch.equal(part.word_ids, whole.word_ids)
+        assert torch.equal(part.special, whole.special)
+    empty = pack_lines(tok, [], seq_len=16, seed=0)
+    assert empty.input_ids.shape == (0, 16) and len(empty) == 0
+
+
 def test_long_line_is_split_not_cut(tiny_bert_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
     long_line = " ".join(TOY_CORPUS)
