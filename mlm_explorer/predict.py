@@ -119,20 +119,57 @@ def word_key(token: str) -> str:
     return token.removeprefix("##").lstrip("Ġ▁").lower()
 
 
+_WORD_MARKERS = ("Ġ", "▁")  # byte-level BPE (GPT-2, RoBERTa) and SentencePiece (ALBERT, T5)
+
+
+def _is_special_token(token: str) -> bool:
+    """``[CLS]``, ``<s>``, ``[MASK]`` ...: a token in brackets ends any word before it."""
+    return len(token) > 2 and (token[0], token[-1]) in (("[", "]"), ("<", ">"))
+
+
+def words_of(tokens: Sequence[str]) -> tuple[str, ...]:
+    """The whole words (as :func:`word_key`) that a token sequence spells.
+
+    Pieces are joined the way their tokenizer marks them: WordPiece marks a
+    continuation (``ber ##lin``), byte-level BPE and SentencePiece mark a word
+    start (``ĠBer lin``), so in a sequence that has any ``Ġ``/``▁`` token an
+    unmarked one continues the word before it. Punctuation and special tokens
+    stand alone.
+    """
+    marked = any(t.startswith(_WORD_MARKERS) for t in tokens)
+    words: list[str] = []
+    joinable = False  # may the next token continue the last word?
+    for token in tokens:
+        key = word_key(token)
+        if _is_special_token(token) or not key.isalnum():
+            joinable = False
+            continue
+        continues = not token.startswith(_WORD_MARKERS) if marked else token.startswith("##")
+        if continues and joinable:
+            words[-1] += key
+        else:
+            words.append(key)
+        joinable = True
+    return tuple(words)
+
+
 def copies_context(guess: str, context: Sequence[str]) -> bool:
     """Is the guess a word the model can read elsewhere in the sentence?
 
     A small MLM that lacks the fact often fills the blank with a word of the
     sentence ("Berlin is the capital of [MASK]." → *berlin*): the word is in
     its context, so attention makes it cheap to predict. Worth telling a class,
-    because it shows what the model does instead of knowing. Only words (two or
-    more letters or digits) count: not punctuation, one letter, or a WordPiece
-    continuation (``##lin``), which is part of a word.
+    because it shows what the model does instead of knowing. Only a guess that
+    is a whole word (two or more letters or digits, starting a word by its
+    tokenizer's marks) counts, and only against the context's whole words
+    (:func:`words_of`): ``lin`` does not copy "Berlin".
     """
     word = word_key(guess)
-    if guess.startswith("##") or len(word) < 2 or not word.isalnum():
+    if len(word) < 2 or not word.isalnum():
         return False
-    return any(word_key(token) == word for token in context)
+    marked = guess.startswith(_WORD_MARKERS) or any(t.startswith(_WORD_MARKERS) for t in context)
+    starts_word = guess.startswith(_WORD_MARKERS) if marked else not guess.startswith("##")
+    return starts_word and word in words_of(context)
 
 
 @dataclass(frozen=True)

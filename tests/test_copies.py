@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlm_explorer.masking import Action
 from mlm_explorer.models import load_model
-from mlm_explorer.predict import Candidate, TokenPrediction, copies_context, predict, word_key
+from mlm_explorer.predict import Candidate, TokenPrediction, copies_context, predict, word_key, words_of
 from mlm_explorer.ui.fill import COPY_NOTE, _summary
 
 CONTEXT = ("[CLS]", "berlin", "is", "the", "capital", "of", ".", "[SEP]")
@@ -23,6 +23,19 @@ def test_a_copy_is_a_word_of_the_context() -> None:
     assert not copies_context(".", CONTEXT)  # punctuation is no word
     assert not copies_context("##lin", ("ber", "##lin"))  # a piece of a word is no word
     assert not copies_context("a", ("a", "b"))  # one letter: too common to mean anything
+
+
+def test_pieces_are_joined_into_words_by_their_tokenizers_marks() -> None:
+    assert words_of(("[CLS]", "ber", "##lin", "is", "big", ".", "[SEP]")) == ("berlin", "is", "big")
+    assert words_of(("<s>", "Ber", "lin", "Ġis", "Ġbig", ".", "</s>")) == ("berlin", "is", "big")
+    assert words_of(("[CLS]", "▁ber", "lin", "▁is", "[SEP]")) == ("berlin", "is")
+    # WordPiece: a whole word copies, a piece of one does not (it only spells part of "berlin")
+    assert copies_context("berlin", ("[CLS]", "ber", "##lin", "is", "[SEP]"))
+    assert not copies_context("lin", ("[CLS]", "ber", "##lin", "is", "[SEP]"))
+    # byte-level BPE: an unmarked guess continues a word; "lin" is part of "Berlin", no word of its own
+    roberta = ("<s>", "Ber", "lin", "Ġis", "Ġthe", "Ġcapital", "Ġof", ".", "</s>")
+    assert copies_context("ĠBerlin", roberta) and copies_context("Ġcapital", roberta)
+    assert not copies_context("lin", roberta) and not copies_context("Ġlin", roberta)
 
 
 def _prediction(guess: str, original: str | None, rank: int | None) -> TokenPrediction:
