@@ -817,6 +817,20 @@ def predict(
     ``all_positions``), a bad position or top_k.
     """
     encoding = encode(lm, text)
+    return predict_encoding(lm, encoding, top_k, positions, all_positions, whole_word, with_attentions)
+
+
+def predict_encoding(
+    lm: LoadedModel,
+    encoding: Encoding,
+    top_k: int = 5,
+    positions: Sequence[int] = (),
+    all_positions: bool = False,
+    whole_word: bool = False,
+    with_attentions: bool = False,
+) -> PredictionResult:
+    """:func:`predict` for text already encoded (a caller that looked at the encoding first
+    need not tokenize twice)."""
     plan = manual_plan_for(lm, encoding, positions, whole_word)
     if not plan.targets and not all_positions:
         where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""

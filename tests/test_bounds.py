@@ -168,6 +168,29 @@ def test_fill_keeps_attention_maps_of_short_texts_only(tiny_bert_dir, monkeypatc
     assert session.attention is None  # layers x heads x T x T would sit in the session
 
 
+def test_fill_tokenizes_the_text_once_per_predict(tiny_bert_dir, monkeypatch) -> None:
+    pytest.importorskip("gradio")
+    from mlm_explorer import predict as predict_module
+    from mlm_explorer.ui import common
+    from mlm_explorer.ui import fill as tab
+
+    calls: list[str] = []
+
+    def counting(encode):
+        def wrapped(lm, text, *args, **kwargs):
+            calls.append(text)
+            return encode(lm, text, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(tab, "encode", counting(tab.encode))
+    monkeypatch.setattr(predict_module, "encode", counting(predict_module.encode))
+    session = common.new_session()
+    session.model_key = str(tiny_bert_dir)
+    _, _, note, _ = tab.fill_blanks("the cat sat on the [MASK] .", "", 3, False, tab.INDEPENDENT, session)
+    assert "Position" in note
+    assert calls == ["the cat sat on the [MASK] ."]
+
+
 def test_model_events_run_a_class_together_and_attention_fewer() -> None:
     pytest.importorskip("gradio")
     import app

@@ -6,7 +6,7 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.attention import compact
-from mlm_explorer.predict import copies_context, iterative_fill, manual_plan_for, predict
+from mlm_explorer.predict import copies_context, iterative_fill, manual_plan_for, predict_encoding
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -145,8 +145,11 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             note = f"Filled: **{md_escape(result.filled_text)}**"
         else:
-            keep = len(encode(lm, text)) <= KEEP_ATTENTION_TOKENS
-            result = predict(lm, text, k, chosen, whole_word=bool(whole_word), with_attentions=keep)
+            encoding = encode(lm, text)
+            keep = len(encoding) <= KEEP_ATTENTION_TOKENS
+            result = predict_encoding(
+                lm, encoding, k, chosen, whole_word=bool(whole_word), with_attentions=keep
+            )
             table = predictions_table(result)
             panels = [
                 _panel(p, f"position {p.position}" + (f" (was “{p.original}”)" if p.original else ""))
