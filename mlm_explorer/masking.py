@@ -140,8 +140,9 @@ def _selection_probabilities(
     ``DataCollatorForWholeWordMask``. With ``token_weights`` (batch, T) a unit
     (token, or word: the largest weight of its pieces, so a rare word split into a
     common first piece stays rare) is drawn with probability ``rate * w / mean(w)``,
-    the mean over the batch's units, capped at 1: the expected share of selected
-    units stays ``rate`` (a little under it where the cap bites).
+    the mean over the batch's tokens (a word's weight counted for each of its pieces),
+    capped at 1: the expected share of selected tokens stays ``rate`` (a little under
+    it where the cap bites).
     """
     batch, length = special_mask.shape
     if word_ids is None:
@@ -159,8 +160,11 @@ def _selection_probabilities(
         weight = torch.zeros((batch, n_words)).scatter_reduce(
             1, index, torch.where(valid, token_weights.float(), 0.0), reduce="amax"
         )
-        present = torch.zeros((batch, n_words)).scatter_add(1, index, valid.float()) > 0
-        mean = weight[present].mean() if present.any() else weight.new_tensor(1.0)
+        # The mean is over tokens (each word counted once per piece), not over words: rare words
+        # have more pieces, so a per-word mean would select more than ``rate`` of the tokens.
+        pieces = torch.zeros((batch, n_words)).scatter_add(1, index, valid.float())
+        total = pieces.sum()
+        mean = (weight * pieces).sum() / total if total > 0 else weight.new_tensor(1.0)
         word_rate = (rate * weight / mean).clamp(max=1.0)
     word_draws = torch.rand((batch, n_words), generator=generator) < word_rate
     picked = torch.gather(word_draws, 1, word_ids.clamp(min=0))

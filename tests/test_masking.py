@@ -262,3 +262,18 @@ def test_weighted_whole_word_takes_a_words_rarest_piece() -> None:
     selected = out.labels != IGNORE_INDEX
     assert torch.equal(selected[:, 1], selected[:, 2])  # pieces of a word go together
     assert selected[:, 1].float().mean() > 5 * selected[:, 3].float().mean()
+
+
+def test_weighted_whole_word_keeps_the_token_rate_when_rare_words_have_more_pieces() -> None:
+    # Word 0 = three rare pieces (weight 1), word 1 = one frequent token (weight 0.1): per-word
+    # normalisation would select 0.15 * 1 / 0.55 * 3 / 4 = 20% of the tokens.
+    ids = torch.tensor([[1, 20, 21, 22, 7, 2]]).repeat(20000, 1)
+    special = torch.tensor([[True, False, False, False, False, True]]).repeat(20000, 1)
+    words = torch.tensor([[-1, 0, 0, 0, 1, -1]]).repeat(20000, 1)
+    id_weights = torch.ones(30)
+    id_weights[7] = 0.1
+    out = corrupt_batch(ids, special, 3, torch.arange(10, 30), PolicyConfig(rate=0.15, whole_word=True),
+                        torch.Generator().manual_seed(0), words, id_weights[ids])
+    selected = out.labels != IGNORE_INDEX
+    assert selected.sum().item() / int((~special).sum()) == pytest.approx(0.15, abs=0.005)
+    assert selected[:, 1].float().mean() > 5 * selected[:, 4].float().mean()
