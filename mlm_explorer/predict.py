@@ -127,16 +127,17 @@ def _is_special_token(token: str) -> bool:
     return len(token) > 2 and (token[0], token[-1]) in (("[", "]"), ("<", ">"))
 
 
-def words_of(tokens: Sequence[str]) -> tuple[str, ...]:
+def words_of(tokens: Sequence[str], marked: bool | None = None) -> tuple[str, ...]:
     """The whole words (as :func:`word_key`) that a token sequence spells.
 
     Pieces are joined the way their tokenizer marks them: WordPiece marks a
     continuation (``ber ##lin``), byte-level BPE and SentencePiece mark a word
     start (``ĠBer lin``), so in a sequence that has any ``Ġ``/``▁`` token an
     unmarked one continues the word before it. Punctuation and special tokens
-    stand alone.
+    stand alone. ``marked`` overrides that guess (a one-word BPE context has no marked token).
     """
-    marked = any(t.startswith(_WORD_MARKERS) for t in tokens)
+    if marked is None:
+        marked = any(t.startswith(_WORD_MARKERS) for t in tokens)
     words: list[str] = []
     joinable = False  # may the next token continue the last word?
     for token in tokens:
@@ -169,7 +170,7 @@ def copies_context(guess: str, context: Sequence[str]) -> bool:
         return False
     marked = guess.startswith(_WORD_MARKERS) or any(t.startswith(_WORD_MARKERS) for t in context)
     starts_word = guess.startswith(_WORD_MARKERS) if marked else not guess.startswith("##")
-    return starts_word and word in words_of(context)
+    return starts_word and word in words_of(context, marked)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ def test_pieces_are_joined_into_words_by_their_tokenizers_marks() -> None:
     roberta = ("<s>", "Ber", "lin", "Ġis", "Ġthe", "Ġcapital", "Ġof", ".", "</s>")
     assert copies_context("ĠBerlin", roberta) and copies_context("Ġcapital", roberta)
     assert not copies_context("lin", roberta) and not copies_context("Ġlin", roberta)
+    # a one-word BPE context has no Ġ of its own: the marked guess says how to join it
+    assert not copies_context("Ġlin", ("<s>", "Ber", "lin", ".", "</s>"))
 
 
 def _prediction(guess: str, original: str | None, rank: int | None) -> TokenPrediction:
