@@ -491,8 +491,8 @@ def _add_pretrain_parser(subparsers) -> None:
     add("--rate", type=_fraction("--rate"), default=0.15, help="masking rate (default 0.15)")
     add("--whole-word", action="store_true", help="whole-word masking")
     add("--mask-frequent-less", type=float, default=None, metavar="T",
-        help="select frequent tokens less, weight min(1, sqrt(T / share)); 1e-3 spares about the "
-             "100 commonest words (default: uniform, as BERT)")
+        help="select frequent tokens less, weight min(1, sqrt(T / share)); 1e-3 affects about the "
+             "70 commonest tokens (default: uniform, as BERT)")
     add("--eval-every", type=_positive_int, default=d.eval_every, help=f"default {d.eval_every} steps")
     add("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, help="checkpoint interval")
     add("--seed", type=int, default=d.seed, help=f"default {d.seed}")

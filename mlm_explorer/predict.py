@@ -154,7 +154,21 @@ def words_of(tokens: Sequence[str], marked: bool | None = None) -> tuple[str, ..
     return tuple(words)
 
 
-def copies_context(guess: str, context: Sequence[str]) -> bool:
+#: Stands for a target position in :attr:`PredictionResult.context`: a word boundary, no word of its own.
+GAP = "[…]"
+
+
+def opens_sequence(context: Sequence[str], position: int) -> bool:
+    """Does ``position`` follow a special token such as ``<s>`` (a target there starts a word)?
+
+    Byte-level BPE writes a sentence's first word without ``Ġ``, so the marks alone
+    would take a guess there for the second half of a word.
+    """
+    return 0 < position <= len(context) and context[position - 1] != GAP and _is_special_token(
+        context[position - 1])
+
+
+def copies_context(guess: str, context: Sequence[str], starts_word: bool | None = None) -> bool:
     """Is the guess a word the model can read elsewhere in the sentence?
 
     A small MLM that lacks the fact often fills the blank with a word of the
@@ -163,13 +177,15 @@ def copies_context(guess: str, context: Sequence[str]) -> bool:
     because it shows what the model does instead of knowing. Only a guess that
     is a whole word (two or more letters or digits, starting a word by its
     tokenizer's marks) counts, and only against the context's whole words
-    (:func:`words_of`): ``lin`` does not copy "Berlin".
+    (:func:`words_of`): ``lin`` does not copy "Berlin". ``starts_word`` says where the
+    marks cannot (see :func:`opens_sequence`); ``None`` reads it from the marks.
     """
     word = word_key(guess)
     if len(word) < 2 or not word.isalnum():
         return False
     marked = guess.startswith(_WORD_MARKERS) or any(t.startswith(_WORD_MARKERS) for t in context)
-    starts_word = guess.startswith(_WORD_MARKERS) if marked else not guess.startswith("##")
+    if starts_word is None:
+        starts_word = guess.startswith(_WORD_MARKERS) if marked else not guess.startswith("##")
     return starts_word and word in words_of(context, marked)
 
 
@@ -190,9 +206,10 @@ class PredictionResult:
 
     @property
     def context(self) -> tuple[str, ...]:
-        """The tokens the model could read: what it saw at every position it was not asked about."""
-        return tuple(t for t, a in zip(self.model_input_tokens, self.plan.actions, strict=True)
-                     if a is Action.NONE)
+        """The tokens the model could read: what it saw at every position it was not asked
+        about, and :data:`GAP` at each target (so pieces on either side are not joined into a word)."""
+        return tuple(t if a is Action.NONE else GAP
+                     for t, a in zip(self.model_input_tokens, self.plan.actions, strict=True))
 
     @property
     def accuracy(self) -> float | None:

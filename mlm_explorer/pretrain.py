@@ -80,7 +80,7 @@ class PretrainConfig:
     seed: int = 0  # packing order, masking and dropout all derive from it.
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # the 80/10/10 policy (BERT §3.1).
     # Mask frequent tokens less: selection weight min(1, sqrt(t / f)) with this t (see
-    # masking.frequency_weights; 1e-3 spares roughly the 100 commonest words). None: uniform (BERT).
+    # masking.frequency_weights; 1e-3 affects about the 70 commonest tokens). None: uniform (BERT).
     frequent_threshold: float | None = None
     mixed_precision: str = "auto"  # "auto": bf16 where the chip has it natively (see resolve_precision).
     save_fp16: bool = True  # halves the folder (fp16 loads back as fp32 on a CPU).
@@ -502,8 +502,8 @@ def write_model_card(
         f"- masking: {config.policy.rate:.0%} of tokens selected, {config.policy.mask_share:.0%} mask / "
         f"{config.policy.random_share:.0%} random / {config.policy.keep_share:.0%} kept"
         + (", whole-word" if config.policy.whole_word else "")
-        + (f", frequent tokens masked less (t = {config.frequent_threshold:g})"
-           if config.frequent_threshold else ""),
+        + (f", frequent tokens masked less (t = {config.frequent_threshold:g}; the held-out loss "
+           "below is on targets drawn the same way)" if config.frequent_threshold else ""),
         "",
         "## Held-out metrics (best checkpoint)",
     ]

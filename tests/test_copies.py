@@ -6,7 +6,16 @@ from pathlib import Path
 
 from mlm_explorer.masking import Action
 from mlm_explorer.models import load_model
-from mlm_explorer.predict import Candidate, TokenPrediction, copies_context, predict, word_key, words_of
+from mlm_explorer.predict import (
+    GAP,
+    Candidate,
+    TokenPrediction,
+    copies_context,
+    opens_sequence,
+    predict,
+    word_key,
+    words_of,
+)
 from mlm_explorer.ui.fill import COPY_NOTE, _summary
 
 CONTEXT = ("[CLS]", "berlin", "is", "the", "capital", "of", ".", "[SEP]")
@@ -63,4 +72,26 @@ def test_the_context_is_what_the_model_could_read(tiny_bert_dir: Path) -> None:
     targets = set(result.plan.targets)
     assert 2 in targets and result.tokens[2] == "cat"
     assert "cat" not in result.context and "sat" in result.context
-    assert len(result.context) == len(result.tokens) - len(targets)
+    # aligned to positions, a gap at each target: pieces on either side never join into a word
+    assert len(result.context) == len(result.tokens)
+    assert [i for i, t in enumerate(result.context) if t == GAP] == sorted(targets)
+
+
+def test_pieces_either_side_of_a_blank_are_no_word() -> None:
+    context = ("[CLS]", "cat", "##s", "and", GAP, "##s", "[SEP]")  # "cats and [dog]s"
+    assert words_of(context) == ("cats", "and", "s")
+    assert not copies_context("ands", context)
+
+
+def test_a_blank_that_opens_a_bpe_sentence_starts_a_word() -> None:
+    # RoBERTa writes the first word without Ġ: "<mask> is the capital of France."
+    context = ("<s>", GAP, "Ġis", "Ġthe", "Ġcapital", "Ġof", "ĠFrance", ".", "</s>")
+    assert opens_sequence(context, 1) and not opens_sequence(context, 2)
+    assert copies_context("France", context, starts_word=opens_sequence(context, 1))
+    assert not copies_context("France", context)  # without the position, unmarked reads as a piece
+    # in the Fill summary the position decides
+    blank = TokenPrediction(
+        position=1, action=Action.MASK, input_token="<mask>", original=None, original_id=None,
+        top_k=(Candidate("France", 5, 0.6),), original_prob=None, original_rank=None, entropy=2.0,
+    )
+    assert COPY_NOTE in _summary([blank], False, context)

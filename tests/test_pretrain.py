@@ -280,7 +280,7 @@ def test_frequent_tokens_masked_less_in_a_run(corpus_file: Path, tmp_path: Path)
     run_pretraining([corpus_file], tok_dir, config, scratch=TINY, log=lambda m: None)
     info = json.loads((tok_dir / "training.json").read_text())
     assert info["config"]["frequent_threshold"] == 1e-2
-    assert "frequent tokens masked less (t = 0.01)" in (tok_dir / "MODEL_CARD.md").read_text()
+    assert "frequent tokens masked less (t = 0.01;" in (tok_dir / "MODEL_CARD.md").read_text()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     rows = pack_lines(tok, TOY_CORPUS * 25, seq_len=32, seed=0)
     counts = token_counts(rows, len(tok))

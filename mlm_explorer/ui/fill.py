@@ -6,7 +6,13 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.attention import compact
-from mlm_explorer.predict import copies_context, iterative_fill, manual_plan_for, predict_encoding
+from mlm_explorer.predict import (
+    copies_context,
+    iterative_fill,
+    manual_plan_for,
+    opens_sequence,
+    predict_encoding,
+)
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -197,7 +203,8 @@ def _summary(items, iterative: bool, context: tuple[str, ...] = ()) -> str:
                 line += f"; the original “{md_escape(p.original)}” is its choice number {p.original_rank}"
         if best.prob < plots.UNSURE_BELOW:
             line += " — the model is unsure"
-        if p.original_rank != 1 and copies_context(best.token, context):
+        starts = True if opens_sequence(context, p.position) else None
+        if p.original_rank != 1 and copies_context(best.token, context, starts):
             line += COPY_NOTE
         lines.append(line + ".")
     if len(items) > 4:
