@@ -196,8 +196,9 @@ def pack_lines(tokenizer, lines: Sequence[str], seq_len: int, seed: int, chunk: 
             rows_words.extend(words + [-1] * (seq_len - len(words)))
         ids, words, next_word = [cls_id], [-1], 0
 
-    for begin in range(0, len(order), max(1, chunk)):
-        enc = tokenizer([lines[i] for i in order[begin : begin + max(1, chunk)]], add_special_tokens=False,
+    chunk = max(1, chunk)
+    for begin in range(0, len(order), chunk):
+        enc = tokenizer([lines[i] for i in order[begin : begin + chunk]], add_special_tokens=False,
                         return_attention_mask=False, return_token_type_ids=False)
         for k, piece_ids in enumerate(enc["input_ids"]):
             line_words = enc.word_ids(k)
