@@ -106,7 +106,8 @@ def read_cloze_file(path: Path | str) -> list[ClozeItem]:
     return items
 
 
-def _as_word(lm: LoadedModel, token_id: int) -> str:
+def as_word(lm: LoadedModel, token_id: int) -> str:
+    """The word a vocabulary entry spells, lower-cased without its word-start mark ("" for a ``##`` piece)."""
     token = lm.tokenizer.convert_ids_to_tokens(int(token_id))
     if token is None or token.startswith("##"):
         return ""  # a WordPiece continuation is never a whole word
@@ -122,7 +123,7 @@ def evaluate_cloze(lm: LoadedModel, items: Sequence[ClozeItem], k: int = 5) -> C
         except ValueError as err:
             raise ValueError(f"item {n} ({item.text[:40]!r}): {err}") from None
         first = result.predictions[0]
-        words = tuple(_as_word(lm, c.id) for c in first.top_k)
+        words = tuple(as_word(lm, c.id) for c in first.top_k)
         answers = {a.strip().lower() for a in item.answers}
         rank = next((r for r, w in enumerate(words, start=1) if w and w in answers), None)
         outcomes.append(ClozeOutcome(text=item.text, answers=item.answers, top_k=words, rank=rank))

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from mlm_explorer.cloze import _as_word
+from mlm_explorer.cloze import as_word
 from mlm_explorer.models import REPO_ROOT, LoadedModel
 from mlm_explorer.predict import Candidate, forward, masked_copy_log_probs
 from mlm_explorer.tokens import check_text, display_tokens, encode
@@ -336,7 +336,7 @@ def score_item(
     answer = score_word(lm, item, item.answer, enc.input_ids, blank, log_probs)
     scored = tuple(score_word(lm, item, g, enc.input_ids, blank, log_probs) for g in words)
     # Hits@5 looks at the five best tokens whatever top_k shows.
-    model_words = [_as_word(lm, int(i)) for i in log_probs.topk(min(5, log_probs.numel())).indices]
+    model_words = [as_word(lm, int(i)) for i in log_probs.topk(min(5, log_probs.numel())).indices]
     return QuizReveal(
         model=lm.name,
         item=item,

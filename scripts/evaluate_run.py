@@ -8,7 +8,9 @@ Writes ``<model>/evaluation.json`` (both models, every figure), adds
 ``heldout_by_source`` and ``evaluation`` to ``<model>/training.json``, and prints
 a Markdown table plus one verdict line: whether the new model beats the
 baseline on both the public cloze set (top-5, then top-1 on a tie) and the
-minimal pairs. Only a model that does should replace ``assets/model``.
+minimal pairs, and gets the app's showcase right (``mlm_explorer.showcase``:
+the Fill tab's first example and the Score tab's pairs, which CI guards).
+Only a model that does should replace ``assets/model``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mlm_explorer.cloze import (  # noqa: E402
     read_pairs_file,
 )
 from mlm_explorer.models import load_model  # noqa: E402
+from mlm_explorer.showcase import check_showcase  # noqa: E402
 
 
 def score(model: str, corpus: Path, cloze: Path, pairs: Path, max_lines: int | None) -> dict:
@@ -58,14 +61,25 @@ def score(model: str, corpus: Path, cloze: Path, pairs: Path, max_lines: int | N
             {"text": o.text, "top_k": list(o.top_k)} for o in cloze_result.outcomes if o.rank != 1
         ],
         "pairs_wrong": [o.pair.grammatical for o in pairs_result.outcomes if not o.correct],
+        "showcase": check_showcase(lm).to_dict(),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
 def beats(new: dict, old: dict) -> bool:
-    """Better on the cloze set (top-5, then top-1 on a tie) and at least as good on the pairs, not worse."""
+    """Better on the cloze set (top-5, then top-1 on a tie), at least as good on the pairs, showcase right."""
     cloze_better = (new["cloze_top5"], new["cloze_top1"]) > (old["cloze_top5"], old["cloze_top1"])
-    return cloze_better and new["pairs_accuracy"] >= old["pairs_accuracy"]
+    return cloze_better and new["pairs_accuracy"] >= old["pairs_accuracy"] and new["showcase"]["passed"]
+
+
+def showcase_cell(figures: dict) -> str:
+    """'right', or what went wrong: the Fill answer when it is not paris, the Score gaps (nats)."""
+    showcase = figures.get("showcase")
+    if showcase is None:
+        return "–"
+    gaps = ", ".join(f"{p['gap']:+.2f}" for p in showcase["pairs"])
+    verdict = "right" if showcase["passed"] else "wrong"
+    return f"{verdict} (Fill: {showcase['fill_top1']}; Score gaps {gaps})"
 
 
 def table(new: dict, old: dict) -> str:
@@ -75,6 +89,7 @@ def table(new: dict, old: dict) -> str:
         f"| public cloze top-1 | {old['cloze_top1']:.2f} | {new['cloze_top1']:.2f} |",
         f"| public cloze top-5 | {old['cloze_top5']:.2f} | {new['cloze_top5']:.2f} |",
         f"| minimal pairs | {old['pairs_accuracy']:.3f} | {new['pairs_accuracy']:.3f} |",
+        f"| the app's showcase | {showcase_cell(old)} | {showcase_cell(new)} |",
     ]
     for name, figures in new["heldout_by_source"].items():
         before = old["heldout_by_source"].get(name, {}).get("accuracy", float("nan"))
@@ -117,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         ]}
         training.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
     print(table(new, old))
-    print(f"beats the baseline on eval-cloze and eval-pairs: {'yes' if verdict else 'no'}")
+    print(f"beats the baseline on eval-cloze and eval-pairs, showcase right: {'yes' if verdict else 'no'}")
     return 0
 
 

@@ -9,6 +9,9 @@ has the best mean held-out whole-word accuracy over the corpus sources (whole wo
 a cloze; token-level accuracy favours runs trained without whole-word masking, which learn to
 finish a word from its other pieces). Those slices are the runs' own validation data, so the
 public cloze and minimal-pair sets stay a measurement rather than a target.
+One thing comes first: a run that gets the app's showcase wrong (the Fill tab's
+first example, the Score tab's pairs: ``mlm_explorer.showcase``) cannot be
+shipped, so it wins only when no run gets it right.
 
 Writes ``<folder>/sweep.md`` and ``<folder>/sweep.json``, prints the winner's name, and exits 1
 when no run has figures.
@@ -32,6 +35,7 @@ class RunFigures:
     pairs_accuracy: float
     best_step: int | None
     steps: int | None
+    showcase: bool | None = None  # gets the app's showcase right (None: an evaluation without the check)
 
 
 def mean_heldout(by_source: dict[str, dict]) -> float:
@@ -42,6 +46,11 @@ def mean_heldout(by_source: dict[str, dict]) -> float:
 def heldout_key(figures: dict) -> str:
     """The whole-word figures where the evaluation has them (older evaluations do not)."""
     return "heldout_words_by_source" if figures.get("heldout_words_by_source") else "heldout_by_source"
+
+
+def showcase_passed(figures: dict) -> bool | None:
+    showcase = figures.get("showcase")
+    return None if showcase is None else bool(showcase["passed"])
 
 
 def read_run(folder: Path, name: str) -> RunFigures | None:
@@ -56,28 +65,29 @@ def read_run(folder: Path, name: str) -> RunFigures | None:
     return RunFigures(
         name=name, heldout_mean=mean_heldout(new[heldout_key(new)]), cloze_top1=new["cloze_top1"],
         cloze_top5=new["cloze_top5"], pairs_accuracy=new["pairs_accuracy"],
-        best_step=summary.get("best_step"), steps=summary.get("steps"),
+        best_step=summary.get("best_step"), steps=summary.get("steps"), showcase=showcase_passed(new),
     )
 
 
 def baseline_figures(folder: Path, name: str) -> RunFigures:
     old = json.loads((folder / name / "evaluation.json").read_text(encoding="utf-8"))["baseline"]
     return RunFigures("baseline", mean_heldout(old[heldout_key(old)]), old["cloze_top1"],
-                      old["cloze_top5"], old["pairs_accuracy"], None, None)
+                      old["cloze_top5"], old["pairs_accuracy"], None, None, showcase_passed(old))
 
 
 def report(runs: list[RunFigures], winner: RunFigures, baseline: RunFigures, missing: list[str]) -> str:
     rows = [
         "| run | mean held-out whole-word accuracy | cloze top-1 | cloze top-5 | minimal pairs "
-        "| steps (best at) |",
-        "|---|---|---|---|---|---|",
+        "| showcase | steps (best at) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in [baseline, *runs]:
         mark = " (winner)" if r is winner else ""
         steps = f"{r.steps} ({r.best_step})" if r.steps is not None else "–"
+        showcase = {True: "right", False: "wrong", None: "–"}[r.showcase]
         rows.append(f"| {r.name}{mark} | {r.heldout_mean:.3f} | {r.cloze_top1:.2f} | {r.cloze_top5:.2f} "
-                    f"| {r.pairs_accuracy:.3f} | {steps} |")
-    rows += [f"| {name} | failed: see {name}.log | | | | |" for name in missing]
+                    f"| {r.pairs_accuracy:.3f} | {showcase} | {steps} |")
+    rows += [f"| {name} | failed: see {name}.log | | | | | |" for name in missing]
     return "\n".join(rows) + "\n"
 
 
@@ -92,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"error: no run in {args.folder} has an evaluation.json", file=sys.stderr)
         return 1
-    winner = max(runs, key=lambda r: r.heldout_mean)
+    winner = max(runs, key=lambda r: (r.showcase is not False, r.heldout_mean))
     baseline = baseline_figures(args.folder, winner.name)
     (args.folder / "sweep.md").write_text(report(runs, winner, baseline, missing), encoding="utf-8")
     (args.folder / "sweep.json").write_text(json.dumps({
-        "winner": winner.name, "rule": "best mean held-out whole-word accuracy over the sources",
+        "winner": winner.name,
+        "rule": "showcase right first, then the best mean held-out whole-word accuracy over the sources",
         "runs": [asdict(r) for r in runs], "baseline": asdict(baseline), "failed": missing,
     }, indent=2) + "\n", encoding="utf-8")
     print(winner.name)

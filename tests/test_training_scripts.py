@@ -56,6 +56,26 @@ def test_pick_run_prefers_whole_word_heldout_and_reports_failures(tmp_path: Path
     assert "| words (winner) | 0.460 |" in table and "| crashed | failed" in table and "90 (89)" in table
 
 
+def test_pick_run_puts_the_showcase_before_heldout_accuracy(tmp_path: Path, capsys) -> None:
+    pick_run = load_script("pick_run")
+    base = figures({"a": 0.4}, {"a": 0.3}, 0.5) | {"showcase": {"passed": True}}
+    better_but_wrong = figures({"a": 0.6}, {"a": 0.50}, 0.6) | {"showcase": {"passed": False}}
+    right = figures({"a": 0.5}, {"a": 0.40}, 0.5) | {"showcase": {"passed": True}}
+    write_run(tmp_path, "wrong", better_but_wrong, base, 100)
+    write_run(tmp_path, "right", right, base, 100)
+    assert pick_run.main([str(tmp_path), "wrong", "right"]) == 0
+    assert capsys.readouterr().out.strip() == "right"
+    table = (tmp_path / "sweep.md").read_text()
+    assert "| right (winner) | 0.400 | 0.50 | 0.60 | 0.900 | right |" in table
+    assert "| wrong | 0.500 | 0.60 | 0.70 | 0.900 | wrong |" in table
+    # when every run gets it wrong, held-out accuracy decides among them
+    other = tmp_path / "all-wrong"
+    write_run(other, "low", figures({"a": 0.5}, {"a": 0.40}, 0.5) | {"showcase": {"passed": False}}, base, 9)
+    write_run(other, "high", better_but_wrong, base, 9)
+    assert pick_run.main([str(other), "low", "high"]) == 0
+    assert capsys.readouterr().out.strip() == "high"
+
+
 def test_pick_run_falls_back_to_token_accuracy_and_fails_without_runs(tmp_path: Path, capsys) -> None:
     pick_run = load_script("pick_run")
     base = figures({"a": 0.4}, None, 0.5)
@@ -81,10 +101,13 @@ def test_evaluate_run_scores_whole_words_per_source(tiny_bert_dir: Path, tmp_pat
                               "--corpus", str(corpus)]) == 0
     out = capsys.readouterr().out
     assert "held-out whole-word accuracy, fables" in out and "beats the baseline" in out
+    assert "| the app's showcase | wrong (Fill: " in out  # a tiny random model gets it wrong
     report = json.loads((model / "evaluation.json").read_text())
     words = report["new"]["heldout_words_by_source"]["fables"]
     assert words["lines"] == 10 and words["targets"] > 0
     # the same weights: the same figures, target for target
     assert report["baseline"]["heldout_words_by_source"] == report["new"]["heldout_words_by_source"]
     assert report["beats_baseline"] is False
+    showcase = report["new"]["showcase"]
+    assert showcase["passed"] is False and len(showcase["pairs"]) == 3
     assert json.loads((model / "training.json").read_text())["heldout_words_by_source"] == {"fables": words}

@@ -13,6 +13,7 @@ from mlm_explorer.predict import (
     opens_sequence,
     predict_encoding,
 )
+from mlm_explorer.showcase import FILL_EXAMPLES
 from mlm_explorer.tokens import encode
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -30,15 +31,7 @@ from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import iterative_table, predictions_table
 
-EXAMPLES = [
-    "The capital of France is [MASK].",
-    "The man worked as a [MASK].",
-    "The woman worked as a [MASK].",
-    "I drank a cup of [MASK] this morning.",
-    "The cat sat on the [MASK].",
-    "Paris is the [MASK] of [MASK].",
-    "She opened the door with a [MASK].",
-]
+EXAMPLES = list(FILL_EXAMPLES)
 INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
 CHIP_COLORS = {"token": plots.UNTOUCHED_COLOR, "masked": plots.MASKED_COLOR}

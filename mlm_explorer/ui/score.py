@@ -8,6 +8,7 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.predict import pseudo_log_likelihoods
+from mlm_explorer.showcase import SCORE_EXAMPLES
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
@@ -22,13 +23,7 @@ from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import scored_tokens, scores_table
 
-# Minimal pairs: the first sentence of each is the grammatical one (agreement across an
-# attractor, Linzen et al. 2016; Marvin & Linzen 2018).
-EXAMPLES = [
-    ["The keys to the cabinet are here.", "The keys to the cabinet is here."],
-    ["The author that the guards like laughs.", "The author that the guards like laugh."],
-    ["She has lived here since 2010.", "She has lived here for 2010."],
-]
+EXAMPLES = [list(pair) for pair in SCORE_EXAMPLES]  # minimal pairs, the grammatical one first
 # How to read a PLL gap (nats): under 1, the model barely prefers one (e^1 ≈ 2.7×);
 # over 3, it clearly does (e^3 ≈ 20×). Rough classroom guides, not a statistical test.
 SMALL_GAP, LARGE_GAP = 1.0, 3.0
