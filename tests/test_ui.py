@@ -287,6 +287,7 @@ def test_sentence_scores_compare_two_sentences(client: Client):
     rows = table_rows(table)
     assert len(rows) == 2 and all(r["pseudo-perplexity"] > 1 for r in rows)
     assert "more likely" in verdict and "the grammatical sentence of this pair" in verdict
+    assert "Where the gap comes from" in verdict and "“are” (A)" in verdict and "“is” (B)" in verdict
     assert json.loads(strip_a["plot"])["data"][0]["zmin"] == json.loads(strip_b["plot"])["data"][0]["zmin"]
     with pytest.raises(AppError, match="mask"):
         client.predict("The [MASK] is here.", "", api_name="/score")

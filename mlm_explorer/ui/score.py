@@ -8,6 +8,7 @@ import gradio as gr
 
 from mlm_explorer import plots
 from mlm_explorer.predict import pseudo_log_likelihoods
+from mlm_explorer.score_gap import explain_gap, gap_line
 from mlm_explorer.showcase import SCORE_EXAMPLES
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -94,6 +95,9 @@ def score_sentences(text_a: str, text_b: str, session: Session):
     if len(scores) == 2:
         (_, a), (_, b) = scores
         verdict = verdict_text(texts[0][1], texts[1][1], a.pll, b.pll)
+        breakdown = gap_line(explain_gap(a, b), md_escape)
+        if breakdown:
+            verdict += "\n\n" + breakdown
     notes = [md_escape(s.message) for _, s in scores if s.message]
     if notes:
         verdict += "\n\n⚠️ " + " ".join(notes)
