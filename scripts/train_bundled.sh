@@ -14,11 +14,13 @@
 #   BATCH [256] SEQ_LEN [64] LR [1e-4] EVAL_EVERY [250] SEED [0]
 #   WHOLE_WORD [0]         1: whole-word masking (a word's pieces are selected together)
 #   FREQUENT []            e.g. 1e-3: mask frequent tokens less (pretrain --mask-frequent-less)
-#   SWEEP []               several runs side by side on the same device, e.g. "1e-4 2e-4 2e-4w": each
-#                          word is a learning rate, a trailing "w" adds whole-word masking. Each run
-#                          writes OUT/<word>/; the one with the best mean held-out whole-word accuracy over
-#                          the corpus sources (our own validation slices, not the public cloze set) is
-#                          the winner, and OUT/sweep.md and sweep.json compare them all
+#   SWEEP []               several runs side by side on the same device, e.g. "1e-4 2e-4 2e-4w_s1": each
+#                          word is a learning rate, a trailing "w" adds whole-word masking and "_s<N>"
+#                          sets the seed (SEED otherwise). Each run writes OUT/<word>/; among the runs that
+#                          get the app's showcase right (all, if none does), the one with the best mean
+#                          held-out whole-word accuracy over the corpus sources (our own validation
+#                          slices, not the public cloze set) is the winner, and OUT/sweep.md and
+#                          sweep.json compare them all
 #   EVAL_LINES []          held-out lines per source to score (default all; a CPU check uses fewer)
 #   ALLOW_NEW_HEAD [0]     1: train even if the head would be re-initialised (not for the bundled model)
 #   PACK []                also write OUT as <name>.tgz.part-aa, -ab, ... (15 MiB pieces) plus
@@ -59,18 +61,24 @@ pack() {  # pack FOLDER: FOLDER as 15 MiB pieces named after OUT, into PACK
 }
 
 # Runs side by side share the device: on one H100, three runs of 6 minutes each made about 3,770
-# steps (10.5 steps/s each, 31 together) where one run alone makes 39 steps/s. A sweep buys
-# choice with steps: use it to choose a recipe, then give the chosen one the device to itself.
+# steps (10.5 steps/s each, 31 together) where one run alone makes 39 steps/s; another time three
+# 5-minute runs made 5,260 each (17.5 steps/s). A sweep buys choice with steps: use it to choose a
+# recipe, then give the chosen one the device to itself.
 if [[ -n "$SWEEP" ]]; then
+    word_pattern='^([0-9.e-]+)(w?)(_s([0-9]+))?$'
+    for word in $SWEEP; do  # every word checked before any run starts
+        [[ "$word" =~ $word_pattern ]] || {
+            echo "error: SWEEP word '$word' is not a learning rate (with an optional w and _s<seed>)" >&2; exit 2; }
+    done
     started=$(date +%s)
     pids=()
     for word in $SWEEP; do
-        [[ "$word" =~ ^[0-9.e-]+w?$ ]] || { echo "error: SWEEP word '$word' is not a learning rate (with an optional w)" >&2; exit 2; }
-        lr="${word%w}"; ww=0; [[ "$word" == *w ]] && ww=1
-        OUT="$OUT/$word" LR="$lr" WHOLE_WORD="$ww" SWEEP="" PACK="" bash "$PWD/scripts/train_bundled.sh" \
-            > "$OUT/$word.log" 2>&1 &
+        [[ "$word" =~ $word_pattern ]]
+        lr="${BASH_REMATCH[1]}"; ww=0; [[ -n "${BASH_REMATCH[2]}" ]] && ww=1; seed="${BASH_REMATCH[4]:-$SEED}"
+        OUT="$OUT/$word" LR="$lr" WHOLE_WORD="$ww" SEED="$seed" SWEEP="" PACK="" \
+            bash "$PWD/scripts/train_bundled.sh" > "$OUT/$word.log" 2>&1 &
         pids+=($!)
-        echo "started $word (lr $lr, whole-word $ww): log in $OUT/$word.log"
+        echo "started $word (lr $lr, whole-word $ww, seed $seed): log in $OUT/$word.log"
     done
     failed=0
     for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done

@@ -111,3 +111,18 @@ def test_evaluate_run_scores_whole_words_per_source(tiny_bert_dir: Path, tmp_pat
     showcase = report["new"]["showcase"]
     assert showcase["passed"] is False and len(showcase["pairs"]) == 3
     assert json.loads((model / "training.json").read_text())["heldout_words_by_source"] == {"fables": words}
+
+
+def test_train_bundled_checks_every_sweep_word_before_starting_a_run(tmp_path: Path) -> None:
+    import subprocess
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ["train.txt.gz", "heldout.txt", "SOURCES.md"]:
+        (corpus / name).write_text("x\n")
+    out = tmp_path / "sweep"
+    done = subprocess.run(["bash", str(SCRIPTS / "train_bundled.sh")], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "CORPUS": str(corpus), "OUT": str(out),
+                                           "SWEEP": "1e-4 2e-4w_s3 2e-4x"})
+    assert done.returncode == 2 and "SWEEP word '2e-4x'" in done.stderr
+    assert "started" not in done.stdout and not any(out.iterdir())  # no run was left training
