@@ -56,35 +56,32 @@ def test_pick_run_prefers_whole_word_heldout_and_reports_failures(tmp_path: Path
     assert "| words (winner) | 0.460 |" in table and "| crashed | failed" in table and "90 (89)" in table
 
 
-def test_pick_run_puts_the_showcase_before_heldout_accuracy(tmp_path: Path, capsys) -> None:
+def test_pick_run_puts_runs_that_could_ship_first(tmp_path: Path, capsys) -> None:
     pick_run = load_script("pick_run")
-    base = figures({"a": 0.4}, {"a": 0.3}, 0.5) | {"showcase": {"passed": True}}
-    better_but_wrong = figures({"a": 0.6}, {"a": 0.50}, 0.6) | {"showcase": {"passed": False}}
-    right = figures({"a": 0.5}, {"a": 0.40}, 0.5) | {"showcase": {"passed": True}}
-    write_run(tmp_path, "wrong", better_but_wrong, base, 100)
-    write_run(tmp_path, "right", right, base, 100)
-    assert pick_run.main([str(tmp_path), "wrong", "right"]) == 0
+
+    def run(heldout: float, cloze: float, pairs: float, showcase: bool) -> dict:
+        return figures({"a": heldout + 0.1}, {"a": heldout}, cloze) | {
+            "cloze_top5": 0.84, "pairs_accuracy": pairs, "showcase": {"passed": showcase}}
+
+    base = run(0.3, 0.58, 0.987, True)
+    write_run(tmp_path, "wrong", run(0.50, 0.60, 0.99, False), base, 100)  # the showcase wrong
+    write_run(tmp_path, "low-cloze", run(0.49, 0.54, 0.99, True), base, 100)  # under CI's cloze bar
+    write_run(tmp_path, "low-pairs", run(0.48, 0.60, 0.96, True), base, 100)  # under CI's pairs bar
+    write_run(tmp_path, "right", run(0.40, 0.58, 0.975, True), base, 100)
+    assert pick_run.main([str(tmp_path), "wrong", "low-cloze", "low-pairs", "right"]) == 0
     assert capsys.readouterr().out.strip() == "right"
     table = (tmp_path / "sweep.md").read_text()
-    assert "| right (winner) | 0.400 | 0.50 | 0.60 | 0.900 | right |" in table
-    assert "| wrong | 0.500 | 0.60 | 0.70 | 0.900 | wrong |" in table
-    # when every run gets it wrong, held-out accuracy decides among them
-    other = tmp_path / "all-wrong"
-    write_run(other, "low", figures({"a": 0.5}, {"a": 0.40}, 0.5) | {"showcase": {"passed": False}}, base, 9)
-    write_run(other, "high", better_but_wrong, base, 9)
+    assert "| right (winner) | 0.400 | 0.58 | 0.84 | 0.975 | right | yes |" in table
+    assert "| wrong | 0.500 | 0.60 | 0.84 | 0.990 | wrong | no |" in table
+    assert "| low-cloze | 0.490 | 0.54 | 0.84 | 0.990 | right | no |" in table
+    assert "| low-pairs | 0.480 | 0.60 | 0.84 | 0.960 | right | no |" in table
+    assert "shippable first" in json.loads((tmp_path / "sweep.json").read_text())["rule"]
+    # when no run could ship, held-out accuracy decides among them
+    other = tmp_path / "none-could"
+    write_run(other, "low", run(0.40, 0.60, 0.99, False), base, 9)
+    write_run(other, "high", run(0.45, 0.50, 0.99, True), base, 9)
     assert pick_run.main([str(other), "low", "high"]) == 0
     assert capsys.readouterr().out.strip() == "high"
-
-
-def test_pick_run_falls_back_to_token_accuracy_and_fails_without_runs(tmp_path: Path, capsys) -> None:
-    pick_run = load_script("pick_run")
-    base = figures({"a": 0.4}, None, 0.5)
-    write_run(tmp_path, "low", figures({"a": 0.45}, None, 0.5), base, 10)
-    write_run(tmp_path, "high", figures({"a": 0.55}, None, 0.5), base, 10)
-    assert pick_run.main([str(tmp_path), "low", "high"]) == 0
-    assert capsys.readouterr().out.strip() == "high"
-    assert pick_run.main([str(tmp_path / "empty"), "x"]) == 1
-    assert "no run" in capsys.readouterr().err
 
 
 @pytest.mark.slow
