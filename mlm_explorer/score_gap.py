@@ -41,9 +41,7 @@ class Span:
     log_prob: float
 
     def describe(self, name: str, escape: Callable[[str], str]) -> str:
-        """“laughs” (A) -12.43, or "nothing in A" where the other sentence has a token more."""
-        if not self.tokens:
-            return f"nothing in {name}"
+        """“laughs” (A) -12.43."""
         return f"“{escape(' '.join(self.tokens))}” ({name}) {self.log_prob:.2f}"
 
 
@@ -57,6 +55,14 @@ class DifferingSpan:
     @property
     def gap(self) -> float:
         return self.a.log_prob - self.b.log_prob
+
+    def describe(self, name_a: str, name_b: str, escape: Callable[[str], str]) -> str:
+        """“laughs” (A) -12.43 vs “laugh” (B) -11.68, or “big” only in B, -8.75."""
+        if not self.a.tokens:
+            return f"“{escape(' '.join(self.b.tokens))}” only in {name_b}, {self.b.log_prob:.2f}"
+        if not self.b.tokens:
+            return f"“{escape(' '.join(self.a.tokens))}” only in {name_a}, {self.a.log_prob:.2f}"
+        return f"{self.a.describe(name_a, escape)} vs {self.b.describe(name_b, escape)}"
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,14 @@ class GapBreakdown:
 
     @property
     def largest_shared(self) -> SharedToken | None:
-        """The shared token that moved most between the sentences."""
-        return max(self.shared, key=lambda s: abs(s.gap), default=None)
+        """The shared token that moved most in the direction the shared tokens lean together."""
+        leaning = [s for s in self.shared if (s.gap > 0) == (self.shared_gap > 0) and s.gap != 0]
+        return max(leaning, key=lambda s: abs(s.gap), default=None)
+
+    @property
+    def only_swaps(self) -> bool:
+        """Every differing place has as many tokens in A as in B (nothing added or left out)."""
+        return all(len(d.a.tokens) == len(d.b.tokens) for d in self.differing)
 
 
 def _span(score: SentenceScore, start: int, end: int) -> Span:
@@ -124,6 +136,11 @@ def _favours(gap: float, name_a: str, name_b: str) -> str:
     return f"**{name_a if gap > 0 else name_b}** by {abs(gap):.2f} nats"
 
 
+def _shared(n: int, verb: str) -> str:
+    """'The 1 token they share favours', 'The 7 tokens they share favour'."""
+    return f"The 1 token they share {verb}s" if n == 1 else f"The {n} tokens they share {verb}"
+
+
 def gap_line(
     g: GapBreakdown, escape: Callable[[str], str], name_a: str = "A", name_b: str = "B", max_spans: int = 3
 ) -> str:
@@ -131,26 +148,38 @@ def gap_line(
 
     Tokens come from the user's text: ``escape`` makes each one literal Markdown
     (the UI passes its ``md_escape``). Empty when the sentences are the same token for token.
+    A token only one sentence has can only lower that sentence's PLL (each log-probability
+    is negative), so such a difference is reported as a cost, not as the model's preference.
     """
     if not g.differing:
         return ""
-    spans = "; ".join(f"{d.a.describe(name_a, escape)} vs {d.b.describe(name_b, escape)}"
-                      for d in g.differing[:max_spans])
+    spans = "; ".join(d.describe(name_a, name_b, escape) for d in g.differing[:max_spans])
     spans += "; …" if len(g.differing) > max_spans else ""
     differ = g.differing_gap
     line = f"**Where the gap comes from.** The tokens that differ: {spans}; "
-    line += (f"they favour {_favours(differ, name_a, name_b)}. " if abs(differ) >= NEGLIGIBLE
-             else "they score about the same. ")
-    top = g.largest_shared
-    if top is None:
-        return line + "The sentences share no tokens."
-    if abs(g.shared_gap) < NEGLIGIBLE:
-        line += f"The {len(g.shared)} tokens they share score about the same in both."
+    if abs(differ) < NEGLIGIBLE:
+        line += "they score about the same. "
+    elif g.only_swaps:
+        line += f"they favour {_favours(differ, name_a, name_b)}. "
+    elif not any(d.a.tokens and d.b.tokens for d in g.differing):
+        longer = name_b if differ > 0 else name_a
+        line += (f"that costs {longer} {abs(differ):.2f} nats, as any token more would (each lowers a PLL: "
+                 "compare sentences of equal length where you can). ")
     else:
-        line += (f"The {len(g.shared)} tokens they share favour {_favours(g.shared_gap, name_a, name_b)}, "
-                 f"most at “{escape(top.token)}” ({top.log_prob_a:.2f} in {name_a}, "
-                 f"{top.log_prob_b:.2f} in {name_b}).")
-    if abs(differ) >= NEGLIGIBLE and abs(g.shared_gap) >= NEGLIGIBLE and (differ > 0) != (g.total > 0):
+        line += (f"they favour {_favours(differ, name_a, name_b)}, partly because a sentence with more "
+                 "tokens there has more log-probabilities to add (compare sentences of equal length "
+                 "where you can). ")
+    n = len(g.shared)
+    if not g.shared:
+        return line + "The sentences share no tokens."
+    top = g.largest_shared
+    if abs(g.shared_gap) < NEGLIGIBLE or top is None:
+        return line + f"{_shared(n, 'score')} about the same in both."
+    line += (f"{_shared(n, 'favour')} {_favours(g.shared_gap, name_a, name_b)}, "
+             f"most at “{escape(top.token)}” ({top.log_prob_a:.2f} in {name_a}, "
+             f"{top.log_prob_b:.2f} in {name_b}).")
+    # Only a swap (laughs/laugh) says which form the model prefers; a tie has no winner to explain.
+    if g.only_swaps and abs(differ) >= NEGLIGIBLE and g.total != 0 and (differ > 0) != (g.total > 0):
         winner, other = (name_a, name_b) if g.total > 0 else (name_b, name_a)
         line += (f"  \nSo **{winner}** wins through the tokens they share: where they differ, "
                  f"the model prefers {other}'s.")

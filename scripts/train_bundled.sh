@@ -17,7 +17,8 @@
 #   SWEEP []               several runs side by side on the same device, e.g. "1e-4 2e-4 2e-4w_s1": each
 #                          word is a learning rate, a trailing "w" adds whole-word masking and "_s<N>"
 #                          sets the seed (SEED otherwise). Each run writes OUT/<word>/; among the runs that
-#                          get the app's showcase right (all, if none does), the one with the best mean
+#                          could ship (the app's showcase right and CI's bars reached: SHIP_BARS in
+#                          mlm_explorer/showcase.py; all runs, if none could), the one with the best mean
 #                          held-out whole-word accuracy over the corpus sources (our own validation
 #                          slices, not the public cloze set) is the winner, and OUT/sweep.md and
 #                          sweep.json compare them all
@@ -65,7 +66,8 @@ pack() {  # pack FOLDER: FOLDER as 15 MiB pieces named after OUT, into PACK
 # 5-minute runs made 5,260 each (17.5 steps/s). A sweep buys choice with steps: use it to choose a
 # recipe, then give the chosen one the device to itself.
 if [[ -n "$SWEEP" ]]; then
-    word_pattern='^([0-9.e-]+)(w?)(_s([0-9]+))?$'
+    set -f  # SWEEP's words are never file patterns
+    word_pattern='^([0-9]+(\.[0-9]+)?(e-?[0-9]+)?)(w?)(_s([0-9]+))?$'  # 2e-4, 0.0002, 2e-4w, 2e-4w_s1
     for word in $SWEEP; do  # every word checked before any run starts
         [[ "$word" =~ $word_pattern ]] || {
             echo "error: SWEEP word '$word' is not a learning rate (with an optional w and _s<seed>)" >&2; exit 2; }
@@ -74,7 +76,7 @@ if [[ -n "$SWEEP" ]]; then
     pids=()
     for word in $SWEEP; do
         [[ "$word" =~ $word_pattern ]]
-        lr="${BASH_REMATCH[1]}"; ww=0; [[ -n "${BASH_REMATCH[2]}" ]] && ww=1; seed="${BASH_REMATCH[4]:-$SEED}"
+        lr="${BASH_REMATCH[1]}"; ww=0; [[ -n "${BASH_REMATCH[4]}" ]] && ww=1; seed="${BASH_REMATCH[6]:-$SEED}"
         OUT="$OUT/$word" LR="$lr" WHOLE_WORD="$ww" SEED="$seed" SWEEP="" PACK="" \
             bash "$PWD/scripts/train_bundled.sh" > "$OUT/$word.log" 2>&1 &
         pids+=($!)

@@ -76,9 +76,45 @@ def test_the_line_warns_when_the_context_decides() -> None:
     assert "wins through" not in gap_line(explain_gap(right, b), plain)
 
 
-def test_the_line_escapes_the_users_tokens_and_names_an_added_word() -> None:
-    a = score(["[CLS]", "the", "mat", "[SEP]"], [None, -1.0, -2.0, None])
-    b = score(["[CLS]", "the", "*x*", "mat", "[SEP]"], [None, -1.0, -9.0, -2.0, None])
-    line = gap_line(explain_gap(a, b), lambda t: t.replace("*", "\\*"), name_a="first", name_b="second")
-    assert "nothing in first vs “\\*x\\*” (second) -9.00; they favour **first** by 9.00 nats" in line
-    assert "score about the same in both" in line
+def test_an_added_token_is_a_cost_not_a_preference() -> None:
+    # B has an extra token: it lowers B's PLL whatever the model thinks, so no "prefers" warning,
+    # even though the shared tokens favour B and the total favours A.
+    a = score(["[CLS]", "the", "mat", "[SEP]"], [None, -1.0, -4.0, None])
+    b = score(["[CLS]", "the", "big", "mat", "[SEP]"], [None, -1.0, -3.0, -2.0, None])
+    line = gap_line(explain_gap(a, b), plain)
+    assert "“big” only in B, -3.00; that costs B 3.00 nats, as any token more would" in line
+    assert "favour **B** by 2.00 nats, most at “mat”" in line and "wins through" not in line
+    # a swap and an addition together: the addition is named as part of the reason
+    a2 = score(["[CLS]", "the", "laughs", "mat", "[SEP]"], [None, -1.0, -2.0, -4.0, None])
+    b2 = score(["[CLS]", "the", "laugh", "big", "mat", "[SEP]"], [None, -1.0, -2.5, -3.0, -2.0, None])
+    mixed = gap_line(explain_gap(a2, b2), plain)
+    assert "“laughs” (A) -2.00 vs “laugh big” (B) -5.50; they favour **A** by 3.50 nats, partly" in mixed
+    assert "wins through" not in mixed
+
+
+def test_most_at_names_a_token_that_leans_the_way_the_shared_tokens_do() -> None:
+    # shared: "the" +1.0 for A, "author" -0.6 (for B, but the larger |gap| among A-leaning is "the")
+    a = score(["[CLS]", "the", "author", "laughs", "[SEP]"], [None, -1.0, -12.6, -12.0, None])
+    b = score(["[CLS]", "the", "author", "laugh", "[SEP]"], [None, -2.0, -12.0, -11.0, None])
+    g = explain_gap(a, b)
+    assert g.shared_gap == pytest.approx(0.4) and g.largest_shared.token == "the"
+    b_big = score(["[CLS]", "the", "author", "laugh", "[SEP]"], [None, -2.0, -10.0, -11.0, None])
+    assert explain_gap(a, b_big).largest_shared.token == "author"  # now the shared tokens favour B
+
+
+def test_the_line_escapes_every_user_token_and_counts_in_words() -> None:
+    from mlm_explorer.ui.common import md_escape
+
+    a = score(["[CLS]", "*x*", "the", "[SEP]"], [None, -2.0, -1.0, None])
+    b = score(["[CLS]", "*x*", "mat", "[SEP]"], [None, -5.0, -3.0, None])
+    line = gap_line(explain_gap(a, b), md_escape, name_a="first", name_b="second")
+    assert "“the” (first) -1.00 vs “mat” (second) -3.00; they favour **first** by 2.00 nats" in line
+    assert "The 1 token they share favours **first** by 3.00 nats, most at “\\*x\\*”" in line
+    assert "*x*”" not in line.replace("\\*x\\*", "")  # the shared token went through md_escape
+
+
+def test_a_tie_gets_no_winner() -> None:
+    a = score(["[CLS]", "the", "laughs", "[SEP]"], [None, -1.0, -3.0, None])
+    b = score(["[CLS]", "the", "laugh", "[SEP]"], [None, -3.0, -1.0, None])
+    line = gap_line(explain_gap(a, b), plain)
+    assert explain_gap(a, b).total == 0 and "wins through" not in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -84,6 +85,17 @@ def test_pick_run_puts_runs_that_could_ship_first(tmp_path: Path, capsys) -> Non
     assert capsys.readouterr().out.strip() == "high"
 
 
+def test_pick_run_falls_back_to_token_accuracy_and_fails_without_runs(tmp_path: Path, capsys) -> None:
+    pick_run = load_script("pick_run")
+    base = figures({"a": 0.4}, None, 0.5)
+    write_run(tmp_path, "low", figures({"a": 0.45}, None, 0.5), base, 10)
+    write_run(tmp_path, "high", figures({"a": 0.55}, None, 0.5), base, 10)
+    assert pick_run.main([str(tmp_path), "low", "high"]) == 0
+    assert capsys.readouterr().out.strip() == "high"
+    assert pick_run.main([str(tmp_path / "empty"), "x"]) == 1
+    assert "no run" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_evaluate_run_scores_whole_words_per_source(tiny_bert_dir: Path, tmp_path: Path, capsys) -> None:
     evaluate_run = load_script("evaluate_run")
@@ -110,16 +122,39 @@ def test_evaluate_run_scores_whole_words_per_source(tiny_bert_dir: Path, tmp_pat
     assert json.loads((model / "training.json").read_text())["heldout_words_by_source"] == {"fables": words}
 
 
-def test_train_bundled_checks_every_sweep_word_before_starting_a_run(tmp_path: Path) -> None:
-    import subprocess
-
+def run_train_bundled(tmp_path: Path, sweep: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """scripts/train_bundled.sh with SWEEP, a dummy corpus and a fake ``python`` that logs its arguments."""
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
+    corpus.mkdir(exist_ok=True)
     for name in ["train.txt.gz", "heldout.txt", "SOURCES.md"]:
         (corpus / name).write_text("x\n")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\ncat > /dev/null\n')
+    fake.chmod(0o755)
     out = tmp_path / "sweep"
     done = subprocess.run(["bash", str(SCRIPTS / "train_bundled.sh")], capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "CORPUS": str(corpus), "OUT": str(out),
-                                           "SWEEP": "1e-4 2e-4w_s3 2e-4x"})
-    assert done.returncode == 2 and "SWEEP word '2e-4x'" in done.stderr
-    assert "started" not in done.stdout and not any(out.iterdir())  # no run was left training
+                          timeout=60, stdin=subprocess.DEVNULL,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "CORPUS": str(corpus), "OUT": str(out),
+                               "SWEEP": sweep, "SEED": "7"})
+    return done, out, calls
+
+
+@pytest.mark.parametrize("bad", ["2e-4x", ".", "..", "e", "-", "2e-4w_s", "*"])
+def test_train_bundled_checks_every_sweep_word_before_starting_a_run(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "decoy").mkdir()  # a "*" must not expand to file names
+    done, out, calls = run_train_bundled(tmp_path, f"1e-4 2e-4w_s3 {bad}")
+    assert done.returncode == 2 and f"SWEEP word '{bad}'" in done.stderr
+    assert "started" not in done.stdout and not calls.exists()  # no run was left training
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_train_bundled_sweep_words_set_rate_masking_and_seed(tmp_path: Path) -> None:
+    done, out, calls = run_train_bundled(tmp_path, "1e-4 2e-4w_s3")
+    pretrain = sorted(line for line in calls.read_text().splitlines() if " pretrain " in f" {line} ")
+    assert len(pretrain) == 2, done.stderr
+    plain, whole = (next(p for p in pretrain if f"/{word} " in p) for word in ["1e-4", "2e-4w_s3"])
+    assert "--lr 1e-4 " in plain and "--seed 7 " in plain and "--whole-word" not in plain
+    assert "--lr 2e-4 " in whole and "--seed 3 " in whole and "--whole-word" in whole
+    assert (out / "1e-4").is_dir() and (out / "2e-4w_s3").is_dir()
