@@ -818,6 +818,18 @@ def manual_plan_for(
     return manual_plan(encoding.input_ids, encoding.special_mask, lm.mask_token_id, positions)
 
 
+def no_mask_message(lm: LoadedModel, encoding: Encoding, positions: bool = True) -> str:
+    """What to say when ``encoding`` has no blank; every view that needs one says it this way.
+
+    A text cut at the model's length may have had its mask past the cut, so the
+    sentence then says where the model looked. ``positions``: whether the view
+    also takes token positions to mask.
+    """
+    where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""
+    choose = ", or choose token positions" if positions else ""
+    return f"No mask{where}: type [MASK] or <mask> where a word should be predicted{choose}."
+
+
 def predict(
     lm: LoadedModel,
     text: str,
@@ -851,11 +863,7 @@ def predict_encoding(
     need not tokenize twice)."""
     plan = manual_plan_for(lm, encoding, positions, whole_word)
     if not plan.targets and not all_positions:
-        where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""
-        raise ValueError(
-            f"No mask{where}: type [MASK] or <mask> where a word should be predicted, "
-            "or choose token positions."
-        )
+        raise ValueError(no_mask_message(lm, encoding))
     return predict_plan(
         lm, plan, top_k, all_positions, with_attentions,
         truncated=encoding.truncated, message=encoding.message,

@@ -143,7 +143,7 @@ def test_compare_two_models_and_two_sentences(client: Client, tiny_roberta_dir: 
     assert "A / B" in table["headers"] and "×" in line
     lines = Path(client.predict(api_name="/export_compare_sentences_csv")).read_text().splitlines()
     assert "A / B" in lines[0] and len(lines) == 1 + len(table_rows(table))
-    with pytest.raises(AppError, match="exactly one"):
+    with pytest.raises(AppError, match="No mask"):
         client.predict("no blank", "the [MASK] .", 5, api_name="/compare_sentences")
 
 

@@ -17,7 +17,7 @@ from gradio.context import Context
 from mlm_explorer import plots
 from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
-from mlm_explorer.saliency import DEFAULT_STEPS, MAX_STEPS, saliency
+from mlm_explorer.saliency import DEFAULT_STEPS, MAX_SALIENCY_COST, MAX_STEPS, max_steps_for, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
@@ -52,7 +52,9 @@ _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
 SALIENCY_COST = (
     "One explanation costs about 30 predictions (0.5 s for a 16-token sentence with the bundled model on "
     "2 CPU cores; more for long texts and big models); one runs at a time on this server, so you may wait "
-    "for someone else's."
+    "for someone else's, so long texts get fewer steps: tokens × steps is at most "
+    f"{MAX_SALIENCY_COST:,} (a 512-token text: {max_steps_for(512)} steps; {DEFAULT_STEPS} steps: up to "
+    f"{MAX_SALIENCY_COST // DEFAULT_STEPS} tokens)."
 )
 CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9"}
 LAYER_MEANINGS = (
