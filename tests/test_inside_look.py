@@ -80,3 +80,13 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked
     for t in (table, other_table):  # Stylers (the page's form), empty columns left out
         assert {"pos.", "id", "token", "special"} <= set(t.data.columns)
         assert all(t.data[c].astype(str).str.strip().any() for c in t.data.columns)
+
+
+def test_saliency_over_its_budget_is_a_message_that_says_what_fits(session):
+    from mlm_explorer.saliency import MAX_SALIENCY_COST
+
+    long_text = "the [MASK] sat on the mat . " * 20  # 64 tokens (the tiny BERT's length) after the cut
+    with pytest.raises(gr.Error, match="Saliency on 64 tokens is limited to 64 steps") as err:
+        inside.run_saliency(long_text, "", "", "", 256, inside.MASK_BASELINE, session)
+    assert f"{MAX_SALIENCY_COST:,}" in str(err.value) and "shorter text" in str(err.value)
+    assert f"{MAX_SALIENCY_COST:,}" in inside.SALIENCY_COST  # the tab says the cap before anyone hits it
