@@ -146,6 +146,8 @@ def main() -> None:
                         help="instead: N sessions send distinct 512-mask Predicts at once (1-64)")
     parser.add_argument("--repeat", type=int, default=1, choices=range(1, 6), metavar="N",
                         help="run every case N times (1-5) and report medians")
+    parser.add_argument("--only", nargs="+", default=None, metavar="ENDPOINT",
+                        help="run only these endpoints' cases, e.g. --only /saliency /layers")
     args = parser.parse_args()
     if args.burst:
         if not 1 <= args.burst <= 64:
@@ -162,6 +164,8 @@ def main() -> None:
         client = client_for(server.url)
         client.predict('{"dark": false, "width": 1280, "search": ""}', api_name="/start_session")
         for endpoint, label, inputs in CASES:
+            if args.only and endpoint not in args.only:
+                continue
             runs = [measure(server, client, endpoint, inputs) for _ in range(args.repeat)]
             rows.append({"endpoint": endpoint, "input": label, "runs": len(runs)}
                         | {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "outcome"}
