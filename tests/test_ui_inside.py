@@ -127,3 +127,12 @@ def test_inside_shows_user_markup_as_text(client: Client):
 def test_bad_input_is_a_message(client: Client, endpoint, args, message):
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
+
+
+def test_a_message_is_escaped_once(client: Client):
+    # The handler's `except ValueError` also catches the gr.Error its position parser raised
+    # (gr.Error is a ValueError): re-wrapping it used to quote the text and escape it twice.
+    with pytest.raises(AppError, match="whole number") as info:
+        client.predict("the [MASK] .", "", "abc", 3, api_name="/layers")
+    message = str(info.value)
+    assert "&amp;" not in message and not message.startswith("'"), message

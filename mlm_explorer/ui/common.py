@@ -68,8 +68,15 @@ MAX_TEXT_CHARS = 5000
 # ------------------------------------------------------------------ errors and text
 
 
-def user_error(message: str) -> gr.Error:
-    """A ``gr.Error`` for a user mistake; the toast renders HTML, so the text is escaped."""
+def user_error(message: object) -> gr.Error:
+    """A ``gr.Error`` for a user mistake; the toast renders HTML, so the text is escaped.
+
+    ``gr.Error`` is a ``ValueError``, so the ``except ValueError as err: raise user_error(err)``
+    of a handler also catches an error that a helper already made with this function: that one
+    is passed on as it is (escaping it again would show ``&amp;#x27;`` and ``str()`` would add quotes).
+    """
+    if isinstance(message, gr.Error):
+        return message
     return gr.Error(html.escape(str(message)), print_exception=False)
 
 
