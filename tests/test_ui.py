@@ -308,6 +308,11 @@ def test_a_preset_that_cannot_be_fetched_says_so(client: Client):
     assert picker["value"] == "default"
 
 
+def test_choosing_no_model_is_a_message(client: Client):
+    picker, status, _ = client.predict(None, api_name="/choose_model")
+    assert "Choose a model from the list" in status and picker["value"] == "default"
+
+
 def test_local_paths_are_refused_unless_allowed(client: Client, tiny_roberta_dir, monkeypatch):
     monkeypatch.delenv("MLM_EXPLORER_ALLOW_LOCAL_PATHS")
     _, status, _ = client.predict(str(tiny_roberta_dir), api_name="/load_model")
