@@ -370,3 +370,20 @@ def test_about_clips_a_long_card_between_blocks() -> None:
     clipped = clip_markdown(card, 30, "MODEL_CARD.md")  # the cap falls inside the table
     assert clipped == "# Card\n\nIntro.\n\n_… the rest is in MODEL_CARD.md._"
     assert len(clip_markdown("x" * 50, 20, "C.md")) < 50
+
+
+def test_messages_quote_at_most_a_line_of_the_input(monkeypatch):
+    from mlm_explorer.models import ModelLoadError
+    from mlm_explorer.ui import common
+
+    with pytest.raises(gr.Error, match="outside any text") as info:
+        common.parse_positions("9" * 400)
+    assert len(info.value.message) < 120
+    with pytest.raises(gr.Error, match="whole numbers") as info:
+        common.parse_positions("x" * 400)
+    assert len(info.value.message) < 120
+    monkeypatch.setenv(common.ALLOW_LOCAL_ENV, "0")
+    with pytest.raises(ModelLoadError, match="not a valid Hugging Face id") as info:
+        common.check_typed_name("a" * 5000)
+    assert len(str(info.value)) < 200
+    assert common.parse_positions("3, 1 3") == [1, 3]  # ordinary positions pass untouched

@@ -88,6 +88,8 @@ def test_attention_change_view_and_replot(client: Client, monkeypatch):
     assert "Layer 1, head 1" in replot["plot"]
     with pytest.raises(AppError, match="Choose a word to hide"):
         client.predict("the cat sat .", "", api_name="/attention_diff")
+    with pytest.raises(AppError, match="typed in the text does not count"):
+        client.predict("the [MASK] sat .", "", api_name="/attention_diff")
 
 
 def test_tokenizer_view_side_by_side(client: Client):

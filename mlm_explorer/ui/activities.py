@@ -18,6 +18,7 @@ import pandas as pd
 from mlm_explorer import plots
 from mlm_explorer.compare import PROBE_PAIRS, ModelSlots, agreement_line, compare_models, compare_sentences
 from mlm_explorer.generate import GenerationTrace, generate
+from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.quiz import (
     MAX_GUESSES,
@@ -135,7 +136,7 @@ def _score_card(game: QuizRound, session: Session):
 def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session):
     """Start a round of 5–10 items from the bundled set or the teacher's list."""
     n = _whole(size, "The number of items", MIN_ROUND, MAX_ROUND)
-    s = _whole(seed, "The seed", 0, 2**31 - 1)
+    s = _whole(seed, "The seed", 0, MAX_SEED)
     notes = ""
     if source == TEACHER_SOURCE:
         if not isinstance(teacher_list, str) or not teacher_list.strip():
@@ -306,7 +307,7 @@ def generate_text(
         raise user_error(f"Unknown strategy {str(strategy)[:40]!r}.")
     n_sweeps = _whole(sweeps, "Sweeps", 1, APP_MAX_SWEEPS) if key == "gibbs" else None
     k = _whole(top_k, "Top-k", 0, 1000)
-    s = _whole(seed, "The seed", 0, 2**31 - 1)
+    s = _whole(seed, "The seed", 0, MAX_SEED)
     try:
         t = float(temperature)
     except (TypeError, ValueError):

@@ -19,6 +19,7 @@ from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.saliency import DEFAULT_STEPS, MAX_STEPS, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
+from mlm_explorer.tokens import normalise_masks
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
@@ -211,9 +212,14 @@ def run_attention_change(text: str, positions: str, session: Session):
     lm = session_model(session)
     chosen = parse_positions(positions)
     if not chosen:
+        typed = (
+            f" A {lm.mask_token} typed in the text does not count: this view compares attention with "
+            "the real word and without it, so it needs the word."
+            if isinstance(text, str) and lm.mask_token in normalise_masks(text, lm.mask_token) else ""
+        )
         raise user_error(
             "Choose a word to hide: type its token position in “Masked token positions” (the Tokenizer "
-            "view numbers the tokens), or carry a masked word over from the Fill tab."
+            "view numbers the tokens), or carry a masked word over from the Fill tab." + typed
         )
     try:
         change = attention_change(lm, check_user_text(text), chosen)
