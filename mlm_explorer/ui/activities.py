@@ -649,7 +649,8 @@ def _build_compare(session: gr.State) -> tuple:
             text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
             text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
             k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
-            gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b], label="Probe pairs")
+            probe_pairs = gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b],
+                                      label="Probe pairs")
             run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-sents-results", elem_classes=["results"]):
             line_sents = gr.Markdown(elem_id="cmp-sents-line")
@@ -671,6 +672,7 @@ def _build_compare(session: gr.State) -> tuple:
         [text_a.input, text_b.input, k_sents.release], None, None, None,
         js=look.stale_js("#cmp-sents-results", "#cmp-sents-table"), api_name=False, queue=False,
     )
+    look.stale_on_examples(probe_pairs, "#cmp-sents-results", "#cmp-sents-table")
     compared = run_models.click(
         compare_two_models, [model_a, model_b, text, k_models, session],
         [session, line_models, fig_models, table_models],

@@ -261,7 +261,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
                 [INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them",
                 elem_id="fill-mode",
             )
-            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+            examples = gr.Examples(EXAMPLES, inputs=text, label="Examples")
         with gr.Column(scale=1, min_width=320, elem_id="fill-results", elem_classes=["results"]):
             note = gr.Markdown(elem_id="fill-note")
             bars = gr.Plot(label="Top-k predictions", show_label=False, elem_id="fill-bars")
@@ -292,6 +292,8 @@ def build_fill_tab(session: gr.State) -> TabParts:
         [text.input, chips.select, clear.click, positions.input, mode.input, whole_word.input, top_k.release],
         None, None, None, js=look.stale_js("#fill-results", "#fill-table"), api_name=False, queue=False,
     )
+    # An example only fills the box (its masks come with it; Predict runs it): the old result dims.
+    look.stale_on_examples(examples, "#fill-results", "#fill-table")
     inputs = [text, positions, top_k, whole_word, mode, session]
     outputs = [bars, table, note, session]
     predicted = gr.on(

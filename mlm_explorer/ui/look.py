@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
@@ -28,6 +29,9 @@ import pandas as pd
 from mlm_explorer import plots
 from mlm_explorer.ui.state import Session
 from mlm_explorer.views import display_table
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 LOOK_KEY = "look"  # session.extras key of this page's plots.Look
 NARROW_MAX_PX = 600  # a phone held upright; tablets and laptops get the full layout
@@ -395,6 +399,11 @@ def fresh_js(*selectors: str) -> str:
 def _class_js(selectors: Sequence[str], method: str) -> str:
     targets = json.dumps(list(selectors))
     return f"() => {{ for (const s of {targets}) document.querySelector(s)?.classList.{method}('stale'); }}"
+
+
+def stale_on_examples(examples: gr.Examples, *selectors: str) -> None:
+    """Loading an example changes the inputs without an ``input`` event: dim the results then too."""
+    examples.dataset.click(None, None, None, js=stale_js(*selectors), api_name=False, queue=False)
 
 
 def mark_fresh(event, *selectors: str):
