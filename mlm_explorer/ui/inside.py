@@ -44,8 +44,12 @@ from mlm_explorer.views import (
     tokens_table,
 )
 
-EXAMPLE = "The capital of France is [MASK]."
-EXAMPLE_POSITIONS = ""
+# A real word, hidden by position, rather than a typed [MASK]: every view works on it as it
+# opens (Masked vs unmasked needs the word itself), and Layer by layer can say where the hidden
+# word ranks. [CLS] the capital of france is paris . : "paris" is token 6 for WordPiece, BPE and
+# SentencePiece alike.
+EXAMPLE = "The capital of France is Paris."
+EXAMPLE_POSITIONS = "6"
 MASK_BASELINE = "all-[MASK]"
 PAD_BASELINE = "all-[PAD]"
 _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
