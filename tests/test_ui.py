@@ -275,6 +275,15 @@ def test_attention_replots_without_running_the_model(client: Client, monkeypatch
     assert "[CLS]" not in json.dumps(hidden["layout"]["xaxis"]["ticktext"])
 
 
+def test_a_replot_of_the_fill_tabs_pass_says_so(client: Client):
+    client.predict("the dog sat on the [MASK] .", "", 2, False, INDEPENDENT, api_name="/predict")
+    _, caption = client.predict("one head", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab's last Predict" in caption and "dog" in caption
+    _, caption, _, _ = client.predict("The cat sat.", "one head", 0, 0, False, api_name="/attention")
+    _, caption = client.predict("mean over heads", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab" not in caption and "cat" in caption
+
+
 def test_attention_replot_before_a_run_says_what_to_do(client: Client):
     plot, _ = client.predict("one head", 0, 0, False, api_name="/attention_plot")
     assert "Run" in plot["plot"]

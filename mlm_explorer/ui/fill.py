@@ -15,6 +15,7 @@ from mlm_explorer.predict import (
 )
 from mlm_explorer.showcase import FILL_EXAMPLES
 from mlm_explorer.tokens import encode
+from mlm_explorer.ui import attention as attention_tab
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
@@ -156,6 +157,7 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             # The Attention tab can re-plot this pass (None: recompute), kept in float16.
             session.attention = None if result.attention is None else compact(result.attention)
+            session.extras[attention_tab.FROM_KEY] = attention_tab.FROM_FILL
             note = ""
     except ValueError as err:
         raise user_error(err) from None
