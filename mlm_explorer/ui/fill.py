@@ -37,7 +37,8 @@ INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
 CHIP_COLORS = {"token": plots.UNTOUCHED_COLOR, "masked": plots.MASKED_COLOR}
 MEANINGS = (
-    "<small>**rank**: where the original token is in the model's list (1 = its first choice). "
+    "<small>**rank** (when you mask a word of the text): where that original word is in the model's "
+    "list (1 = its first choice). "
     "**entropy** (in nats, natural-log units): how spread the guesses are; 0 = certain, "
     "about 10 = no idea among 30,000 words.</small>"
 )

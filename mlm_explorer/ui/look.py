@@ -73,9 +73,10 @@ def figure(fig, session: Session):
     return plots.apply_look(fig, session_look(session))
 
 
-def table(frame: pd.DataFrame, session: Session):
-    """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone."""
-    return display_table(frame, narrow=session_look(session).narrow)
+def table(frame: pd.DataFrame, session: Session, phone_also: Sequence[str] = ()):
+    """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone
+    (``phone_also``: columns this table keeps on a phone too)."""
+    return display_table(frame, narrow=session_look(session).narrow, phone_also=phone_also)
 
 
 def columns(session: Session, wide: int, narrow: int = 1) -> int:
