@@ -424,6 +424,8 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
         line += " (No bar: that word is not one token of that model's vocabulary.)"
     if result.message:
         line += f"\n\n⚠️ {md_escape(result.message)}"
+    if key_a == key_b:  # said where it stays, not only in a toast that fades
+        line += "\n\n⚠️ A and B are the same model, so every ratio is 1: pick another model for B."
     fig = plots.compare_bars(
         [w.word for w in result.words], [w.prob_a for w in result.words], [w.prob_b for w in result.words],
         f"A: {name_a}", f"B: {name_b}", title="Two models, one sentence",

@@ -422,7 +422,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
     d = FinetuneConfig()
     gr.Markdown(
         "Train the current model a little more on your own text (or start a **fresh random model** and "
-        "watch it learn), with the same 80/10/10 masking the policy tab shows. About a minute on a CPU. "
+        "watch it learn), with the masking the 80/10/10 tab shows. About a minute on a CPU. "
         "The result belongs to your browser session."
     )
     with gr.Row(equal_height=False, elem_classes=["two-up"]):
