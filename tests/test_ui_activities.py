@@ -159,3 +159,12 @@ def test_a_session_holds_two_compared_models_at_most(tiny_bert_dir, tiny_roberta
     assert activities._slots(session).keys() == tuple(keys[1:])
     session.release()
     assert "model_slots" not in session.extras
+
+
+def test_a_revealed_probability_reads_as_the_table_reads_it():
+    from types import SimpleNamespace
+
+    tiny = SimpleNamespace(word="zebra", prob=0.0000123, rank=27946, in_place=False, pieces=())
+    assert "p = 0.0012%" in activities._where(tiny, "Your guess")  # not "0.00%"
+    likely = SimpleNamespace(word="paris", prob=0.45193, rank=1, in_place=False, pieces=())
+    assert "p = 45.2%," in activities._where(likely, "The answer")  # as the table: one decimal

@@ -185,7 +185,9 @@ def _where(score, what: str) -> str:
     if score.in_place:
         pieces = f" ({len(score.pieces)} word pieces: {md_escape(' '.join(score.pieces))})"
         how = " — scored by its pseudo-log-likelihood in place, since it is not one token"
-    return f"{what} **{md_escape(score.word)}**{pieces}: p = {score.prob:.2%}, rank {score.rank:,}{how}."
+    # plots.percent, as the reveal table shows it: 45.2%, and 0.0030% rather than "0.00%"
+    prob = plots.percent(score.prob)
+    return f"{what} **{md_escape(score.word)}**{pieces}: p = {prob}, rank {score.rank:,}{how}."
 
 
 def quiz_reveal(guess: str, session: Session):
