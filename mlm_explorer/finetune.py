@@ -134,11 +134,14 @@ def validate_config(config: FinetuneConfig, limits: Limits = Limits()) -> Finetu
             kind = "a whole number" if integer else "a number"
             raise ValueError(f"{name} must be {kind}, got {value!r}.")
         if not lo <= value <= hi:
-            raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}.")
+            # whole-number settings in whole numbers: "0 and 4294967295", not "0 and 4.29497e+09"
+            shown = (lambda v: f"{int(v)}") if integer else (lambda v: f"{v:g}")
+            raise ValueError(f"{name} must be between {shown(lo)} and {shown(hi)}, got {shown(value)}.")
 
     number("steps", config.steps, 1, limits.steps, integer=True)
     number("batch size", config.batch_size, 1, limits.batch_size, integer=True)
-    number("learning rate", config.learning_rate, 1e-7, 1e-1)
+    # config.lr as given (learning_rate would call float() on it first and say Python's words)
+    number("learning rate", config.lr if config.lr is not None else config.learning_rate, 1e-7, 1e-1)
     number("warm-up", config.warmup, 0.0, 0.9)
     number("masking rate", config.rate, 0.01, 1.0)
     number("seed", config.seed, 0, MAX_SEED, integer=True)

@@ -118,6 +118,8 @@ def test_long_lines_are_trained_as_windows(tiny_bert_dir):
         (dict(steps=2.5), "steps must be a whole number"),
         (dict(lr=float("nan")), "learning rate must be a number"),
         (dict(lr=5.0), "learning rate must be between"),
+        (dict(lr="abc"), "learning rate must be a number, got 'abc'"),
+        (dict(seed=-1), r"seed must be between 0 and 4294967295, got -1\."),
         (dict(rate=0.0), "masking rate must be between"),
         (dict(batch_size=-1), "batch size"),
         (dict(max_seconds=0), "time budget"),

@@ -275,6 +275,15 @@ def test_attention_replots_without_running_the_model(client: Client, monkeypatch
     assert "[CLS]" not in json.dumps(hidden["layout"]["xaxis"]["ticktext"])
 
 
+def test_a_replot_of_the_fill_tabs_pass_says_so(client: Client):
+    client.predict("the dog sat on the [MASK] .", "", 2, False, INDEPENDENT, api_name="/predict")
+    _, caption = client.predict("one head", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab's last Predict" in caption and "dog" in caption
+    _, caption, _, _ = client.predict("The cat sat.", "one head", 0, 0, False, api_name="/attention")
+    _, caption = client.predict("mean over heads", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab" not in caption and "cat" in caption
+
+
 def test_attention_replot_before_a_run_says_what_to_do(client: Client):
     plot, _ = client.predict("one head", 0, 0, False, api_name="/attention_plot")
     assert "Run" in plot["plot"]
@@ -306,6 +315,11 @@ def test_a_preset_that_cannot_be_fetched_says_so(client: Client):
     picker, status, _ = client.predict("albert/albert-base-v2", api_name="/choose_model")
     assert "Could not fetch" in status and "Still using the previous model" in status
     assert picker["value"] == "default"
+
+
+def test_choosing_no_model_is_a_message(client: Client):
+    picker, status, _ = client.predict(None, api_name="/choose_model")
+    assert "Choose a model from the list" in status and picker["value"] == "default"
 
 
 def test_local_paths_are_refused_unless_allowed(client: Client, tiny_roberta_dir, monkeypatch):
@@ -365,3 +379,20 @@ def test_about_clips_a_long_card_between_blocks() -> None:
     clipped = clip_markdown(card, 30, "MODEL_CARD.md")  # the cap falls inside the table
     assert clipped == "# Card\n\nIntro.\n\n_… the rest is in MODEL_CARD.md._"
     assert len(clip_markdown("x" * 50, 20, "C.md")) < 50
+
+
+def test_messages_quote_at_most_a_line_of_the_input(monkeypatch):
+    from mlm_explorer.models import ModelLoadError
+    from mlm_explorer.ui import common
+
+    with pytest.raises(gr.Error, match="outside any text") as info:
+        common.parse_positions("9" * 400)
+    assert len(info.value.message) < 120
+    with pytest.raises(gr.Error, match="whole numbers") as info:
+        common.parse_positions("x" * 400)
+    assert len(info.value.message) < 120
+    monkeypatch.setenv(common.ALLOW_LOCAL_ENV, "0")
+    with pytest.raises(ModelLoadError, match="not a valid Hugging Face id") as info:
+        common.check_typed_name("a" * 5000)
+    assert len(str(info.value)) < 200
+    assert common.parse_positions("3, 1 3") == [1, 3]  # ordinary positions pass untouched

@@ -88,6 +88,8 @@ def test_attention_change_view_and_replot(client: Client, monkeypatch):
     assert "Layer 1, head 1" in replot["plot"]
     with pytest.raises(AppError, match="Choose a word to hide"):
         client.predict("the cat sat .", "", api_name="/attention_diff")
+    with pytest.raises(AppError, match="typed in the text does not count"):
+        client.predict("the [MASK] sat .", "", api_name="/attention_diff")
 
 
 def test_tokenizer_view_side_by_side(client: Client):
@@ -127,3 +129,23 @@ def test_inside_shows_user_markup_as_text(client: Client):
 def test_bad_input_is_a_message(client: Client, endpoint, args, message):
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
+
+
+def test_a_message_is_escaped_once(client: Client):
+    # The handler's `except ValueError` also catches the gr.Error its position parser raised
+    # (gr.Error is a ValueError): re-wrapping it used to quote the text and escape it twice.
+    with pytest.raises(AppError, match="whole number") as info:
+        client.predict("the [MASK] .", "", "abc", 3, api_name="/layers")
+    message = str(info.value)
+    assert "&amp;" not in message and not message.startswith("'"), message
+
+
+def test_every_view_works_on_the_opening_example(client: Client):
+    from mlm_explorer.ui.inside import EXAMPLE, EXAMPLE_POSITIONS
+
+    _, _, note, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, "", 3, api_name="/layers")
+    assert "hidden word" in note  # a real word was hidden, so its rank is known
+    _, note, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, "", "", 8, "all-[MASK]", api_name="/saliency")
+    assert "add up to" in note
+    _, _, note, _, _, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, api_name="/attention_diff")
+    assert "Hiding" in note

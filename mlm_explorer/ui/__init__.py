@@ -98,6 +98,9 @@ def _safe_card(session: Session) -> str:
 
 def choose_model(key: str, session: Session, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
     """Switch this session to a model from the list."""
+    if not isinstance(key, str) or not key:  # a cleared picker, or an API call with no name
+        status = "⚠️ Choose a model from the list. Still using the previous model."
+        return session, _picker_update(session), status, _safe_card(session)
     return _switch(session, key, progress)
 
 

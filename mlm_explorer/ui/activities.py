@@ -18,6 +18,7 @@ import pandas as pd
 from mlm_explorer import plots
 from mlm_explorer.compare import PROBE_PAIRS, ModelSlots, agreement_line, compare_models, compare_sentences
 from mlm_explorer.generate import GenerationTrace, generate
+from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.quiz import (
     MAX_GUESSES,
@@ -135,7 +136,7 @@ def _score_card(game: QuizRound, session: Session):
 def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session):
     """Start a round of 5–10 items from the bundled set or the teacher's list."""
     n = _whole(size, "The number of items", MIN_ROUND, MAX_ROUND)
-    s = _whole(seed, "The seed", 0, 2**31 - 1)
+    s = _whole(seed, "The seed", 0, MAX_SEED)
     notes = ""
     if source == TEACHER_SOURCE:
         if not isinstance(teacher_list, str) or not teacher_list.strip():
@@ -184,7 +185,9 @@ def _where(score, what: str) -> str:
     if score.in_place:
         pieces = f" ({len(score.pieces)} word pieces: {md_escape(' '.join(score.pieces))})"
         how = " — scored by its pseudo-log-likelihood in place, since it is not one token"
-    return f"{what} **{md_escape(score.word)}**{pieces}: p = {score.prob:.2%}, rank {score.rank:,}{how}."
+    # plots.percent, as the reveal table shows it: 45.2%, and 0.0030% rather than "0.00%"
+    prob = plots.percent(score.prob)
+    return f"{what} **{md_escape(score.word)}**{pieces}: p = {prob}, rank {score.rank:,}{how}."
 
 
 def quiz_reveal(guess: str, session: Session):
@@ -306,7 +309,7 @@ def generate_text(
         raise user_error(f"Unknown strategy {str(strategy)[:40]!r}.")
     n_sweeps = _whole(sweeps, "Sweeps", 1, APP_MAX_SWEEPS) if key == "gibbs" else None
     k = _whole(top_k, "Top-k", 0, 1000)
-    s = _whole(seed, "The seed", 0, 2**31 - 1)
+    s = _whole(seed, "The seed", 0, MAX_SEED)
     try:
         t = float(temperature)
     except (TypeError, ValueError):
@@ -423,6 +426,8 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
         line += " (No bar: that word is not one token of that model's vocabulary.)"
     if result.message:
         line += f"\n\n⚠️ {md_escape(result.message)}"
+    if key_a == key_b:  # said where it stays, not only in a toast that fades
+        line += "\n\n⚠️ A and B are the same model, so every ratio is 1: pick another model for B."
     fig = plots.compare_bars(
         [w.word for w in result.words], [w.prob_a for w in result.words], [w.prob_b for w in result.words],
         f"A: {name_a}", f"B: {name_b}", title="Two models, one sentence",
@@ -648,7 +653,8 @@ def _build_compare(session: gr.State) -> tuple:
             text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
             text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
             k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
-            gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b], label="Probe pairs")
+            probe_pairs = gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b],
+                                      label="Probe pairs")
             run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-sents-results", elem_classes=["results"]):
             line_sents = gr.Markdown(elem_id="cmp-sents-line")
@@ -670,6 +676,7 @@ def _build_compare(session: gr.State) -> tuple:
         [text_a.input, text_b.input, k_sents.release], None, None, None,
         js=look.stale_js("#cmp-sents-results", "#cmp-sents-table"), api_name=False, queue=False,
     )
+    look.stale_on_examples(probe_pairs, "#cmp-sents-results", "#cmp-sents-table")
     compared = run_models.click(
         compare_two_models, [model_a, model_b, text, k_models, session],
         [session, line_models, fig_models, table_models],

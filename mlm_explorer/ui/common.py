@@ -68,8 +68,15 @@ MAX_TEXT_CHARS = 5000
 # ------------------------------------------------------------------ errors and text
 
 
-def user_error(message: str) -> gr.Error:
-    """A ``gr.Error`` for a user mistake; the toast renders HTML, so the text is escaped."""
+def user_error(message: object) -> gr.Error:
+    """A ``gr.Error`` for a user mistake; the toast renders HTML, so the text is escaped.
+
+    ``gr.Error`` is a ``ValueError``, so the ``except ValueError as err: raise user_error(err)``
+    of a handler also catches an error that a helper already made with this function: that one
+    is passed on as it is (escaping it again would show ``&amp;#x27;`` and ``str()`` would add quotes).
+    """
+    if isinstance(message, gr.Error):
+        return message
     return gr.Error(html.escape(str(message)), print_exception=False)
 
 
@@ -100,6 +107,17 @@ def check_user_text(text: object, what: str = "text") -> str:
     return text
 
 
+def shown(value: object, limit: int = 50) -> str:
+    """A user's value quoted for a message, cut to ``limit`` characters: a message never echoes a page."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# No text reaches this many tokens (models stop at 512 to a few thousand): a larger number is a typo,
+# and echoing it whole would print hundreds of digits.
+MAX_POSITION = 100_000
+
+
 def parse_positions(raw: object) -> list[int]:
     """Token positions typed as ``"3, 5 7"`` (or a list from the API) → sorted unique ints."""
     if raw is None:
@@ -111,7 +129,10 @@ def parse_positions(raw: object) -> list[int]:
     try:
         values = sorted({int(p) for p in parts})
     except ValueError:
-        raise user_error(f"Positions must be whole numbers such as 2, 5; got {str(raw)[:50]!r}.") from None
+        raise user_error(f"Positions must be whole numbers such as 2, 5; got {shown(str(raw))}.") from None
+    far = [v for v in values if not -MAX_POSITION <= v <= MAX_POSITION]
+    if far:
+        raise user_error(f"Position {shown(far[0], 20)} is outside any text: positions count tokens from 0.")
     return values
 
 
@@ -194,7 +215,8 @@ def check_typed_name(name: str) -> str:
                     f"(the operator can allow it with {ALLOW_LOCAL_ENV}=1); give a Hugging Face id."
                 )
             raise ModelLoadError(
-                f"{name!r} is not a valid Hugging Face id (owner/name, e.g. google-bert/bert-base-uncased)."
+                f"{shown(name)} is not a valid Hugging Face id "
+                "(owner/name, e.g. google-bert/bert-base-uncased)."
             )
     return name
 

@@ -15,6 +15,7 @@ from mlm_explorer.predict import (
 )
 from mlm_explorer.showcase import FILL_EXAMPLES
 from mlm_explorer.tokens import encode
+from mlm_explorer.ui import attention as attention_tab
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
@@ -36,7 +37,8 @@ INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
 CHIP_COLORS = {"token": plots.UNTOUCHED_COLOR, "masked": plots.MASKED_COLOR}
 MEANINGS = (
-    "<small>**rank**: where the original token is in the model's list (1 = its first choice). "
+    "<small>**rank** (when you mask a word of the text): where that original word is in the model's "
+    "list (1 = its first choice). "
     "**entropy** (in nats, natural-log units): how spread the guesses are; 0 = certain, "
     "about 10 = no idea among 30,000 words.</small>"
 )
@@ -156,6 +158,7 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             # The Attention tab can re-plot this pass (None: recompute), kept in float16.
             session.attention = None if result.attention is None else compact(result.attention)
+            session.extras[attention_tab.FROM_KEY] = attention_tab.FROM_FILL
             note = ""
     except ValueError as err:
         raise user_error(err) from None
@@ -261,7 +264,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
                 [INDEPENDENT, ITERATIVE], value=INDEPENDENT, label="With several blanks, fill them",
                 elem_id="fill-mode",
             )
-            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+            examples = gr.Examples(EXAMPLES, inputs=text, label="Examples")
         with gr.Column(scale=1, min_width=320, elem_id="fill-results", elem_classes=["results"]):
             note = gr.Markdown(elem_id="fill-note")
             bars = gr.Plot(label="Top-k predictions", show_label=False, elem_id="fill-bars")
@@ -292,6 +295,8 @@ def build_fill_tab(session: gr.State) -> TabParts:
         [text.input, chips.select, clear.click, positions.input, mode.input, whole_word.input, top_k.release],
         None, None, None, js=look.stale_js("#fill-results", "#fill-table"), api_name=False, queue=False,
     )
+    # An example only fills the box (its masks come with it; Predict runs it): the old result dims.
+    look.stale_on_examples(examples, "#fill-results", "#fill-table")
     inputs = [text, positions, top_k, whole_word, mode, session]
     outputs = [bars, table, note, session]
     predicted = gr.on(

@@ -19,6 +19,7 @@ from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.saliency import DEFAULT_STEPS, MAX_SALIENCY_COST, MAX_STEPS, max_steps_for, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
+from mlm_explorer.tokens import normalise_masks
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     check_user_text,
@@ -43,8 +44,12 @@ from mlm_explorer.views import (
     tokens_table,
 )
 
-EXAMPLE = "The capital of France is [MASK]."
-EXAMPLE_POSITIONS = ""
+# A real word, hidden by position, rather than a typed [MASK]: every view works on it as it
+# opens (Masked vs unmasked needs the word itself), and Layer by layer can say where the hidden
+# word ranks. [CLS] the capital of france is paris . : "paris" is token 6 for WordPiece, BPE and
+# SentencePiece alike.
+EXAMPLE = "The capital of France is Paris."
+EXAMPLE_POSITIONS = "6"
 MASK_BASELINE = "all-[MASK]"
 PAD_BASELINE = "all-[PAD]"
 _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
@@ -213,9 +218,14 @@ def run_attention_change(text: str, positions: str, session: Session):
     lm = session_model(session)
     chosen = parse_positions(positions)
     if not chosen:
+        typed = (
+            f" A {lm.mask_token} typed in the text does not count: this view compares attention with "
+            "the real word and without it, so it needs the word."
+            if isinstance(text, str) and lm.mask_token in normalise_masks(text, lm.mask_token) else ""
+        )
         raise user_error(
             "Choose a word to hide: type its token position in “Masked token positions” (the Tokenizer "
-            "view numbers the tokens), or carry a masked word over from the Fill tab."
+            "view numbers the tokens), or carry a masked word over from the Fill tab." + typed
         )
     try:
         change = attention_change(lm, check_user_text(text), chosen)

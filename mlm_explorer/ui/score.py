@@ -117,8 +117,10 @@ def build_score_tab(session: gr.State) -> TabParts:
         text_b = gr.Textbox(label="Sentence B (optional)", value=EXAMPLES[0][1], scale=3, min_width=200,
                             elem_id="score-b")
         run = gr.Button("Score", variant="primary", scale=1, min_width=90, elem_id="score-run")
-    gr.Examples(EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs (the first sentence is grammatical)",
-                elem_id="score-examples")
+    examples = gr.Examples(
+        EXAMPLES, inputs=[text_a, text_b], label="Minimal pairs (the first sentence is grammatical)",
+        elem_id="score-examples",
+    )
     with gr.Column(elem_id="score-results", elem_classes=["results"]):
         verdict = gr.Markdown(elem_id="score-verdict")
         strip_a = gr.Plot(label="Sentence A", show_label=False, elem_id="score-strip-a")
@@ -138,5 +140,10 @@ def build_score_tab(session: gr.State) -> TabParts:
         **MODEL_EVENT,
     )
     look.mark_fresh(scored, "#score-results", "#score-table")
+    # A pair is complete as it stands: clicking one scores it at once (the old result dims meanwhile).
+    look.stale_on_examples(examples, "#score-results", "#score-table")
+    from_example = examples.load_input_event.then(score_sentences, inputs, outputs, api_name=False,
+                                                  **MODEL_EVENT)
+    look.mark_fresh(from_example, "#score-results", "#score-table")
     links = [(LinkField("a", "score", "text"), text_a), (LinkField("b", "score", "text"), text_b)]
     return TabParts(links=links, on_link=OnLoad(score_sentences, inputs, outputs))
