@@ -106,10 +106,13 @@ def _draw(maps, view, layer, head, hide_special, session: Session, message: str 
     fig = attention_figure(maps, view, layer, head, hide_special, columns=columns)
     top = _scale_top(fig)
     before = session.extras.get(TOP_KEY)
-    session.extras[TOP_KEY] = top
-    scale = f"Colour scale: 0 (dark) to {top:.2f} (bright), the largest weight shown"
-    if before is not None and top is not None and abs(before - top) > 0.005:
-        scale += f" — **it changed from {before:.2f}**, so compare colours only within one picture"
+    if top is None:  # nothing drawn (all heads of a text too long for them): the figure says why
+        scale = "No colour scale: nothing is drawn"  # and the last scale drawn stays the one to compare
+    else:
+        session.extras[TOP_KEY] = top
+        scale = f"Colour scale: 0 (dark) to {top:.2f} (bright), the largest weight shown"
+        if before is not None and abs(before - top) > 0.005:
+            scale += f" — **it changed from {before:.2f}**, so compare colours only within one picture"
     if hide_special:
         scale += "; special tokens hidden (they often take most of the attention)"
     caption = _caption(maps, message, from_fill=session.extras.get(FROM_KEY) == FROM_FILL)
