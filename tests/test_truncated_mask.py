@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from mlm_explorer.compare import compare_models, compare_sentences
+from mlm_explorer.generate import generate
 from mlm_explorer.lens import layer_by_layer
 from mlm_explorer.models import load_model
-from mlm_explorer.predict import no_mask_message, predict
+from mlm_explorer.predict import iterative_fill, no_mask_message, predict
 from mlm_explorer.saliency import saliency
 from mlm_explorer.tokens import encode
 
@@ -45,8 +46,10 @@ def test_the_shared_message_says_where_the_model_looked(bert):
         lambda lm: saliency(lm, PAST_THE_CUT, steps=2),
         lambda lm: compare_models(lm, lm, PAST_THE_CUT),
         lambda lm: compare_sentences(lm, "the [MASK] sat .", PAST_THE_CUT),
+        lambda lm: iterative_fill(lm, PAST_THE_CUT),
+        lambda lm: generate(lm, PAST_THE_CUT, "gibbs", steps=1),
     ],
-    ids=["predict", "layers", "saliency", "compare_models", "compare_sentences"],
+    ids=["predict", "layers", "saliency", "compare_models", "compare_sentences", "iterative", "generate"],
 )
 def test_every_view_says_the_mask_is_past_the_cut(bert, view):
     with pytest.raises(ValueError, match=WHERE) as err:
