@@ -896,6 +896,11 @@ def generation_strip(
     wrapped = columns is not None and 0 < columns < n
     labels = [safe_label(t, 9 if wrapped else 14) for t in tokens]
     shown = [f"<b>{lbl}</b>" if i == changed else lbl for i, lbl in enumerate(labels)]
+    if not wrapped and n >= 8:
+        # A row of 8+ cells leaves each about 60 px on a projector: a long token in 15 px text runs
+        # into its neighbour ("##alic languages"), so it is set smaller (the hover names it in full).
+        shown = [f"<span style='font-size:11px'>{s}</span>" if len(lbl) > 6 else s
+                 for s, lbl in zip(shown, labels, strict=True)]
     if wrapped:
         shown = [f"{s}<br><span style='font-size:11px'>{t}</span>" for s, t in zip(shown, ticks, strict=True)]
     width = columns if wrapped else max(n, 1)

@@ -71,3 +71,12 @@ def test_the_generation_strip_wraps_into_rows_on_a_phone():
     assert [len(row) for row in z] == [5, 5, 5] and z[1][1] == 2 and z[2][2] is None
     assert "6" in fig.data[0].text[1][1]  # each cell names its position when the axis is hidden
     assert len(plots.generation_strip(tokens).data[0].z) == 1  # a laptop: one row
+
+
+def test_a_long_token_in_a_long_row_is_set_smaller():
+    tokens = ["the", "ph", "##ys", "are", "the", "major", "ph", "##alic", "languages", "."]
+    text = plots.generation_strip(tokens, changed=8).data[0].text[0]
+    assert "font-size:11px" in text[8] and "languages" in text[8]  # it would run into "##alic"
+    assert "font-size" not in text[0] and "font-size" not in text[5]  # short ones keep the large type
+    few = plots.generation_strip(["a", "languages", "."]).data[0].text[0]
+    assert "font-size" not in few[1]  # three cells leave room enough
