@@ -121,7 +121,7 @@ def test_generate_is_reproducible_and_steps_are_drawn(client: Client):
     [
         ((BLANKS, MAX_BLANKS + 1, "", GIBBS, 2, 1.0, 0, 0, False), "maximum|length"),
         ((BLANKS, 4, "", GIBBS, MAX_SWEEPS + 1, 1.0, 0, 0, False), "maximum|Sweeps"),
-        ((activities.START_PROMPT, 4, "no blank", GIBBS, 1, 1.0, 0, 0, False), "No blank"),
+        ((activities.START_PROMPT, 4, "no blank", GIBBS, 1, 1.0, 0, 0, False), "No mask: type"),
         ((activities.START_PROMPT, 4, "[MASK] " * 20, GIBBS, 1, 1.0, 0, 0, False), "At most 16 blanks"),
         ((activities.START_BLANKS, 4, "", "beam search", 1, 1.0, 0, 0, False), "choices|Unknown strategy"),
     ],

@@ -28,7 +28,7 @@ import pandas as pd
 
 from mlm_explorer import plots
 from mlm_explorer.ui.state import Session
-from mlm_explorer.views import display_table
+from mlm_explorer.views import PHONE_COLUMNS, display_table
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -73,10 +73,10 @@ def figure(fig, session: Session):
     return plots.apply_look(fig, session_look(session))
 
 
-def table(frame: pd.DataFrame, session: Session, phone_also: Sequence[str] = ()):
+def table(frame: pd.DataFrame, session: Session, phone_columns: Sequence[str] = PHONE_COLUMNS):
     """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone
-    (``phone_also``: columns this table keeps on a phone too)."""
-    return display_table(frame, narrow=session_look(session).narrow, phone_also=phone_also)
+    (``phone_columns``: the ones this table keeps there)."""
+    return display_table(frame, narrow=session_look(session).narrow, phone_columns=phone_columns)
 
 
 def columns(session: Session, wide: int, narrow: int = 1) -> int:

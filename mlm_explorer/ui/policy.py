@@ -21,6 +21,10 @@ from mlm_explorer.ui.look import LinkField, TabParts
 from mlm_explorer.ui.state import OnLoad, Session
 from mlm_explorer.views import ACTION_LABELS, predictions_table
 
+# On a phone this tab's table shows what the policy did to each token instead of its position
+# number (the chips above show where it is): both do not fit 390 px.
+PHONE_COLUMNS = ("action", "original", "top-1", "p(top-1)", "rank")
+
 EXAMPLE = (
     "The children walked to school in the morning, and the teacher read them a story "
     "about a dragon who lived under the old bridge."
@@ -115,7 +119,7 @@ def apply_policy(
         panels, columns=look.columns(session, wide=2), title="Predictions at the selected positions"
     )
     remember_export(session, "policy", table)
-    return chips, note, look.figure(figure, session), look.table(table, session, phone_also=("action",))
+    return chips, note, look.figure(figure, session), look.table(table, session, phone_columns=PHONE_COLUMNS)
 
 
 def reroll_policy(
