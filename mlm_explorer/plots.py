@@ -1065,10 +1065,24 @@ def _layer_names(layers: Sequence[int], short: bool = False) -> list[str]:
     return ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
 
 
-def _three_ticks(top: float) -> dict:
-    """0, half and the top of a 0..``top`` probability scale, as whole (or tenths of) percents."""
-    fmt = ".0%" if top >= 0.1 else ".1%"
-    return {"tickvals": [0.0, top / 2, top], "ticktext": [f"{v:{fmt}}" for v in (0.0, top / 2, top)]}
+def _round_ticks(top: float) -> dict:
+    """Three or four round ticks on a 0..``top`` probability scale (0%, 10%, 20%): they fit level."""
+    half = max(top / 2, 1e-9)
+    power = 10 ** math.floor(math.log10(half))
+    step = max(m * power for m in (1, 2, 2.5, 5) if m * power <= half)
+    values = [i * step for i in range(4) if i * step <= top * (1 + 1e-9)]
+    fmt = ".0%" if step >= 0.01 and round(step * 100) == step * 100 else ".1%"
+    return {"tickvals": values, "ticktext": [f"{v:{fmt}}" for v in values]}
+
+
+def _bar_under(plot_px: float, gap_px: float) -> dict:
+    """A horizontal colour bar ``gap_px`` under the plot area (``plot_px`` high), title above it.
+
+    Anchored to the plot (paper), not to the figure's foot: with ``yref`` "container" plotly.js
+    drew a title on top of the bar it names.
+    """
+    return {"orientation": "h", "x": 0.5, "xanchor": "center", "yref": "paper", "yanchor": "top",
+            "y": -gap_px / max(plot_px, 1.0), "thickness": 10, "outlinewidth": 0, "tickangle": 0}
 
 
 def layer_lens_heatmap(
@@ -1132,17 +1146,16 @@ def layer_lens_heatmap(
                                for name, row in zip(names, hover, strict=True)]
         # At the foot of the figure, under the x axis's numbers and title (their ~60 px, ~80 in
         # projector mode, come first: the margin below the plot holds both).
-        trace["colorbar"] = {
-            "orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0.0,
-            "yanchor": "bottom", "len": 0.9, "thickness": 10, "outlinewidth": 0, "tickformat": ".0%",
-            # Title above the bar (beside it, it took half the bar's length) and level labels: on a
-            # 300 px bar plotly turned five of them by 90° rather than drop any. Three fit level.
-            "title": {"text": "p (probability)", "side": "top"}, "tickangle": 0,
-            **_three_ticks(float(trace["zmax"])),
-        }
         layout["yaxis"].update(ticktext=_layer_names(layers, short=True), title={"text": "layer"})
-        layout["height"] += 130
-        layout["margin"]["b"] = 140
+        layout["height"] += 145
+        layout["margin"]["b"] = 155
+        plot_px = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+        trace["colorbar"] = {
+            **_bar_under(plot_px, 88), "len": 0.9,
+            # Title above the bar (beside it, it took half the bar's length) and level labels: on a
+            # 300 px bar plotly turned five of them by 90° rather than drop any. Three or four fit level.
+            "title": {"text": "p (probability)", "side": "top"}, **_round_ticks(float(trace["zmax"])),
+        }
     return _unchecked_figure([trace], layout)
 
 
@@ -1193,7 +1206,7 @@ def layer_rank_lines(
 
 
 #: Under the strip: what its colours mean, for every row at once (each row has its own scale).
-SALIENCY_BAR_TITLE = "share of the row's largest |value|"
+SALIENCY_BAR_TITLE = "% of row's largest |value|"
 
 
 def saliency_strip(
@@ -1226,19 +1239,19 @@ def saliency_strip(
         "texttemplate": "%{text}", "colorscale": DIVERGING_SCALE, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
         "customdata": [labels] * len(z),
         "hovertemplate": "%{customdata}: %{text} (%{z:+.0%} of the row's largest)<extra></extra>",
-        "colorbar": {
-            "orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0.0,
-            "yanchor": "bottom", "len": 0.8, "thickness": 10, "outlinewidth": 0, "tickangle": 0,
-            "title": {"text": SALIENCY_BAR_TITLE, "side": "top"},
-            "tickvals": [-1.0, 0.0, 1.0], "ticktext": ["−100% (down)", "0", "+100% (up)"],
-        },
     }
     ticks = _tick_labels(tokens, marked)
-    # The token names hang below the strip at 45°; the colour bar sits under them, at the foot.
+    # The token names hang below the strip at 45°; the colour bar sits under them.
     room = _top_tick_room([safe_label(t) for t in tokens], 45)
     height = 120 + 60 * len(z) + _COLORBAR_ROOM
     basics = _layout_basics(safe_label(title, 80) if title else None, height=height)
     basics["margin"]["b"] = room + _COLORBAR_ROOM
+    trace["colorbar"] = {
+        **_bar_under(height - basics["margin"]["t"] - basics["margin"]["b"], room + 10),
+        # Small title text: on a phone the rows' names leave the strip (and its bar) ~160 px.
+        "len": 0.8, "title": {"text": SALIENCY_BAR_TITLE, "side": "top", "font": {"size": 12}},
+        "tickvals": [-1.0, 0.0, 1.0], "ticktext": ["−100%", "0", "+100%"],
+    }
     layout = {
         "xaxis": {"tickvals": list(range(n)), "ticktext": ticks, "tickangle": -45, "showgrid": False},
         "yaxis": {"tickvals": list(range(len(z))), "ticktext": names, "showgrid": False,

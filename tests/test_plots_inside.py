@@ -121,7 +121,7 @@ def test_saliency_states_each_rows_scale():
     assert trace.get("showscale", True) is not False
     bar = trace["colorbar"]
     assert bar["title"]["text"] == plots.SALIENCY_BAR_TITLE and "largest" in bar["title"]["text"]
-    assert bar["tickvals"] == [-1.0, 0.0, 1.0] and bar["ticktext"][0].startswith("−100%")
+    assert bar["tickvals"] == [-1.0, 0.0, 1.0] and bar["ticktext"] == ["−100%", "0", "+100%"]
     go.Figure(fig.to_plotly_json())
 
 
