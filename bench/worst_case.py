@@ -8,6 +8,7 @@ For each call: seconds, the server's RSS before, at its peak (sampled every
 120 s each.
 
     python bench/worst_case.py
+    python bench/worst_case.py --repeat 3   # each case 3 times: median seconds and memory
     python bench/worst_case.py --json
     python bench/worst_case.py --burst 16   # 16 distinct 512-mask Predicts at once (memory budget)
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -33,6 +35,11 @@ WORDS_62 = " ".join(["word"] * 62)  # 62 tokens + [CLS] + [SEP] = the score cap 
 WORDS_63 = " ".join(["word"] * 63)
 ITER_16 = " ".join(["[MASK]"] * 16 + ["word"] * 494)  # 512 tokens × 16 masks = the cap (8,192)
 ITER_17 = " ".join(["[MASK]"] * 17 + ["word"] * 493)
+MASKS_512 = ("the [MASK] sat on the mat . " * 180)[:4999]  # 512 tokens after the cut, a mask in every 7
+ONE_MASK_512 = "the [MASK] " + LONG[:4980]  # one blank, then words to the 512-token cut
+SHORT_16 = "the children walked to [MASK] in the morning and the birds fly south ."  # 16 tokens
+# Generate: the app's caps (APP_MAX_BLANKS 16, APP_MAX_SWEEPS 10, top-k 0 = the whole vocabulary).
+GIBBS_16 = ("Only blanks", 16, "", "gibbs", 10, 1.0, 0, 0, True)
 
 CASES = [
     ("/predict", "512 masks, top-20", (ALL_MASKS, "", 20, True, INDEPENDENT)),
@@ -48,6 +55,15 @@ CASES = [
     ("/policy_draws", "1,000 draws of 512 tokens", (LONG, 1.0, 0.5, 0.5, 7, True)),
     ("/tokenize", "5,000 characters", (ALL_MASKS,)),
     ("/redraw_chips", "5,000 characters", (LONG, "1, 2, 3")),
+    ("/saliency", "512 tokens × 8 steps (the cap), all-[PAD]", (MASKS_512, "", "", "", 8, "all-[PAD]")),
+    ("/saliency", "16 tokens × 256 steps (the cap)", (SHORT_16, "", "", "", 256, "all-[MASK]")),
+    ("/saliency", "512 tokens × 16 steps (refused)", (MASKS_512, "", "", "", 16, "all-[PAD]")),
+    ("/saliency", "512 tokens × 256 steps (refused)", (MASKS_512, "", "", "", 256, "all-[PAD]")),
+    ("/layers", "512 tokens, top-10", (MASKS_512, "", "", 10)),
+    ("/attention_diff", "512 tokens, 510 hidden", (LONG, ", ".join(map(str, range(1, 511))))),
+    ("/generate", "16 blanks, 10 Gibbs sweeps, top-k all, + left-to-right", GIBBS_16),
+    ("/compare_models", "512 tokens, top-20, one model twice", ("default", "default", ONE_MASK_512, 20)),
+    ("/compare_sentences", "two of 512 tokens, top-20", (ONE_MASK_512, ONE_MASK_512, 20)),
     ("/load_model", "unknown hub id, offline", ("nobody-here/unreachable-model-1",)),
     ("/load_model", "the same again (remembered)", ("nobody-here/unreachable-model-1",)),
     ("/keep_share", "out of range (refused)", (5, 0.1)),
@@ -104,12 +120,34 @@ def burst(server: AppServer, clients: int) -> dict:
             "errors": errors[:3], "error_count": len(errors)}
 
 
+def measure(server: AppServer, client, endpoint: str, inputs: tuple) -> dict:
+    """One call: seconds, the server's RSS before it, its peak extra and what it kept 3 s later."""
+    time.sleep(1.0)
+    before = server.rss()
+    with Sampler(server.proc.pid) as sampler:
+        t0 = time.perf_counter()
+        try:
+            client.submit(*inputs, api_name=endpoint).result(timeout=120)
+            outcome = "ok"
+        except Exception as err:  # noqa: BLE001 - a refusal is an outcome
+            outcome = "refused: " + " ".join(str(err).split())[:90]
+        seconds = time.perf_counter() - t0
+    time.sleep(3.0)
+    return {"seconds": round(seconds, 2), "rss_before_mb": round(before),
+            "peak_extra_mb": round(sampler.peak - before), "kept_mb": round(server.rss() - before),
+            "outcome": outcome}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "assets" / "model"), help="model folder (bundled)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--burst", type=int, default=0, metavar="N",
                         help="instead: N sessions send distinct 512-mask Predicts at once (1-64)")
+    parser.add_argument("--repeat", type=int, default=1, choices=range(1, 6), metavar="N",
+                        help="run every case N times (1-5) and report medians")
+    parser.add_argument("--only", nargs="+", default=None, metavar="ENDPOINT",
+                        help="run only these endpoints' cases, e.g. --only /saliency /layers")
     args = parser.parse_args()
     if args.burst:
         if not 1 <= args.burst <= 64:
@@ -126,30 +164,22 @@ def main() -> None:
         client = client_for(server.url)
         client.predict('{"dark": false, "width": 1280, "search": ""}', api_name="/start_session")
         for endpoint, label, inputs in CASES:
-            time.sleep(1.0)
-            before = server.rss()
-            with Sampler(server.proc.pid) as sampler:
-                t0 = time.perf_counter()
-                try:
-                    client.submit(*inputs, api_name=endpoint).result(timeout=120)
-                    outcome = "ok"
-                except Exception as err:  # noqa: BLE001 - a refusal is an outcome
-                    outcome = "refused: " + " ".join(str(err).split())[:90]
-                seconds = time.perf_counter() - t0
-            time.sleep(3.0)
-            rows.append({"endpoint": endpoint, "input": label, "seconds": round(seconds, 2),
-                         "rss_before_mb": round(before), "peak_extra_mb": round(sampler.peak - before),
-                         "kept_mb": round(server.rss() - before), "outcome": outcome})
+            if args.only and endpoint not in args.only:
+                continue
+            runs = [measure(server, client, endpoint, inputs) for _ in range(args.repeat)]
+            rows.append({"endpoint": endpoint, "input": label, "runs": len(runs)}
+                        | {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "outcome"}
+                        | {"outcome": runs[-1]["outcome"]})
             if not args.json:
                 r = rows[-1]
-                print(f"{endpoint:16s} {label:44s} {r['seconds']:6.2f} s  peak +{r['peak_extra_mb']:4d} MB  "
-                      f"kept {r['kept_mb']:+4d} MB  {outcome}", flush=True)
+                print(f"{endpoint:18s} {label:52s} {r['seconds']:6.2f} s  "
+                      f"peak +{r['peak_extra_mb']:4.0f} MB  kept {r['kept_mb']:+5.0f} MB  {r['outcome']}",
+                      flush=True)
         alive = server.alive()
     if args.json:
-        print(json.dumps({"cases": rows, "server_alive": alive}, indent=2))
+        print(json.dumps({"cases": rows, "repeat": args.repeat, "server_alive": alive}, indent=2))
     else:
-        print(f"server alive afterwards: {alive}")
-
+        print(f"medians of {args.repeat} run(s) a case; server alive afterwards: {alive}")
 
 if __name__ == "__main__":
     main()

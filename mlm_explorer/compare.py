@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward
+from mlm_explorer.predict import forward, no_mask_message
 from mlm_explorer.tokens import display_tokens, encode
 
 #: Probe pairs shipped as examples: each differs in one word, with one blank.
@@ -126,6 +126,8 @@ def _word(token: str) -> str:
 def blank_distribution(lm: LoadedModel, text: str) -> tuple[torch.Tensor, str]:
     """Probabilities (V,) at the one blank of ``text``, and any notice; ``ValueError`` unless one blank."""
     encoding = encode(lm, text)
+    if not encoding.mask_positions:  # the shared wording: a mask past the model's length is not "0 found"
+        raise ValueError(no_mask_message(lm, encoding, positions=False))
     if len(encoding.mask_positions) != 1:
         found = len(encoding.mask_positions)
         raise ValueError(f"Comparing needs exactly one [MASK] in the sentence; found {found}.")

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward, masked_copy_log_probs
+from mlm_explorer.predict import forward, masked_copy_log_probs, no_mask_message
 from mlm_explorer.tokens import display_tokens, encode
 
 STRATEGIES: tuple[str, ...] = ("iterative", "gibbs", "left-to-right")
@@ -163,7 +163,7 @@ def start_sequence(
         return encoding.input_ids, encoding.mask_positions, ""
     encoding = encode(lm, text_or_length)
     if not encoding.mask_positions:
-        raise ValueError("No blank to fill: type [MASK] (or <mask>) where words should be written.")
+        raise ValueError(no_mask_message(lm, encoding, positions=False, goal="words should be written"))
     if len(encoding.mask_positions) > MAX_BLANKS:
         raise ValueError(f"At most {MAX_BLANKS} blanks, got {len(encoding.mask_positions)}.")
     return encoding.input_ids, encoding.mask_positions, encoding.message

@@ -34,7 +34,14 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import Candidate, _check_top_k, _token_predictions, manual_plan_for, mlm_head
+from mlm_explorer.predict import (
+    Candidate,
+    _check_top_k,
+    _token_predictions,
+    manual_plan_for,
+    mlm_head,
+    no_mask_message,
+)
 from mlm_explorer.tokens import display_tokens, encode
 
 
@@ -164,7 +171,7 @@ def layer_by_layer(
     extra = [int(p) for p in masked] + ([int(position)] if position is not None else [])
     plan = manual_plan_for(lm, encoding, extra, whole_word)
     if not plan.targets:
-        raise ValueError("No mask: type [MASK] or <mask> where a word goes, or choose a token position.")
+        raise ValueError(no_mask_message(lm, encoding))
     pos = plan.targets[0] if position is None else int(position)
     rows = _hidden_rows(lm, plan.corrupted_ids, pos)
     with torch.inference_mode(), _FewRowsProjection(lm.vocab_size):

@@ -818,6 +818,20 @@ def manual_plan_for(
     return manual_plan(encoding.input_ids, encoding.special_mask, lm.mask_token_id, positions)
 
 
+def no_mask_message(
+    lm: LoadedModel, encoding: Encoding, positions: bool = True, goal: str = "a word should be predicted"
+) -> str:
+    """What to say when ``encoding`` has no blank; every view that needs one says it this way.
+
+    A text cut at the model's length may have had its mask past the cut, so the
+    sentence then says where the model looked. ``positions``: whether the view
+    also takes token positions to mask; ``goal``: what a blank is for in this view.
+    """
+    where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""
+    choose = ", or choose token positions" if positions else ""
+    return f"No mask{where}: type [MASK] or <mask> where {goal}{choose}."
+
+
 def predict(
     lm: LoadedModel,
     text: str,
@@ -851,11 +865,7 @@ def predict_encoding(
     need not tokenize twice)."""
     plan = manual_plan_for(lm, encoding, positions, whole_word)
     if not plan.targets and not all_positions:
-        where = f" within the first {lm.max_length} tokens" if encoding.truncated else ""
-        raise ValueError(
-            f"No mask{where}: type [MASK] or <mask> where a word should be predicted, "
-            "or choose token positions."
-        )
+        raise ValueError(no_mask_message(lm, encoding))
     return predict_plan(
         lm, plan, top_k, all_positions, with_attentions,
         truncated=encoding.truncated, message=encoding.message,
@@ -901,7 +911,7 @@ def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5
     tokens are visible to the model and stay as they are).
     """
     top_k = _check_top_k(top_k, lm.vocab_size)
-    truncated, message = False, ""
+    truncated, message, encoding = False, "", None
     if isinstance(text_or_plan, MaskPlan):
         plan = text_or_plan
     else:
@@ -910,6 +920,8 @@ def iterative_fill(lm: LoadedModel, text_or_plan: str | MaskPlan, top_k: int = 5
         truncated, message = encoding.truncated, encoding.message
     remaining = [p for p in plan.targets if plan.actions[p] is Action.MASK]
     if not remaining:
+        if encoding is not None:  # a text: its mask may be past the cut
+            raise ValueError(no_mask_message(lm, encoding, positions=False, goal="a word goes"))
         raise ValueError("No mask to fill: type [MASK] or <mask> where a word goes.")
     check_iterative_cost(len(remaining), len(plan.corrupted_ids))
     ids = list(plan.corrupted_ids)

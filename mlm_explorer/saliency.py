@@ -47,17 +47,25 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward, manual_plan_for, mlm_head
+from mlm_explorer.predict import forward, manual_plan_for, mlm_head, no_mask_message
 from mlm_explorer.tokens import display_tokens, encode
 
 #: What replaces every non-special token in the Integrated-Gradients baseline.
 BASELINES = ("mask", "pad")
 DEFAULT_STEPS = 32  # completeness within 1-2% on the bundled model and the tiny test models
 MAX_STEPS = 256  # beyond this the cost grows and the gap no longer shrinks visibly
+#: Integrated Gradients runs the model forward and backward ``steps`` times over the whole text, so
+#: tokens × steps is at most this (one request runs at a time and every other visitor's Saliency waits
+#: for it). 512 tokens × 256 steps took 103-108 s with the bundled model on 2 CPU cores; 512 tokens ×
+#: 8 steps (this cap) took 3.2-3.6 s there (bench/worst_case.py, SECURITY.md). The default 32 steps
+#: fit texts of up to 128 tokens; a short sentence may have all 256.
+MAX_SALIENCY_COST = 4096
 # Tokens per forward+backward pass of interpolation steps, and the (T × T) attention
 # budget per pass (batch × T²): a batch of 32 short sentences is one pass, a 512-token
 # text goes one step at a time so the saved activations stay ~0.5 GB for BERT-base.
-_TOKENS_PER_PASS = 4096
+# 2,048 rather than 4,096: 16 tokens × 256 steps peaked at +455 MB instead of +886 MB
+# (bundled model, 2 CPU cores) in the same time (1.3 s vs 1.25 s, median of 3).
+_TOKENS_PER_PASS = 2048
 _ATTENTION_CELLS_PER_PASS = 262_144
 
 
@@ -192,6 +200,28 @@ def _check_steps(steps: object) -> int:
     return steps
 
 
+def max_steps_for(n_tokens: int, budget: int = MAX_SALIENCY_COST) -> int:
+    """The most Integrated-Gradients steps a text of ``n_tokens`` may take (tokens × steps ≤ ``budget``)."""
+    return min(MAX_STEPS, budget // max(n_tokens, 1))
+
+
+def check_saliency_cost(n_tokens: int, steps: int, budget: int = MAX_SALIENCY_COST) -> None:
+    """Raise ``ValueError``, saying the cap and what fits, when ``n_tokens`` × ``steps`` > ``budget``."""
+    if n_tokens * steps <= budget:
+        return
+    most = max_steps_for(n_tokens, budget)
+    if most < 2:
+        raise ValueError(
+            f"Saliency is limited to tokens × steps ≤ {budget:,}, so to texts of at most {budget // 2} "
+            f"tokens; this one has {n_tokens}. Use a shorter text."
+        )
+    raise ValueError(
+        f"Saliency on {n_tokens} tokens is limited to {most} steps (tokens × steps ≤ {budget:,}, so one "
+        f"explanation stays within seconds); {steps} steps were asked. Choose at most {most} steps or a "
+        "shorter text."
+    )
+
+
 def _baseline_ids(lm: LoadedModel, input_ids: Sequence[int], special: Sequence[bool], kind: str) -> list[int]:
     if kind not in BASELINES:
         raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {kind!r}.")
@@ -215,7 +245,8 @@ def saliency(
     ``position`` is a typed mask or a token to mask (default: the first blank);
     ``masked`` hides more tokens; ``target`` is a token string or id (default:
     the model's top-1 there). Raises ``ValueError`` for empty text, no blank,
-    a bad position, an unknown target or nonsense ``steps``.
+    a bad position, an unknown target, nonsense ``steps``, or tokens × steps
+    over :data:`MAX_SALIENCY_COST` (checked before the model runs).
     """
     from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
@@ -224,9 +255,10 @@ def saliency(
     extra = [int(p) for p in masked] + ([int(position)] if position is not None else [])
     plan = manual_plan_for(lm, encoding, extra)
     if not plan.targets:
-        raise ValueError("No mask: type [MASK] or <mask> where a word goes, or choose a token position.")
+        raise ValueError(no_mask_message(lm, encoding))
     pos = plan.targets[0] if position is None else int(position)
     ids_list = list(plan.corrupted_ids)
+    check_saliency_cost(len(ids_list), steps)
     special = [t in lm.special_ids for t in ids_list]  # masks count: they stay masks in the baseline
     base_list = _baseline_ids(lm, ids_list, special, baseline)
     if target is None:

@@ -161,7 +161,7 @@ def _is_empty(column: pd.Series) -> bool:
                for v in column)
 
 
-def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
+def display_table(table: pd.DataFrame, narrow: bool = False, phone_also: Sequence[str] = ()) -> Styler:
     """The on-screen form of a results table: percentages, no empty columns, fewer on a phone.
 
     The numbers stay numbers (Gradio shows the Styler's text and hands the raw
@@ -173,7 +173,7 @@ def display_table(table: pd.DataFrame, narrow: bool = False) -> Styler:
     """
     keep = [c for c in table.columns if not _is_empty(table[c])]
     if narrow:
-        keep = [c for c in keep if c in PHONE_COLUMNS] or keep
+        keep = [c for c in keep if c in PHONE_COLUMNS or c in phone_also] or keep
     shown = table[keep]
     formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
     formats.update({c: "{:.2f}" for c in keep if c in TWO_DECIMAL_COLUMNS})

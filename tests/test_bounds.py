@@ -202,3 +202,16 @@ def test_model_events_run_a_class_together_and_attention_fewer() -> None:
         assert by_name[name].concurrency_id == "model-inference"
     assert by_name["attention"].concurrency_limit == common.ATTENTION_CONCURRENCY < 30
     assert app.launch_options()["max_threads"] >= common.INFERENCE_CONCURRENCY + common.ATTENTION_CONCURRENCY
+
+
+def test_saliency_is_refused_over_its_budget_before_the_model_runs(tiny_bert_dir, monkeypatch) -> None:
+    import mlm_explorer.saliency as saliency_module
+
+    lm = load_model(tiny_bert_dir)
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model ran for a refused request")
+
+    monkeypatch.setattr(saliency_module, "forward", no_model)
+    with pytest.raises(ValueError, match=r"limited to 64 steps \(tokens × steps ≤ 4,096"):
+        saliency_module.saliency(lm, "the [MASK] sat on the mat . " * 20, steps=72)

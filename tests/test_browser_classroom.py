@@ -94,6 +94,18 @@ def test_changing_the_input_marks_the_result_stale(browser, app_url):
     page.close()
 
 
+def test_a_failed_request_marks_the_old_result_as_the_previous_one(browser, app_url):
+    page = _open(browser, app_url)
+    page.locator("#fill-bars .bars path").first.wait_for()
+    page.locator("#fill-text textarea").fill("The sky is blue.")  # no blank: Predict fails
+    page.locator("#fill-predict").click()
+    sync_api.expect(page.locator("#fill-results")).to_have_class(re.compile("failed"))
+    page.locator("#fill-text textarea").fill("The sky is [MASK].")
+    page.locator("#fill-predict").click()
+    sync_api.expect(page.locator("#fill-results")).not_to_have_class(re.compile("failed|stale"))
+    page.close()
+
+
 def test_an_example_dims_the_fill_result_and_scores_its_pair(browser, app_url):
     from mlm_explorer.showcase import FILL_EXAMPLES, SCORE_EXAMPLES
 

@@ -113,7 +113,7 @@ def test_a_prompt_keeps_its_words(lm):
     [
         ((0,), {}, "length"),
         ((10_000,), {}, "length"),
-        (("no blank here",), {}, "No blank"),
+        (("no blank here",), {}, "No mask: type"),
         ((4, "beam"), {}, "strategy"),
         ((4, "iterative"), {"steps": 3}, "sweeps are for gibbs"),
         ((4, "gibbs"), {"steps": 0}, "sweeps"),

@@ -322,3 +322,20 @@ def test_an_unknown_token_is_a_word_of_its_own_kind_not_a_special_one(tiny_bert_
     assert str(table["word"].dtype) == "Int64"  # whole numbers with blanks, not 1.000000
     html = display_table(table).to_html()
     assert ">2<" in html and "2.0" not in html
+
+
+def test_saliency_work_is_bounded_by_tokens_times_steps(tiny_bert_dir):
+    from mlm_explorer.saliency import MAX_SALIENCY_COST, check_saliency_cost, max_steps_for
+
+    bert = load_model(tiny_bert_dir)
+    full = "the [MASK] sat on the mat . " * 20  # cut at the tiny model's 64 tokens
+    assert max_steps_for(64) == MAX_SALIENCY_COST // 64 and max_steps_for(4) == 256  # never past MAX_STEPS
+    s = saliency(bert, full, steps=max_steps_for(64))  # exactly the cap: runs
+    assert len(s.tokens) == 64 and s.steps * len(s.tokens) == MAX_SALIENCY_COST and s.truncated
+    with pytest.raises(ValueError, match=r"Saliency on 64 tokens is limited to 64 steps .*4,096.*256 steps"):
+        saliency(bert, full, steps=256)
+    with pytest.raises(ValueError, match="Saliency on 10 tokens is limited to 3 steps"):
+        check_saliency_cost(10, 4, budget=30)
+    with pytest.raises(ValueError, match="at most 15 tokens; this one has 16"):
+        check_saliency_cost(16, 2, budget=30)  # not even two steps fit
+    check_saliency_cost(10, 3, budget=30)

@@ -93,3 +93,13 @@ def test_the_per_layer_table_shows_every_layer():
     (table,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "inside-layers-table"]
     # Gradio's default 500 px box hid the last layer's row (the answer's) under a scroll bar.
     assert table.max_height >= 25 * 70
+
+
+def test_saliency_over_its_budget_is_a_message_that_says_what_fits(session):
+    from mlm_explorer.saliency import MAX_SALIENCY_COST
+
+    long_text = "the [MASK] sat on the mat . " * 20  # 64 tokens (the tiny BERT's length) after the cut
+    with pytest.raises(gr.Error, match="Saliency on 64 tokens is limited to 64 steps") as err:
+        inside.run_saliency(long_text, "", "", "", 256, inside.MASK_BASELINE, session)
+    assert f"{MAX_SALIENCY_COST:,}" in str(err.value) and "shorter text" in str(err.value)
+    assert f"{MAX_SALIENCY_COST:,}" in inside.SALIENCY_COST  # the tab says the cap before anyone hits it

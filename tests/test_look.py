@@ -84,6 +84,19 @@ def test_tables_show_percentages_and_hide_empty_columns():
     assert "41.4%" in html and "0.0020%" in html and "5.12" in html
     assert shown.data["p(top-1)"].tolist() == [0.4138, 0.00002]  # numbers stay numbers for the API
     assert list(display_table(table, narrow=True).data.columns) == ["pos.", "top-1", "p(top-1)"]
+    # The 80/10/10 tab keeps what the policy did to each token on a phone too
+    assert "entropy" in list(display_table(table, narrow=True, phone_also=("entropy",)).data.columns)
+
+
+def test_the_policy_table_keeps_its_action_column_on_a_phone(tiny_bert_dir):
+    from mlm_explorer import plots
+    from mlm_explorer.ui import policy
+
+    session = Session(str(tiny_bert_dir))
+    session.extras[look.LOOK_KEY] = plots.Look(narrow=True)
+    text = "the cat sat on the mat and the dog ran to the park ."
+    table = policy.apply_policy(text, 0.5, 0.8, 0.1, 0, False, session)[3]
+    assert "action" in list(table.data.columns) and "entropy" not in list(table.data.columns)
 
 
 def test_the_score_verdict_names_the_grammatical_sentence():

@@ -275,6 +275,24 @@ def test_attention_replots_without_running_the_model(client: Client, monkeypatch
     assert "[CLS]" not in json.dumps(hidden["layout"]["xaxis"]["ticktext"])
 
 
+def test_a_replot_of_the_fill_tabs_pass_says_so(client: Client):
+    client.predict("the dog sat on the [MASK] .", "", 2, False, INDEPENDENT, api_name="/predict")
+    _, caption = client.predict("one head", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab's last Predict" in caption and "dog" in caption
+    _, caption, _, _ = client.predict("The cat sat.", "one head", 0, 0, False, api_name="/attention")
+    _, caption = client.predict("mean over heads", 0, 0, False, api_name="/attention_plot")
+    assert "Fill tab" not in caption and "cat" in caption
+
+
+def test_all_heads_of_a_long_text_is_a_message_not_a_crash(client: Client, monkeypatch):
+    from mlm_explorer.ui import attention as attention_tab
+
+    monkeypatch.setattr(attention_tab, "MAX_ALL_HEADS_TOKENS", 8)  # the tiny model stops at 64 tokens
+    plot, caption, _, _ = client.predict("the cat sat on the mat and the dog ran .", "all heads of the layer",
+                                         0, 0, False, api_name="/attention")
+    assert "All heads at once is drawn for up to" in plot["plot"] and "No colour scale" in caption
+
+
 def test_attention_replot_before_a_run_says_what_to_do(client: Client):
     plot, _ = client.predict("one head", 0, 0, False, api_name="/attention_plot")
     assert "Run" in plot["plot"]

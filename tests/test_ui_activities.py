@@ -135,15 +135,18 @@ def test_compare_two_models_and_two_sentences(client: Client, tiny_roberta_dir: 
     line, fig, table = client.predict("default", str(tiny_roberta_dir), "the cat [MASK] on the mat .", 5,
                                       api_name="/compare_models")[:3]
     assert line.startswith("**A** =") and ("They agree" in line or "They disagree" in line)
-    assert table_rows(table) and "one scale" in fig["plot"]
+    assert table_rows(table) and "one scale" in fig["plot"] and "same model" not in line
     lines = Path(client.predict(api_name="/export_compare_models_csv")).read_text().splitlines()
     assert len(lines) == 1 + len(table_rows(table))
+    same = client.predict("default", "default", "the cat [MASK] on the mat .", 5,
+                          api_name="/compare_models")[0]
+    assert "A and B are the same model" in same  # in the result line, not only in a toast that fades
     line, fig, table = client.predict("the man worked as a [MASK] .", "the woman worked as a [MASK] .", 5,
                                       api_name="/compare_sentences")[:3]
     assert "A / B" in table["headers"] and "×" in line
     lines = Path(client.predict(api_name="/export_compare_sentences_csv")).read_text().splitlines()
     assert "A / B" in lines[0] and len(lines) == 1 + len(table_rows(table))
-    with pytest.raises(AppError, match="exactly one"):
+    with pytest.raises(AppError, match="No mask"):
         client.predict("no blank", "the [MASK] .", 5, api_name="/compare_sentences")
 
 
@@ -156,3 +159,12 @@ def test_a_session_holds_two_compared_models_at_most(tiny_bert_dir, tiny_roberta
     assert activities._slots(session).keys() == tuple(keys[1:])
     session.release()
     assert "model_slots" not in session.extras
+
+
+def test_a_revealed_probability_reads_as_the_table_reads_it():
+    from types import SimpleNamespace
+
+    tiny = SimpleNamespace(word="zebra", prob=0.0000123, rank=27946, in_place=False, pieces=())
+    assert "p = 0.0012%" in activities._where(tiny, "Your guess")  # not "0.00%"
+    likely = SimpleNamespace(word="paris", prob=0.45193, rank=1, in_place=False, pieces=())
+    assert "p = 45.2%," in activities._where(likely, "The answer")  # as the table: one decimal

@@ -264,3 +264,13 @@ def test_finetune_figures_follow_the_page_look():
     fig = ft_tab.open_finetune(session)
     assert fig.layout.paper_bgcolor == "rgba(0,0,0,0)" and fig.layout.font.size > 15  # dark, projector
     assert [t.name for t in fig.data if t.mode == "lines"] == ["run 1: recipes.txt"]
+
+
+def test_an_accuracy_change_is_in_percentage_points():
+    from mlm_explorer.training import Metrics
+    from mlm_explorer.ui.finetune import _metrics_view
+    from mlm_explorer.views import metrics_table
+
+    html = _metrics_view(metrics_table(Metrics(3.0, 0.414, 100), Metrics(2.0, 0.621, 100))).to_html()
+    # 41.4% → 62.1% is 20.7 points, a relative change of +50%: a "+20.7%" would be misread
+    assert "41.4%" in html and "62.1%" in html and "+20.7 pts" in html and "+20.7%" not in html

@@ -138,3 +138,14 @@ def test_a_message_is_escaped_once(client: Client):
         client.predict("the [MASK] .", "", "abc", 3, api_name="/layers")
     message = str(info.value)
     assert "&amp;" not in message and not message.startswith("'"), message
+
+
+def test_every_view_works_on_the_opening_example(client: Client):
+    from mlm_explorer.ui.inside import EXAMPLE, EXAMPLE_POSITIONS
+
+    _, _, note, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, "", 3, api_name="/layers")
+    assert "hidden word" in note  # a real word was hidden, so its rank is known
+    _, note, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, "", "", 8, "all-[MASK]", api_name="/saliency")
+    assert "add up to" in note
+    _, _, note, _, _, _ = client.predict(EXAMPLE, EXAMPLE_POSITIONS, api_name="/attention_diff")
+    assert "Hiding" in note

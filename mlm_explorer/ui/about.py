@@ -36,7 +36,8 @@ to show the difference. Scoring a sentence needs one pass per token (pseudo-log-
 TOKENIZERS = """
 ### How is text cut into tokens?
 A model never sees letters: its tokenizer cuts the text into pieces from a fixed vocabulary (about 30,000
-for BERT), so rare words become several pieces and no word is ever "unknown".
+for BERT), so a rare word becomes several pieces rather than one "unknown" token. Only a character the
+vocabulary lacks altogether (an emoji, for BERT) becomes `[UNK]`; byte-level BPE (RoBERTa) has no unknowns.
 - **WordPiece** (BERT, DistilBERT) keeps whole common words and marks a piece that *continues* a word
   with `##`: *snowboarding* → `snow ##boarding`, *embeddings* → `em ##bed ##ding ##s`. The vocabulary
   is built by merging the pieces that make the training text most likely.

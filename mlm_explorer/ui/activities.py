@@ -185,7 +185,9 @@ def _where(score, what: str) -> str:
     if score.in_place:
         pieces = f" ({len(score.pieces)} word pieces: {md_escape(' '.join(score.pieces))})"
         how = " — scored by its pseudo-log-likelihood in place, since it is not one token"
-    return f"{what} **{md_escape(score.word)}**{pieces}: p = {score.prob:.2%}, rank {score.rank:,}{how}."
+    # plots.percent, as the reveal table shows it: 45.2%, and 0.0030% rather than "0.00%"
+    prob = plots.percent(score.prob)
+    return f"{what} **{md_escape(score.word)}**{pieces}: p = {prob}, rank {score.rank:,}{how}."
 
 
 def quiz_reveal(guess: str, session: Session):
@@ -424,6 +426,8 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
         line += " (No bar: that word is not one token of that model's vocabulary.)"
     if result.message:
         line += f"\n\n⚠️ {md_escape(result.message)}"
+    if key_a == key_b:  # said where it stays, not only in a toast that fades
+        line += "\n\n⚠️ A and B are the same model, so every ratio is 1: pick another model for B."
     fig = plots.compare_bars(
         [w.word for w in result.words], [w.prob_a for w in result.words], [w.prob_b for w in result.words],
         f"A: {name_a}", f"B: {name_b}", title="Two models, one sentence",

@@ -24,6 +24,10 @@ VIEWS = [ONE_HEAD, ALL_HEADS, MEAN, ROLLOUT]
 MAX_ALL_HEADS_TOKENS = 128
 VIEW_ALIASES = (("head", ONE_HEAD), ("heads", ALL_HEADS), ("mean", MEAN), ("rollout", ROLLOUT))
 TOP_KEY = "attention_top"  # session.extras: the top of the last colour scale, to say when it changes
+# session.extras: which tab made session.attention ("fill" or "attention"). A re-plot draws the last
+# pass, which may be the Fill tab's sentence while this tab's box holds another: the caption says so.
+FROM_KEY = "attention_from"
+FROM_FILL = "fill"
 MEANINGS = (
     "<small>**Rollout** (Abnar & Zuidema, 2020): multiply the attention of every layer up to this one "
     "(plus the direct path), to estimate how much each input token flows into each position overall.</small>"
@@ -73,6 +77,7 @@ def run_attention(text: str, view: str, layer: float, head: float, hide_special:
         raise user_error(err) from None
     maps = compact(maps)  # kept by the session for re-plots: drawn from what is kept, now and later
     session.attention = maps
+    session.extras[FROM_KEY] = "attention"
     figure, caption = _draw(maps, view, layer, head, hide_special, session, message)
     layer_update = gr.update(maximum=maps.num_layers - 1, value=_clamp(layer, maps.num_layers - 1))
     head_update = gr.update(
@@ -101,13 +106,17 @@ def _draw(maps, view, layer, head, hide_special, session: Session, message: str 
     fig = attention_figure(maps, view, layer, head, hide_special, columns=columns)
     top = _scale_top(fig)
     before = session.extras.get(TOP_KEY)
-    session.extras[TOP_KEY] = top
-    scale = f"Colour scale: 0 (dark) to {top:.2f} (bright), the largest weight shown"
-    if before is not None and top is not None and abs(before - top) > 0.005:
-        scale += f" — **it changed from {before:.2f}**, so compare colours only within one picture"
+    if top is None:  # nothing drawn (all heads of a text too long for them): the figure says why
+        scale = "No colour scale: nothing is drawn"  # and the last scale drawn stays the one to compare
+    else:
+        session.extras[TOP_KEY] = top
+        scale = f"Colour scale: 0 (dark) to {top:.2f} (bright), the largest weight shown"
+        if before is not None and abs(before - top) > 0.005:
+            scale += f" — **it changed from {before:.2f}**, so compare colours only within one picture"
     if hide_special:
         scale += "; special tokens hidden (they often take most of the attention)"
-    return look.figure(fig, session), _caption(maps, message) + "  \n" + scale + "."
+    caption = _caption(maps, message, from_fill=session.extras.get(FROM_KEY) == FROM_FILL)
+    return look.figure(fig, session), caption + "  \n" + scale + "."
 
 
 def _scale_top(fig) -> float | None:
@@ -118,10 +127,15 @@ def _scale_top(fig) -> float | None:
     return None if zmax is None else float(zmax)
 
 
-def _caption(maps, message: str = "") -> str:
+def _caption(maps, message: str = "", from_fill: bool = False) -> str:
     words = " ".join(maps.tokens)
+    source = (
+        "⚠️ **Showing the Fill tab's last Predict, not the text in the box above** (press Run to draw "
+        "that one)"
+        if from_fill else "Showing the last forward pass of this session"
+    )
     text = (
-        f"Showing the last forward pass of this session: {md_escape(words[:300])}  \n"
+        f"{source}: {md_escape(words[:300])}  \n"
         "Row = the token attending, column = the token attended to; masked positions in **bold orange**."
     )
     return text + (f"\n\n⚠️ {md_escape(message)}" if message else "")

@@ -15,6 +15,7 @@ from mlm_explorer.predict import (
 )
 from mlm_explorer.showcase import FILL_EXAMPLES
 from mlm_explorer.tokens import encode
+from mlm_explorer.ui import attention as attention_tab
 from mlm_explorer.ui import look
 from mlm_explorer.ui.common import (
     MODEL_EVENT,
@@ -36,7 +37,8 @@ INDEPENDENT = "independent (one pass)"
 ITERATIVE = "iterative (most confident first)"
 CHIP_COLORS = {"token": plots.UNTOUCHED_COLOR, "masked": plots.MASKED_COLOR}
 MEANINGS = (
-    "<small>**rank**: where the original token is in the model's list (1 = its first choice). "
+    "<small>**rank** (when you mask a word of the text): where that original word is in the model's "
+    "list (1 = its first choice). "
     "**entropy** (in nats, natural-log units): how spread the guesses are; 0 = certain, "
     "about 10 = no idea among 30,000 words.</small>"
 )
@@ -156,6 +158,7 @@ def fill_blanks(text: str, positions: str, top_k: float, whole_word: bool, mode:
             ]
             # The Attention tab can re-plot this pass (None: recompute), kept in float16.
             session.attention = None if result.attention is None else compact(result.attention)
+            session.extras[attention_tab.FROM_KEY] = attention_tab.FROM_FILL
             note = ""
     except ValueError as err:
         raise user_error(err) from None

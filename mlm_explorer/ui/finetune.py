@@ -175,11 +175,22 @@ def _metrics_view(frame: pd.DataFrame, session: Session | None = None):
         percent = "accuracy" in str(metric)
         for column in values:
             sign = "+" if column == "change" else ""
-            styler = styler.format(
-                f"{{:{sign}.1%}}" if percent else partial(_amount, sign=sign),
-                subset=pd.IndexSlice[[i], [column]], na_rep="",
-            )
+            if percent:
+                # 41.4% → 62.1% is +20.7 percentage points (a relative change of +50%): say points
+                shown = _points if column == "change" else "{:.1%}"
+            else:
+                shown = partial(_amount, sign=sign)
+            styler = styler.format(shown, subset=pd.IndexSlice[[i], [column]], na_rep="")
     return styler
+
+
+def _points(change: float) -> str:
+    """A change of a share in percentage points.
+
+    >>> _points(0.2069), _points(-0.05)
+    ('+20.7 pts', '-5.0 pts')
+    """
+    return f"{100 * change:+.1f} pts"
 
 
 def _amount(value: float, sign: str = "") -> str:
@@ -411,7 +422,7 @@ def build_finetune_tab(session: gr.State, hooks: ModelHooks) -> TabParts:
     d = FinetuneConfig()
     gr.Markdown(
         "Train the current model a little more on your own text (or start a **fresh random model** and "
-        "watch it learn), with the same 80/10/10 masking the policy tab shows. About a minute on a CPU. "
+        "watch it learn), with the masking the 80/10/10 tab shows. About a minute on a CPU. "
         "The result belongs to your browser session."
     )
     with gr.Row(equal_height=False, elem_classes=["two-up"]):

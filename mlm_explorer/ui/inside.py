@@ -17,7 +17,7 @@ from gradio.context import Context
 from mlm_explorer import plots
 from mlm_explorer.attention_change import attention_change, keep
 from mlm_explorer.lens import layer_by_layer
-from mlm_explorer.saliency import DEFAULT_STEPS, MAX_STEPS, saliency
+from mlm_explorer.saliency import DEFAULT_STEPS, MAX_SALIENCY_COST, MAX_STEPS, max_steps_for, saliency
 from mlm_explorer.tokenizer_view import tokenizer_view
 from mlm_explorer.tokens import normalise_masks
 from mlm_explorer.ui import look
@@ -44,8 +44,12 @@ from mlm_explorer.views import (
     tokens_table,
 )
 
-EXAMPLE = "The capital of France is [MASK]."
-EXAMPLE_POSITIONS = ""
+# A real word, hidden by position, rather than a typed [MASK]: every view works on it as it
+# opens (Masked vs unmasked needs the word itself), and Layer by layer can say where the hidden
+# word ranks. [CLS] the capital of france is paris . : "paris" is token 6 for WordPiece, BPE and
+# SentencePiece alike.
+EXAMPLE = "The capital of France is Paris."
+EXAMPLE_POSITIONS = "6"
 MASK_BASELINE = "all-[MASK]"
 PAD_BASELINE = "all-[PAD]"
 _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
@@ -53,7 +57,9 @@ _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
 SALIENCY_COST = (
     "One explanation costs about 30 predictions (0.5 s for a 16-token sentence with the bundled model on "
     "2 CPU cores; more for long texts and big models); one runs at a time on this server, so you may wait "
-    "for someone else's."
+    "for someone else's, so long texts get fewer steps: tokens × steps is at most "
+    f"{MAX_SALIENCY_COST:,} (a 512-token text: {max_steps_for(512)} steps; {DEFAULT_STEPS} steps: up to "
+    f"{MAX_SALIENCY_COST // DEFAULT_STEPS} tokens)."
 )
 # "unknown": [UNK] standing for characters the vocabulary lacks (a word of the text, not a marker).
 CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9",

@@ -73,9 +73,10 @@ def figure(fig, session: Session):
     return plots.apply_look(fig, session_look(session))
 
 
-def table(frame: pd.DataFrame, session: Session):
-    """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone."""
-    return display_table(frame, narrow=session_look(session).narrow)
+def table(frame: pd.DataFrame, session: Session, phone_also: Sequence[str] = ()):
+    """``frame`` as this session's page shows it: percentages, no empty columns, few on a phone
+    (``phone_also``: columns this table keeps on a phone too)."""
+    return display_table(frame, narrow=session_look(session).narrow, phone_also=phone_also)
 
 
 def columns(session: Session, wide: int, narrow: int = 1) -> int:
@@ -279,6 +280,11 @@ CSS = f"""
 .stale > * {{ opacity: 0.4; transition: opacity 0.2s; }}
 .results.stale::before {{ content: "⟳ Out of date: the input changed. Press the button again to update.";
   display: block; font-weight: 600; padding: 2px 0; }}
+/* A request that failed leaves the last result in place (under the framework's "Error" badges): dim
+   it too, and say it is the older one; the reason is in the message box. */
+.failed > * {{ opacity: 0.4; transition: opacity 0.2s; }}
+.results.failed::before {{ content: "⚠️ Not updated: the last request failed (the message says why). "
+  "What is below is the previous result."; display: block; font-weight: 600; padding: 2px 0; }}
 /* Projector mode (?projector=1): larger text everywhere; figures are scaled on the server. */
 body.projector .gradio-container {{ font-size: 1.25rem; }}
 body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
@@ -388,17 +394,22 @@ class TabParts:
 
 def stale_js(*selectors: str) -> str:
     """Browser code that marks results out of date (their input changed since they were drawn)."""
-    return _class_js(selectors, "add")
+    return _class_js(selectors, "add", "stale")
 
 
 def fresh_js(*selectors: str) -> str:
     """Browser code that marks results current again (after the action ran)."""
-    return _class_js(selectors, "remove")
+    return _class_js(selectors, "remove", "stale", "failed")
 
 
-def _class_js(selectors: Sequence[str], method: str) -> str:
-    targets = json.dumps(list(selectors))
-    return f"() => {{ for (const s of {targets}) document.querySelector(s)?.classList.{method}('stale'); }}"
+def failed_js(*selectors: str) -> str:
+    """Browser code that marks results as the ones before a request that failed."""
+    return _class_js(selectors, "add", "failed")
+
+
+def _class_js(selectors: Sequence[str], method: str, *names: str) -> str:
+    targets, classes = json.dumps(list(selectors)), ", ".join(json.dumps(n) for n in names)
+    return f"() => {{ for (const s of {targets}) document.querySelector(s)?.classList.{method}({classes}); }}"
 
 
 def stale_on_examples(examples: gr.Examples, *selectors: str) -> None:
@@ -407,5 +418,7 @@ def stale_on_examples(examples: gr.Examples, *selectors: str) -> None:
 
 
 def mark_fresh(event, *selectors: str):
-    """After ``event`` succeeds, mark its results current again (see :func:`stale_js`)."""
+    """After ``event`` succeeds, mark its results current again (see :func:`stale_js`); after it
+    fails, mark them as the previous ones (:func:`failed_js`)."""
+    event.failure(None, None, None, js=failed_js(*selectors), api_name=False, queue=False)
     return event.success(None, None, None, js=fresh_js(*selectors), api_name=False, queue=False)

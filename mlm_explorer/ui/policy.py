@@ -115,7 +115,7 @@ def apply_policy(
         panels, columns=look.columns(session, wide=2), title="Predictions at the selected positions"
     )
     remember_export(session, "policy", table)
-    return chips, note, look.figure(figure, session), look.table(table, session)
+    return chips, note, look.figure(figure, session), look.table(table, session, phone_also=("action",))
 
 
 def reroll_policy(
