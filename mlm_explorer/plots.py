@@ -347,7 +347,9 @@ def _layout_basics(title: str | None, height: int, top: int = 0, above_ticks: bo
     the title clear of tick labels drawn on top of the plot (plotly's title automargin).
     """
     # Tick labels on top take the top margin: pin the title to the figure's top edge instead.
-    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=16)) if above_ticks else {}
+    # So with panel titles in the top margin (``top``): plotly centres a title in its margin, so a
+    # title wrapped onto two lines (a phone) grew down onto the panels' titles.
+    place = dict(yref="container", y=1.0, yanchor="top", pad=dict(t=16)) if above_ticks or top else {}
     return dict(
         title=dict(text=title, x=0.0, xanchor="left", **place) if title else None,
         height=height + top,
@@ -373,6 +375,17 @@ UNSURE_BELOW = 0.05
 def _percent_format(probs: Sequence[float]) -> str:
     """Tick format that tells ticks apart: whole percents unless every bar is under 5%."""
     return ".0%" if max([0.0, *probs]) >= 0.05 else ".1%"
+
+
+def _bar_text(colors: Sequence[str]) -> dict:
+    """Where a bar's percentage goes and in what colour, readable in both themes.
+
+    Inside a bar that holds it, black or white, whichever contrasts more with that
+    bar (:func:`text_color_on`): plotly's own pick was dark grey on the grey guesses'
+    bars, about 2:1 and unreadable on a projector. A bar too short for it gets it
+    outside, in the page's text colour (which the dark theme turns light).
+    """
+    return {"textposition": "auto", "insidetextfont": {"color": [text_color_on(c) for c in colors]}}
 
 
 def empty_figure(message: str = "Nothing to show yet.", height: int = 220) -> go.Figure:
@@ -413,7 +426,7 @@ def topk_bars(
             orientation="h",
             marker_color=colors,
             text=[percent(p) for p in probs],
-            textposition="auto",
+            **_bar_text(colors),
             customdata=labels,
             hovertemplate="%{customdata}: %{x:.2%}<extra></extra>",
         )
@@ -479,11 +492,11 @@ def topk_bars_grid(panels: Sequence[BarPanel], columns: int = 2, title: str | No
             raise ValueError(f"panel {n}: tokens and probs differ in length.")
         hits = [p.original is not None and t == p.original for t in p.tokens]
         labels = [safe_label(t) for t in p.tokens]
+        colors = [ORIGINAL_COLOR if h else GUESS_COLOR for h in hits]
         data.append(
             {"type": "bar", "x": [float(v) for v in p.probs], "y": list(range(len(p.tokens))),
-             "orientation": "h", "xaxis": xref, "yaxis": yref,
-             "marker": {"color": [ORIGINAL_COLOR if h else GUESS_COLOR for h in hits]},
-             "text": [percent(v) for v in p.probs], "textposition": "auto", "customdata": labels,
+             "orientation": "h", "xaxis": xref, "yaxis": yref, "marker": {"color": colors},
+             "text": [percent(v) for v in p.probs], **_bar_text(colors), "customdata": labels,
              "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False}
         )
         x_name, y_name = "xaxis" + xref[1:], "yaxis" + yref[1:]
@@ -526,6 +539,14 @@ def _top_tick_room(labels: Sequence[str], angle: float) -> int:
     return int(longest * _FONT["size"] * 0.55 * math.sin(math.radians(angle))) + 12
 
 
+_AXIS_TITLE_ROOM = 26  # an axis title of 15 px text and its gap to the tick labels
+
+
+def _slanted_run(label: str, angle: float) -> int:
+    """Pixels a tick label slanted by ``angle`` runs past its tick, sideways (15 px text)."""
+    return int(len(label) * _FONT["size"] * 0.55 * math.cos(math.radians(angle))) + 8
+
+
 def attention_heatmap(
     weights: np.ndarray,
     tokens: Sequence[str],
@@ -554,9 +575,16 @@ def attention_heatmap(
     axis = dict(tickvals=list(range(n)), ticktext=ticks, showgrid=False, fixedrange=True)
     height = min(760, 180 + 28 * n)
     room = _top_tick_room(labels, 60)
-    basics = _layout_basics(safe_label(title, 80) if title else None, height + room, above_ticks=True)
+    basics = _layout_basics(
+        safe_label(title, 80) if title else None, height + room + _AXIS_TITLE_ROOM, above_ticks=True
+    )
     basics["margin"]["b"] = _COLORBAR_ROOM
-    basics["margin"]["t"] += room
+    # The "attended to" title sits above the slanted names: a band of its own under the figure's
+    # title, which on a phone it overlapped (both sit left of ~200 px there).
+    basics["margin"]["t"] += room + _AXIS_TITLE_ROOM
+    # A name slanted at 60° runs right of its column by half its length: the last one ([SEP])
+    # needs that room, or plotly hides it as running past the figure's edge.
+    basics["margin"]["r"] = max(basics["margin"]["r"], _slanted_run(labels[-1] if labels else "", 60))
     layout = {
         "xaxis": {**axis, "tickangle": -60, "side": "top", "title": {"text": "attended to"}},
         "yaxis": {**axis, "autorange": "reversed", "title": {"text": "attending"}},
@@ -834,13 +862,14 @@ def quiz_bars(
     you = f' <span style="color:{STUDENT_COLOR}"><b>← you</b></span>'
     marks = zip(labels, answer, guess, strict=True)
     ticks = [_mark(lbl, a, ORIGINAL_COLOR) + (you if g else "") for lbl, a, g in marks]
+    colors = [ORIGINAL_COLOR if a else GUESS_COLOR for a in answer]
     trace = {
         "type": "bar", "x": [float(p) for p in probs], "y": list(range(n)), "orientation": "h",
         "marker": {
-            "color": [ORIGINAL_COLOR if a else GUESS_COLOR for a in answer],
+            "color": colors,
             "line": {"color": [STUDENT_COLOR if g else "rgba(0,0,0,0)" for g in guess], "width": 4},
         },
-        "text": [percent(p) for p in probs], "textposition": "auto", "customdata": labels,
+        "text": [percent(p) for p in probs], **_bar_text(colors), "customdata": labels,
         "hovertemplate": "%{customdata}: %{x:.2%}<extra></extra>", "showlegend": False,
     }
     layout = {
@@ -1041,6 +1070,26 @@ def _layer_names(layers: Sequence[int], short: bool = False) -> list[str]:
     return ["embeddings" if layer == 0 else f"layer {layer}" for layer in layers]
 
 
+def _round_ticks(top: float) -> dict:
+    """Three or four round ticks on a 0..``top`` probability scale (0%, 10%, 20%): they fit level."""
+    half = max(top / 2, 1e-9)
+    power = 10 ** math.floor(math.log10(half))
+    step = max(m * power for m in (1, 2, 2.5, 5) if m * power <= half)
+    values = [i * step for i in range(4) if i * step <= top * (1 + 1e-9)]
+    fmt = ".0%" if step >= 0.01 and round(step * 100) == step * 100 else ".1%"
+    return {"tickvals": values, "ticktext": [f"{v:{fmt}}" for v in values]}
+
+
+def _bar_under(plot_px: float, gap_px: float) -> dict:
+    """A horizontal colour bar ``gap_px`` under the plot area (``plot_px`` high), title above it.
+
+    Anchored to the plot (paper), not to the figure's foot: with ``yref`` "container" plotly.js
+    drew a title on top of the bar it names.
+    """
+    return {"orientation": "h", "x": 0.5, "xanchor": "center", "yref": "paper", "yanchor": "top",
+            "y": -gap_px / max(plot_px, 1.0), "thickness": 10, "outlinewidth": 0, "tickangle": 0}
+
+
 def layer_lens_heatmap(
     layers: Sequence[int],
     tokens: Sequence[Sequence[str]],
@@ -1102,14 +1151,16 @@ def layer_lens_heatmap(
                                for name, row in zip(names, hover, strict=True)]
         # At the foot of the figure, under the x axis's numbers and title (their ~60 px, ~80 in
         # projector mode, come first: the margin below the plot holds both).
-        trace["colorbar"] = {
-            "orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0.0,
-            "yanchor": "bottom", "len": 0.9, "thickness": 10, "outlinewidth": 0, "tickformat": ".0%",
-            "title": {"text": "p (probability)", "side": "right"},
-        }
         layout["yaxis"].update(ticktext=_layer_names(layers, short=True), title={"text": "layer"})
-        layout["height"] += 130
-        layout["margin"]["b"] = 140
+        layout["height"] += 145
+        layout["margin"]["b"] = 155
+        plot_px = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+        trace["colorbar"] = {
+            **_bar_under(plot_px, 88), "len": 0.9,
+            # Title above the bar (beside it, it took half the bar's length) and level labels: on a
+            # 300 px bar plotly turned five of them by 90° rather than drop any. Three or four fit level.
+            "title": {"text": "p (probability)", "side": "top"}, **_round_ticks(float(trace["zmax"])),
+        }
     return _unchecked_figure([trace], layout)
 
 
@@ -1145,7 +1196,10 @@ def layer_rank_lines(
             "hovertemplate": "%{customdata}: rank %{y}<extra></extra>",
         })
     layout = {
-        "yaxis": {"type": "log", "autorange": "reversed", "title": {"text": "rank (1 = first choice)"}},
+        # dtick 1 on a log axis: a tick at each power of ten only. Plotly's default also labels
+        # 2 and 5 between them, which read as "10 2 5 100" (a "5" below "10").
+        "yaxis": {"type": "log", "autorange": "reversed", "dtick": 1,
+                  "title": {"text": "rank (1 = first choice)"}},
         "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         **_layout_basics(safe_label(title, 80) if title else None, height=300),
     }
@@ -1154,6 +1208,10 @@ def layer_rank_lines(
         # "category": plotly would read "1", "2", ... as numbers and drop "emb.".
         layout["xaxis"] = {"type": "category", "title": {"text": "layer"}, "tickangle": 0}
     return _unchecked_figure(data, layout)
+
+
+#: Under the strip: what its colours mean, for every row at once (each row has its own scale).
+SALIENCY_BAR_TITLE = "% of row's largest |value|"
 
 
 def saliency_strip(
@@ -1166,7 +1224,10 @@ def saliency_strip(
 
     Diverging (blue = pushed the candidate up, red = down, white = no effect);
     each row is scaled to its own largest magnitude, since the methods' units
-    differ, and the cell text gives the raw number.
+    differ, and the cell text gives the raw number. So that a full-colour −0.74
+    in one row is not read as strong as a 3.94 in the next, each row's label
+    ends with its largest |value| (full colour) and a colour bar under the strip
+    says that its ends are ± that value.
     """
     n = len(tokens)
     z, text, names = [], [], []
@@ -1176,20 +1237,31 @@ def saliency_strip(
         top = max([1e-12, *(abs(float(v)) for v in values)])
         z.append([float(v) / top for v in values])
         text.append([f"{float(v):.2f}" for v in values])
-        names.append(safe_label(name, 30))
+        names.append(f"{safe_label(name, 30)} (±{top:.3g})")
     labels = [safe_label(t) for t in tokens]
     trace = {
         "type": "heatmap", "z": z, "x": list(range(n)), "y": list(range(len(z))), "text": text,
         "texttemplate": "%{text}", "colorscale": DIVERGING_SCALE, "zmin": -1.0, "zmax": 1.0, "zmid": 0.0,
-        "customdata": [labels] * len(z), "showscale": False,
-        "hovertemplate": "%{customdata}: %{text}<extra></extra>",
+        "customdata": [labels] * len(z),
+        "hovertemplate": "%{customdata}: %{text} (%{z:+.0%} of the row's largest)<extra></extra>",
+    }
+    ticks = _tick_labels(tokens, marked)
+    # The token names hang below the strip at 45°; the colour bar sits under them.
+    room = _top_tick_room([safe_label(t) for t in tokens], 45)
+    height = 120 + 60 * len(z) + _COLORBAR_ROOM
+    basics = _layout_basics(safe_label(title, 80) if title else None, height=height)
+    basics["margin"]["b"] = room + _COLORBAR_ROOM
+    trace["colorbar"] = {
+        **_bar_under(height - basics["margin"]["t"] - basics["margin"]["b"], room + 10),
+        # Small title text: on a phone the rows' names leave the strip (and its bar) ~160 px.
+        "len": 0.8, "title": {"text": SALIENCY_BAR_TITLE, "side": "top", "font": {"size": 12}},
+        "tickvals": [-1.0, 0.0, 1.0], "ticktext": ["−100%", "0", "+100%"],
     }
     layout = {
-        "xaxis": {"tickvals": list(range(n)), "ticktext": _tick_labels(tokens, marked), "tickangle": -45,
-                  "showgrid": False},
+        "xaxis": {"tickvals": list(range(n)), "ticktext": ticks, "tickangle": -45, "showgrid": False},
         "yaxis": {"tickvals": list(range(len(z))), "ticktext": names, "showgrid": False,
                   "autorange": "reversed"},
-        **_layout_basics(safe_label(title, 80) if title else None, height=120 + 60 * len(z)),
+        **basics,
     }
     return _unchecked_figure([trace], layout)
 

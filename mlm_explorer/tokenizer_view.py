@@ -55,12 +55,24 @@ class TokenInfo:
     word: int | None  # word index (None for special tokens)
     continues_word: bool  # a later piece of the same word as the token before it
     special: bool  # [CLS], [SEP], <s>, a typed mask, ...
+    # The unknown token ([UNK], <unk>) standing for characters of the text the vocabulary lacks
+    # (an emoji, a rare script): a word of the text, not a marker the tokenizer added.
+    unknown: bool = False
+
+    @property
+    def kind(self) -> str:
+        """What the token is, in the view's words: "special", "unknown", "continues word" or "word start"."""
+        if self.special:
+            return "special"
+        if self.unknown:
+            return "unknown"
+        return "continues word" if self.continues_word else "word start"
 
     def to_dict(self) -> dict:
         return {
             "position": self.position, "id": self.id, "token": self.token, "vocab_entry": self.vocab_entry,
             "start": self.start, "end": self.end, "piece": self.piece, "word": self.word,
-            "continues_word": self.continues_word, "special": self.special,
+            "continues_word": self.continues_word, "special": self.special, "unknown": self.unknown,
         }
 
 
@@ -74,7 +86,7 @@ class TokenizerView:
     convention: str  # how its pieces mark word starts or continuations
     vocab_size: int
     tokens: tuple[TokenInfo, ...]
-    words: tuple[tuple[int, ...], ...]  # positions whole-word masking hides together, one group per word
+    words: tuple[tuple[int, ...], ...]  # the positions of each word of the text (unknown ones included)
     truncated: bool = False
     message: str = ""
 
@@ -101,25 +113,29 @@ def tokenizer_view(lm: LoadedModel, text: str) -> TokenizerView:
     """Every token of ``text`` with id, span, word and marks (raises ``ValueError`` for empty text)."""
     encoding = encode(lm, text)
     raw = lm.tokenizer.convert_ids_to_tokens(list(encoding.input_ids))
+    unk_id = lm.tokenizer.unk_token_id
     infos = []
     previous_word: int | None = None
     for p, (tid, tok, (a, b), word) in enumerate(
         zip(encoding.input_ids, encoding.tokens, encoding.offsets, encoding.word_ids, strict=True)
     ):
-        special = encoding.special_mask[p]
+        # The unknown token is among the tokenizer's special tokens (encoding.special_mask), but
+        # one that covers characters of the text stands for a word: counted and shown as one.
+        unknown = unk_id is not None and tid == unk_id and b > a and word is not None
+        special = encoding.special_mask[p] and not unknown
         infos.append(
             TokenInfo(
                 position=p, id=tid, token=tok, vocab_entry=raw[p] or "", start=a, end=b,
                 piece=encoding.text[a:b], word=word,
                 continues_word=word is not None and word == previous_word and not special,
-                special=special,
+                special=special, unknown=unknown,
             )
         )
         previous_word = word
     groups: dict[int, list[int]] = {}
-    for p, w in enumerate(encoding.word_ids):
-        if w is not None and not encoding.special_mask[p]:
-            groups.setdefault(w, []).append(p)
+    for info in infos:
+        if info.word is not None and not info.special:
+            groups.setdefault(info.word, []).append(info.position)
     algorithm, convention = _algorithm(lm)
     return TokenizerView(
         model=lm.name,

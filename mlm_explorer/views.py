@@ -138,6 +138,7 @@ PROBABILITY_COLUMNS = (
 )
 #: Columns shown with two decimals, and columns of whole numbers that may be missing (ranks).
 TWO_DECIMAL_COLUMNS = ("entropy", "uncertainty", "PLL (nats)", "pseudo-perplexity", "A / B")
+THREE_DECIMAL_COLUMNS = ("grad×input", "IG")  # attributions: -0.736, 3.936 (the export keeps 5)
 WHOLE_COLUMNS = ("rank", "rank A", "rank B", "final answer's rank", "hidden word's rank")
 #: The few columns a 390 px phone shows, per table (the export keeps them all).
 PHONE_COLUMNS = (
@@ -148,7 +149,7 @@ PHONE_COLUMNS = (
     "token", "p(token)",  # generation steps
     "p(A)", "p(B)", "A / B",  # comparison
     "layer", "first guess", "how sure",  # inside: layer by layer (the rank is the chart above it)
-    "grad × input", "integrated gradients",  # inside: saliency
+    "grad×input", "IG",  # inside: saliency
     "head", "total |change|",  # inside: attention change
     "id",  # inside: the tokenizer (with pos., token, word)
 )
@@ -178,6 +179,7 @@ def display_table(
     shown = table[keep]
     formats = {c: _percent_cell for c in keep if c in PROBABILITY_COLUMNS}
     formats.update({c: "{:.2f}" for c in keep if c in TWO_DECIMAL_COLUMNS})
+    formats.update({c: "{:.3f}" for c in keep if c in THREE_DECIMAL_COLUMNS})
     formats.update({c: _whole for c in keep if c in WHOLE_COLUMNS})
     return shown.style.format(formats, na_rep="").hide(axis="index")
 
@@ -353,13 +355,15 @@ def layers_table(lens) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LAYER_COLUMNS)
 
 
-SALIENCY_COLUMNS = ["pos.", "token", "grad × input", "integrated gradients"]
+#: Short names: a 390 px phone cut "integrated gradients" to "integrated grad…" (the tab's text
+#: names both methods in full, and its IG steps slider says "IG").
+SALIENCY_COLUMNS = ["pos.", "token", "grad×input", "IG"]
 
 
 def saliency_table(result) -> pd.DataFrame:
     """One row per input token of a :class:`~mlm_explorer.saliency.Saliency`."""
     rows = [
-        {"pos.": i, "token": t, "grad × input": round(g, 5), "integrated gradients": round(ig, 5)}
+        {"pos.": i, "token": t, "grad×input": round(g, 5), "IG": round(ig, 5)}
         for i, (t, g, ig) in enumerate(
             zip(result.tokens, result.grad_x_input, result.integrated_gradients, strict=True)
         )
@@ -383,7 +387,7 @@ def head_change_table(change) -> pd.DataFrame:
 
 
 TOKEN_COLUMNS = ["pos.", "id", "token", "vocabulary entry", "characters", "span", "word", "continues word",
-                 "special"]
+                 "special", "unknown"]
 
 
 def tokens_table(view) -> pd.DataFrame:
@@ -393,7 +397,11 @@ def tokens_table(view) -> pd.DataFrame:
             "pos.": t.position, "id": t.id, "token": t.token, "vocabulary entry": t.vocab_entry,
             "characters": t.piece, "span": f"{t.start}–{t.end}", "word": t.word,
             "continues word": "yes" if t.continues_word else "", "special": "yes" if t.special else "",
+            "unknown": "yes: not in the vocabulary" if t.unknown else "",
         }
         for t in view.tokens
     ]
-    return pd.DataFrame(rows, columns=TOKEN_COLUMNS)
+    table = pd.DataFrame(rows, columns=TOKEN_COLUMNS)
+    # Special tokens have no word: a plain column would turn float ("1.000000"); Int64 keeps 1.
+    table["word"] = table["word"].astype("Int64")
+    return table

@@ -306,6 +306,24 @@ def test_few_rows_projection_changes_only_the_operand_order(family):
     assert torch.equal(after, plain)  # the mode ends with the block
 
 
+def test_an_unknown_token_is_a_word_of_its_own_kind_not_a_special_one(tiny_bert_dir):
+    from mlm_explorer.views import display_table, tokens_table
+
+    view = tokenizer_view(load_model(tiny_bert_dir), "the cat 😀 sat .")
+    unk = next(t for t in view.tokens if t.token == "[UNK]")
+    assert unk.unknown and not unk.special and unk.kind == "unknown" and unk.piece == "😀"
+    assert [t.kind for t in (view.tokens[0], view.tokens[-1])] == ["special", "special"]  # [CLS], [SEP]
+    # The word count agrees with the word numbers: the emoji is a word of the text (0..4: five words).
+    numbered = {t.word for t in view.tokens if t.word is not None}
+    assert len(view.words) == len(numbered) == 5 and (unk.position,) in view.words
+    table = tokens_table(view)
+    row = table.iloc[unk.position]
+    assert row["unknown"].startswith("yes") and row["special"] == ""
+    assert str(table["word"].dtype) == "Int64"  # whole numbers with blanks, not 1.000000
+    html = display_table(table).to_html()
+    assert ">2<" in html and "2.0" not in html
+
+
 def test_saliency_work_is_bounded_by_tokens_times_steps(tiny_bert_dir):
     from mlm_explorer.saliency import MAX_SALIENCY_COST, check_saliency_cost, max_steps_for
 

@@ -8,6 +8,7 @@ the browser gets), tables from the Styler the page shows.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -64,7 +65,10 @@ def test_layer_by_layer_on_a_phone_keeps_the_few_columns_that_matter(session):
 def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked_session):
     figure, _, table, *_ = inside.run_saliency(TEXT, "2", "", "", 8, inside.MASK_BASELINE, session)
     _assert_fitted(figure)
-    assert list(table.data.columns) == ["pos.", "token", "grad × input", "integrated gradients"]
+    # Short names a phone shows whole ("integrated gradients" was cut), three decimals, not six.
+    assert list(table.data.columns) == ["pos.", "token", "grad×input", "IG"]
+    numbers = re.findall(r">\s*(-?\d+\.\d+)\s*<", table.to_html())
+    assert numbers and all(len(n.split(".")[1]) == 3 for n in numbers)
 
     grid, diff, _, table, *_ = inside.run_attention_change(TEXT, "2", session)
     _assert_fitted(grid)
@@ -80,6 +84,15 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked
     for t in (table, other_table):  # Stylers (the page's form), empty columns left out
         assert {"pos.", "id", "token", "special"} <= set(t.data.columns)
         assert all(t.data[c].astype(str).str.strip().any() for c in t.data.columns)
+
+
+def test_the_per_layer_table_shows_every_layer():
+    from mlm_explorer.ui import build_demo
+
+    demo = build_demo()
+    (table,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "inside-layers-table"]
+    # Gradio's default 500 px box hid the last layer's row (the answer's) under a scroll bar.
+    assert table.max_height >= 25 * 70
 
 
 def test_saliency_over_its_budget_is_a_message_that_says_what_fits(session):

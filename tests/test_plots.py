@@ -230,3 +230,19 @@ def test_on_a_phone_the_rates_chart_labels_only_the_measured_bars_unshrunk():
     setting, measured = plots.policy_rates_chart(*args, narrow=True).data
     assert setting.text is None and list(measured.text) == ["80.8%", "10.0%"]
     assert measured.constraintext == "none" and measured.cliponaxis is False
+
+
+@pytest.mark.parametrize("make", [
+    lambda: plots.topk_bars(["paris", "lyon"], [0.321, 0.2], original="lyon"),
+    lambda: plots.topk_bars_grid([plots.BarPanel(["paris", "lyon"], [0.321, 0.2], original="lyon")]),
+    lambda: plots.quiz_bars(["paris", "lyon"], [0.321, 0.2], [False, True], [True, False]),
+])
+def test_percentages_in_bars_contrast_with_their_bar(make):
+    # Plotly's own pick was dark grey on the grey bars (about 2.7:1): unreadable on a projector.
+    for look in (plots.DEFAULT_LOOK, plots.Look(dark=True), plots.Look(dark=True, projector=True)):
+        trace = plots.apply_look(make(), look).to_plotly_json()["data"][0]
+        colours = trace["marker"]["color"]
+        inside = trace["insidetextfont"]["color"]
+        assert len(inside) == len(colours)
+        assert all(plots.contrast_ratio(c, t) >= 4.5 for c, t in zip(colours, inside, strict=True))
+        assert trace["textposition"] == "auto"

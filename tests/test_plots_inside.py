@@ -98,3 +98,50 @@ def test_on_a_phone_the_rank_chart_keeps_its_legend_off_the_title():
     assert layout["xaxis"]["type"] == "category" and phone["data"][0]["x"] == ["emb.", "1", "2"]
     assert phone["data"][0]["customdata"] == ["embeddings", "layer 1", "layer 2"]  # hover: full names
     go.Figure(phone)
+
+
+def test_the_rank_axis_labels_only_powers_of_ten():
+    layout = plots.layer_rank_lines([0, 1, 2], [576, 78, 1]).to_plotly_json()["layout"]
+    # dtick 1 on a log axis: ticks at 1, 10, 100, ... (plotly's default adds unlabelled-looking 2s and 5s)
+    assert layout["yaxis"]["type"] == "log" and layout["yaxis"]["dtick"] == 1
+
+
+def test_on_a_phone_the_layer_colour_bar_labels_stay_level():
+    bar = plots.layer_lens_heatmap([0, 1], [["a", "b"], ["c", "d"]], [[0.2, 0.1], [0.15, 0.05]],
+                                   narrow=True).to_plotly_json()["data"][0]["colorbar"]
+    assert bar["tickangle"] == 0 and bar["title"]["side"] == "top"
+    assert bar["ticktext"] == ["0%", "10%", "20%"]  # three labels: they fit level on a 300 px bar
+
+
+def test_saliency_states_each_rows_scale():
+    fig = plots.saliency_strip(["a", "b", "c"], {"grad × input": [0.08, -0.736, 0.0], "IG": [3.94, 2.0, 0.0]})
+    trace = fig.to_plotly_json()["data"][0]
+    ticks = fig.to_plotly_json()["layout"]["yaxis"]["ticktext"]
+    assert ticks == ["grad × input (±0.736)", "IG (±3.94)"]  # full colour in each row = this value
+    assert trace.get("showscale", True) is not False
+    bar = trace["colorbar"]
+    assert bar["title"]["text"] == plots.SALIENCY_BAR_TITLE and "largest" in bar["title"]["text"]
+    assert bar["tickvals"] == [-1.0, 0.0, 1.0] and bar["ticktext"] == ["−100%", "0", "+100%"]
+    go.Figure(fig.to_plotly_json())
+
+
+def test_attention_heatmap_leaves_room_for_the_last_name_and_the_axis_title():
+    tokens = ["[CLS]", "the", "cat", "[SEP]"]
+    layout = plots.attention_heatmap(np.full((4, 4), 0.25), tokens, title="Layer 0, head 0").to_plotly_json()[
+        "layout"]
+    # The slanted "[SEP]" runs right of its column: the right margin holds it (plotly hid it past the edge).
+    assert layout["margin"]["r"] >= len("[SEP]") * 15 * 0.55 * 0.5
+    # The figure's title, the "attended to" title and the slanted names each get their own band.
+    room = plots._top_tick_room(tokens, 60)
+    assert layout["margin"]["t"] >= 50 + room + plots._AXIS_TITLE_ROOM
+    assert layout["title"]["yref"] == "container" and layout["title"]["yanchor"] == "top"
+
+
+def test_on_a_phone_a_wrapped_grid_title_grows_down_from_the_top_not_onto_the_panels():
+    fig = plots.attention_small_multiples(np.full((2, 3, 3), 1 / 3), ["a", "b", "c"],
+                                          title="Layer 0: all 12 heads (one colour scale)", columns=2)
+    layout = plots.apply_look(fig, plots.Look(narrow=True)).to_plotly_json()["layout"]
+    assert "<br>" in layout["title"]["text"]
+    # Pinned to the top edge: plotly centres an unpinned title in its margin, so two lines met the panels.
+    assert layout["title"]["yref"] == "container" and layout["title"]["yanchor"] == "top"
+    assert layout["margin"]["t"] >= 20 + 50 + 20  # the panels' titles, the title, its second line

@@ -64,7 +64,7 @@ def test_saliency_view(client: Client):
         "the cat sat on the mat .", "2", "", "", 8, "all-[MASK]", api_name="/saliency"
     )
     rows = table_rows(table)
-    assert rows[2]["token"] == "<mask>" and rows[2]["integrated gradients"] == 0.0
+    assert rows[2]["token"] == "<mask>" and rows[2]["IG"] == 0.0
     assert "Integrated gradients add up to" in note
     assert len(json.loads(plot["plot"])["data"][0]["z"]) == 2  # grad × input and IG rows
     assert _file(client.predict(api_name="/export_saliency_csv")).read_text().startswith("pos.,")

@@ -61,13 +61,18 @@ SALIENCY_COST = (
     f"{MAX_SALIENCY_COST:,} (a 512-token text: {max_steps_for(512)} steps; {DEFAULT_STEPS} steps: up to "
     f"{MAX_SALIENCY_COST // DEFAULT_STEPS} tokens)."
 )
-CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9"}
+# "unknown": [UNK] standing for characters the vocabulary lacks (a word of the text, not a marker).
+CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": "#D9D9D9",
+               "unknown": "#F0E442"}
 LAYER_MEANINGS = (
     "<small>**first guess**: the head's top token after that layer; **how sure**: its probability. "
     "**final answer**: the first guess after the last layer; its **rank** 1 = first guess at that layer. "
     "**hidden word**: the word that was masked, when the text had one. **uncertainty** (entropy, in nats): "
     "how spread the guesses are; 0 = certain, about 10 = no idea among 30,000 words.</small>"
 )
+# Every layer's row in view, the last (the answer) included: Gradio's default 500 px box cut a row in
+# half and hid the rest. 25 layers (the largest models offered) × ~70 px for a wrapped row, + header.
+LAYERS_TABLE_PX = 25 * 70 + 60
 _CHANGE_KEY = "inside_attention_change"  # session.extras: the last comparison, re-plotted per head
 
 
@@ -258,10 +263,7 @@ def replot_attention_change(layer: float, head: float, session: Session):
 
 
 def _chips(view) -> list[tuple[str, str]]:
-    def kind(t) -> str:
-        return "special" if t.special else ("continues word" if t.continues_word else "word start")
-
-    return [(f"{t.token} ({t.id})", kind(t)) for t in view.tokens]
+    return [(f"{t.token} ({t.id})", t.kind) for t in view.tokens]
 
 
 def explain_tokens(view, other=None) -> str:
@@ -345,7 +347,7 @@ def build_inside_tab(session: gr.State) -> None:
             lens_ranks = gr.Plot(show_label=False, elem_id="inside-layers-ranks")
             lens_table = gr.Dataframe(
                 headers=LAYER_COLUMNS, wrap=True, interactive=False, label="Per layer",
-                elem_id="inside-layers-table", elem_classes=["results-table"],
+                elem_id="inside-layers-table", elem_classes=["results-table"], max_height=LAYERS_TABLE_PX,
             )
             gr.Markdown(LAYER_MEANINGS)
             download_buttons(session, "layers", "press Show layers", "inside-layers")
@@ -382,7 +384,8 @@ def build_inside_tab(session: gr.State) -> None:
         with gr.Tab("The tokenizer", id="inside-tokens"):
             gr.Markdown(
                 "Every token with its id and the characters it covers; light = starts a word, blue = "
-                "continues one, grey = special. Pick another model to see its split beside this one."
+                "continues one, grey = special, yellow = unknown (characters the vocabulary lacks, such as "
+                "an emoji). Pick another model to see its split beside this one."
             )
             with gr.Row():
                 tok_other = gr.Dropdown(
