@@ -1102,7 +1102,7 @@ def layer_lens_heatmap(
     """Layers (rows, embeddings at the bottom) × top-k tokens (columns), coloured by probability.
 
     Each cell names the token the MLM head reads at that rank after that
-    layer. The model's final answer is in bold, the original token in the original's colour,
+    layer. The model's final answer is in bold, the original (hidden) token marked ✓,
     so a student can see at which layer the answer appears.
 
     ``narrow`` (a phone): plotly shrinks cell text until it fits its cell, which
@@ -1125,7 +1125,9 @@ def layer_lens_heatmap(
         for t in row_t:
             label = safe_label(t, cell_chars if narrow else 14)
             if original is not None and t == original:
-                label = f'<span style="color:{ORIGINAL_COLOR}">{label}</span>'
+                # A tick, not the original's green: green text vanished on a likely (green) cell, and
+                # plotly sized every cell's text down to fit the markup of a coloured label.
+                label = f"{label} ✓"
             cells.append(f"<b>{label}</b>" if final is not None and t == final else label)
             tips.append(safe_label(t))
         text.append(cells + [""] * pad)

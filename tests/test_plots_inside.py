@@ -52,7 +52,10 @@ def test_layer_heatmap_marks_the_final_answer_and_the_original():
     fig = plots.layer_lens_heatmap([0, 1], [["x", "y"], ["paris", "x"]], [[0.4, 0.1], [0.7, 0.1]],
                                    final="paris", original="x")
     text = fig.to_plotly_json()["data"][0]["text"]
-    assert text[1][0] == "<b>paris</b>" and plots.ORIGINAL_COLOR in text[0][0]
+    assert text[1][0] == "<b>paris</b>" and text[0][0] == "x ✓"
+    # the final answer that is also the hidden word: bold and ticked, in plain text (no colour markup)
+    both = plots.layer_lens_heatmap([0], [["paris", "x"]], [[0.7, 0.1]], final="paris", original="paris")
+    assert both.to_plotly_json()["data"][0]["text"][0][0] == "<b>paris ✓</b>"
     with pytest.raises(ValueError):
         plots.layer_lens_heatmap([0, 1], [["x"]], [[0.4]])
 

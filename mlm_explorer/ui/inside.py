@@ -67,8 +67,9 @@ CHIP_COLORS = {"word start": "#EEF2F7", "continues word": "#56B4E9", "special": 
 LAYER_MEANINGS = (
     "<small>**first guess**: the head's top token after that layer; **how sure**: its probability. "
     "**final answer**: the first guess after the last layer; its **rank** 1 = first guess at that layer. "
-    "**hidden word**: the word that was masked, when the text had one. **uncertainty** (entropy, in nats): "
-    "how spread the guesses are; 0 = certain, about 10 = no idea among 30,000 words.</small>"
+    "**hidden word**: the word that was masked, when the text had one (✓ in the heatmap). "
+    "**uncertainty** (entropy, in nats): how spread the guesses are; 0 = certain, about 10 = no idea "
+    "among 30,000 words.</small>"
 )
 # Every layer's row in view, the last (the answer) included: Gradio's default 500 px box cut a row in
 # half and hid the rest. 25 layers (the largest models offered) × ~70 px for a wrapped row, + header.
