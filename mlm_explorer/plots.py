@@ -976,14 +976,20 @@ def pll_per_sweep_chart(
     """
     dashes = ["solid", "dash", "dot", "dashdot"]
     symbols = ["circle", "square", "diamond", "triangle-up"]
-    fig = _figure(
-        [
-            go.Scatter(x=list(range(1, len(v) + 1)), y=list(v), mode="lines+markers", name=safe_label(k),
-                       line={"color": GUESS_COLOR, "dash": dashes[i % 4], "width": 3},
-                       marker={"symbol": symbols[i % 4], "size": 9, "color": GUESS_COLOR})
-            for i, (k, v) in enumerate(series.items())
-        ]
-    )
+    sweeps = max((len(v) for v in series.values()), default=1)
+
+    def line(i: int, name: str, values: Sequence[float]) -> go.Scatter:
+        style = {"line": {"color": GUESS_COLOR, "dash": dashes[i % 4], "width": 3},
+                 "marker": {"symbol": symbols[i % 4], "size": 9, "color": GUESS_COLOR}}
+        if len(values) == 1 and sweeps > 1:
+            # A one-pass strategy (left-to-right) has no sweeps: a level line across them to compare
+            # with, not a lone point at "sweep 1" that reads as the first of several.
+            return go.Scatter(x=[1, sweeps], y=[values[0], values[0]], mode="lines",
+                              name=safe_label(f"{name} (one pass)"), **style)
+        return go.Scatter(x=list(range(1, len(values) + 1)), y=list(values), mode="lines+markers",
+                          name=safe_label(name), **style)
+
+    fig = _figure([line(i, k, v) for i, (k, v) in enumerate(series.items())])
     fig.update_xaxes(title="sweep", dtick=1, fixedrange=True)
     fig.update_yaxes(title="PLL (nats)", fixedrange=True)
     # Left-aligned under the title (pinned to the top), so the two never overlap on a phone.

@@ -80,3 +80,12 @@ def test_a_long_token_in_a_long_row_is_set_smaller():
     assert "font-size" not in text[0] and "font-size" not in text[5]  # short ones keep the large type
     few = plots.generation_strip(["a", "languages", "."]).data[0].text[0]
     assert "font-size" not in few[1]  # three cells leave room enough
+
+
+def test_a_one_pass_strategy_is_a_level_line_across_the_sweeps():
+    fig = plots.pll_per_sweep_chart({"Gibbs": [-30.0, -22.0, -23.0], "left-to-right": [-14.4]})
+    gibbs, l2r = fig.data
+    assert list(gibbs.x) == [1, 2, 3] and gibbs.mode == "lines+markers"
+    assert list(l2r.x) == [1, 3] and list(l2r.y) == [-14.4, -14.4] and "one pass" in l2r.name
+    alone = plots.pll_per_sweep_chart({"iterative": [-12.0]}).data[0]
+    assert list(alone.x) == [1] and "one pass" not in alone.name  # nothing to compare across
