@@ -86,6 +86,15 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked
         assert all(t.data[c].astype(str).str.strip().any() for c in t.data.columns)
 
 
+def test_saliency_rows_have_short_names_on_a_phone(looked_session):
+    phone, laptop = looked_session(PHONE), looked_session(LAPTOP)
+    on_phone = inside.run_saliency(TEXT, "2", "", "", 8, inside.MASK_BASELINE, phone)[0]
+    on_laptop = inside.run_saliency(TEXT, "2", "", "", 8, inside.MASK_BASELINE, laptop)[0]
+    # the row names take the strip's width on a 390 px screen: the short ones leave it the room
+    assert "IG (" in on_phone.to_json() and "integrated gradients" not in on_phone.to_json()
+    assert "integrated gradients (" in on_laptop.to_json()
+
+
 def test_the_per_layer_table_shows_every_layer():
     from mlm_explorer.ui import build_demo
 

@@ -182,9 +182,11 @@ def run_saliency(
     except ValueError as err:
         raise user_error(err) from None
     marked = [i == result.position for i in range(len(result.tokens))]
+    # A phone gives the row names ~half of 390 px: the table's short names leave the strip its width.
+    narrow = look.session_look(session).narrow
+    names = ("grad×input", "IG") if narrow else ("grad × input", "integrated gradients")
     figure = look.figure(plots.saliency_strip(
-        result.tokens,
-        {"grad × input": result.grad_x_input, "integrated gradients": result.integrated_gradients},
+        result.tokens, dict(zip(names, (result.grad_x_input, result.integrated_gradients), strict=True)),
         marked=marked, title=f"What pushed “{result.target}” up (blue) or down (red)",
     ), session)
     table = saliency_table(result)
