@@ -209,7 +209,7 @@ def _word_row(score: WordScore, who: str) -> dict:
     return {
         "word": score.word,
         "who": who,
-        "p": round(score.prob, 6),
+        "p": score.prob,  # unrounded: the page formats it (0.000025% must not read 0%)
         "rank": score.rank,
         "pieces": " ".join(score.pieces),
         "scored": "PLL in place" if score.in_place else "at the blank",

@@ -175,3 +175,16 @@ def test_a_word_the_vocabulary_lacks_is_scored_as_the_unknown_token(bert):
     reveal = score_item(bert, parse_line("the [zebra] sat on the mat ."), "zebra")
     assert reveal.answer.pieces == ("[UNK]",) and reveal.guesses[0].pieces == ("[UNK]",)
     assert reveal.student_hit1 and not reveal.model_hit5  # [UNK] never counts as the model's word
+
+
+def test_a_tiny_guess_probability_is_not_rounded_to_zero_on_the_page():
+    import pandas as pd
+
+    from mlm_explorer.quiz import WordScore
+    from mlm_explorer.views import _word_row, display_table
+
+    tiny = WordScore("the", ("the",), math.log(2.5e-7), 90, False)
+    near = WordScore("a", ("a",), math.log(6.2e-7), 70, False)
+    html = display_table(pd.DataFrame([_word_row(tiny, "you"), _word_row(near, "you")])).to_html()
+    # rounded to 6 decimals first, these read "0%" and "0.00010%" while the text said 0.000025%
+    assert "0.000025%" in html and "0.000062%" in html

@@ -414,8 +414,6 @@ def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session:
     lm_a = _model_for(key_a, session)
     lm_b = _model_for(key_b, session)
     name_a, name_b = common.display_name(lm_a, key_a), common.display_name(lm_b, key_b)
-    if key_a == key_b:
-        gr.Info("Both sides are the same model: pick another for B to see a difference.")
     try:
         result = compare_models(lm_a, lm_b, text, k, labels=(name_a, name_b))
     except ValueError as err:
