@@ -112,3 +112,19 @@ def test_saliency_over_its_budget_is_a_message_that_says_what_fits(session):
         inside.run_saliency(long_text, "", "", "", 256, inside.MASK_BASELINE, session)
     assert f"{MAX_SALIENCY_COST:,}" in str(err.value) and "shorter text" in str(err.value)
     assert f"{MAX_SALIENCY_COST:,}" in inside.SALIENCY_COST  # the tab says the cap before anyone hits it
+
+
+def test_the_saliency_note_names_its_method_and_a_clash_between_the_rows():
+    from mlm_explorer.saliency import Saliency
+
+    def result(gxi):
+        return Saliency(model="m", tokens=("[CLS]", "france", "is", "[MASK]", "[SEP]"), position=3,
+                        target="paris", target_id=1, target_log_prob=-1.0, baseline_log_prob=-10.0,
+                        baseline="mask", grad_x_input=gxi, integrated_gradients=(0.0, 3.94, -0.2, 1.0, 0.0),
+                        completeness_gap=0.26, steps=32, passes=1)
+
+    agree = inside.explain_saliency(result((0.0, 0.74, -0.1, 1.0, 0.0)))
+    assert "by Integrated Gradients" in agree and "**france** pushed it up the most" in agree
+    assert "opposite sign" not in agree  # both rows agree on the words the note names
+    clash = inside.explain_saliency(result((0.0, -0.74, -0.1, 1.0, 0.0)))
+    assert "**france** the opposite sign" in clash  # red in the top row, "pushed up" in the note

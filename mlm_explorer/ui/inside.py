@@ -151,7 +151,7 @@ def explain_saliency(result) -> str:
     ig = result.integrated_gradients
     order = sorted(range(len(ig)), key=lambda i: ig[i])
     target = md_escape(result.target)
-    text = f"For **{target}** at position {result.position}: "
+    text = f"For **{target}** at position {result.position}, by Integrated Gradients: "
     up, down = order[-1], order[0]
     if ig[up] > 0:
         text += f"**{md_escape(result.tokens[up])}** pushed it up the most"
@@ -159,6 +159,15 @@ def explain_saliency(result) -> str:
         text += ("; " if ig[up] > 0 else "") + f"**{md_escape(result.tokens[down])}** pulled it down the most"
     if ig[up] <= 0 and ig[down] >= 0:
         text += "no word moved it"
+    gxi = result.grad_x_input
+    clashes = [i for i in (up, down) if ig[i] * gxi[i] < 0]
+    if clashes:
+        # Seen in class: the strip's top row red where the note says "pushed it up". Why they may differ:
+        # gradient × input is the slope at this sentence only; IG sums it along the path from the
+        # baseline (Sundararajan et al., 2017), so a word can help overall and hurt at the margin.
+        words = " and ".join(f"**{md_escape(result.tokens[i])}**" for i in clashes)
+        text += (f" (gradient × input, the top row, gives {words} the opposite sign: it is the slope at "
+                 "this sentence only, IG the whole path from the baseline, so the two can disagree)")
     change = result.target_log_prob - result.baseline_log_prob
     verdict = "sound" if result.relative_gap <= 0.05 else "rough: add steps"
     return text + (
