@@ -137,7 +137,7 @@ PROBABILITY_COLUMNS = (
     "how sure", "final answer's probability", "hidden word's probability",  # inside: layer by layer
 )
 #: Columns shown with two decimals, and columns of whole numbers that may be missing (ranks).
-TWO_DECIMAL_COLUMNS = ("entropy", "uncertainty", "PLL (nats)", "pseudo-perplexity", "A / B")
+TWO_DECIMAL_COLUMNS = ("entropy", "uncertainty", "PLL (nats)", "pseudo-perplexity", "A / B", "total |change|")
 THREE_DECIMAL_COLUMNS = ("grad×input", "IG")  # attributions: -0.736, 3.936 (the export keeps 5)
 WHOLE_COLUMNS = ("rank", "rank A", "rank B", "final answer's rank", "hidden word's rank")
 #: The few columns a 390 px phone shows, per table (the export keeps them all).

@@ -74,6 +74,9 @@ def test_saliency_attention_change_and_tokenizer_follow_the_page(session, looked
     _assert_fitted(grid)
     _assert_fitted(diff)
     assert "total |change|" in table.data.columns
+    # two decimals, as the grid's cells show them (the table printed 3.553200 beside a 3.55)
+    change_cells = re.findall(r">\s*(\d+\.\d+)\s*<", table.to_html())
+    assert change_cells and all(len(c.split(".")[1]) == 2 for c in change_cells)
     _assert_fitted(inside.replot_attention_change(1, 1, session))
     assert session.extras[inside._CHANGE_KEY].difference.dtype.name == "float16"  # kept small
     fresh = looked_session(LAPTOP)
