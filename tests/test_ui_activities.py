@@ -78,6 +78,9 @@ def test_a_quiz_round_played_to_the_end(client: Client):
         (activities.TEACHER_SOURCE, "", "Paste your list"),
         (activities.TEACHER_SOURCE, "no brackets\nat all", "No usable line"),
         (activities.TEACHER_SOURCE, "the [cat] sat .\nthe [dog] sat .", "at least 5"),
+        # four good lines and a bad one: the refusal says which line was skipped
+        (activities.TEACHER_SOURCE, "the [cat] sat .\nthe [dog] ran .\na [bird] sang .\nno word here\n"
+         "the [sun] rose .", r"at least 5.*Skipped: .*line 4"),
     ],
 )
 def test_quiz_mistakes_are_messages(client: Client, source, text, message):

@@ -157,8 +157,11 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
         if skipped:
             notes += "Skipped: " + "; ".join(skipped) + (f"; and {more} more." if more > 0 else "")
         if len(items) < MIN_ROUND:
+            why = (" " + "; ".join(parsed.problems[:3]) + ("…" if len(parsed.problems) > 3 else "")
+                   if parsed.problems else "")
             raise user_error(
                 f"A round needs at least {MIN_ROUND} usable sentences; the list has {len(items)}."
+                + (f" Skipped:{why}" if why else "")
             )
     else:
         items = load_bundled_items()
@@ -498,7 +501,8 @@ def _build_quiz(session: gr.State) -> list:
                 seed = gr.Number(0, label="Round seed", precision=0, elem_id="quiz-seed", scale=1,
                                  min_width=100)
             teacher = gr.Textbox(
-                label="Your list: one sentence a line, the hidden word in [brackets]", lines=5,
+                label=f"Your list: one sentence a line (at least {MIN_ROUND}), the hidden word in [brackets]",
+                lines=5,
                 visible=False, placeholder=QUIZ_PLACEHOLDER, max_length=MAX_LIST_CHARS, elem_id="quiz-list",
             )
             start = gr.Button("New round", variant="primary", elem_id="quiz-start")
