@@ -188,14 +188,16 @@ def test_dark_mode_figures_follow_the_theme(browser, app_url):
 
 def test_projector_mode_enlarges_figure_text(browser, app_url):
     plain = _layout(_open(browser, app_url), "#fill-bars")
-    page = _open(browser, app_url + "?projector=1")
+    page = _open(browser, app_url + "?projector=1&__theme=dark")
     page.locator("#fill-bars .bars path").first.wait_for()
     big = _layout(page, "#fill-bars")
     assert big["font"]["size"] > plain["font"]["size"]
     assert page.evaluate("() => document.body.classList.contains('projector')")
+    on = "() => getComputedStyle(document.querySelector('#projector-mode'), '::after').content"
+    assert "✓" in page.evaluate(on)  # the button shows that projector mode is on
     page.locator("#projector-mode").click()  # the toggle reopens the same view without it
     page.wait_for_url(re.compile(r"tab=fill"))
-    assert "projector" not in page.url
+    assert "projector" not in page.url and "__theme=dark" in page.url  # the theme stays
     page.locator("#fill-bars .bars path").first.wait_for()
     assert _layout(page, "#fill-bars")["font"]["size"] == plain["font"]["size"]
     page.close()

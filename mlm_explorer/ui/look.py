@@ -287,6 +287,7 @@ CSS = f"""
   "What is below is the previous result."; display: block; font-weight: 600; padding: 2px 0; }}
 /* Projector mode (?projector=1): larger text everywhere; figures are scaled on the server. */
 body.projector .gradio-container {{ font-size: 1.25rem; }}
+body.projector #projector-mode::after {{ content: " ✓"; }}  /* the button says projector mode is on */
 body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
   {{ font-size: 1.2rem !important; }}
 body.projector .chips .token {{ font-size: 1.35rem !important; }}
@@ -377,7 +378,12 @@ COPY_JS = """
 #: After "Projector mode": reopen the same state with projector mode switched.
 RELOAD_JS = """
 (query) => {
-  if (query) window.location.assign(window.location.origin + window.location.pathname + query);
+  if (query) {
+    // Gradio's theme is a query parameter too: the reopened page keeps it (dark stays dark).
+    const theme = new URLSearchParams(window.location.search).get("__theme");
+    const keep = theme && !query.includes("__theme=") ? "&__theme=" + encodeURIComponent(theme) : "";
+    window.location.assign(window.location.origin + window.location.pathname + query + keep);
+  }
   return query;
 }
 """
