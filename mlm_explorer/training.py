@@ -382,9 +382,12 @@ def train(
                 if config.clip:
                     accelerator.clip_grad_norm_(wrapped.parameters(), config.clip)
                 optimizer.step()
+                # The step is counted before the schedule moves, so the next step's rate is that of
+                # `step` steps done, as transformers' get_linear_schedule_with_warmup sets it: counted
+                # after, the first two steps both ran at rate 0 (a two-step fine-tune changed nothing).
+                step += 1
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
                 tokens += int(batch["attention_mask"].sum())
                 losses.append(float(loss.detach()))
                 seconds = time.perf_counter() - started

@@ -157,6 +157,36 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert lr_factor(1.0, 0.1) == 0.0
 
 
+def test_the_step_schedule_is_transformers_linear_warmup_and_no_step_is_wasted(tiny_bert_dir: Path) -> None:
+    from accelerate import Accelerator
+    from transformers import AutoModelForMaskedLM, get_linear_schedule_with_warmup
+
+    from mlm_explorer.training import TrainConfig, train
+
+    model = AutoModelForMaskedLM.from_pretrained(tiny_bert_dir)
+    before = [p.detach().clone() for p in model.parameters()]
+    ids = torch.randint(5, model.config.vocab_size, (4, 12))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3] = ids[:, 3]
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    rates: list[float] = []
+    config = TrainConfig(lr=1e-3, warmup=0.5, max_steps=4, clip=0.0)
+    train(model, [batch], config, Accelerator(cpu=True), on_step=lambda s: rates.append(s.lr))
+
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = get_linear_schedule_with_warmup(reference, num_warmup_steps=2, num_training_steps=4)
+    expected = []
+    for _ in range(4):
+        reference.step()
+        schedule.step()
+        expected.append(schedule.get_last_lr()[0])
+    assert rates == pytest.approx(expected)  # 0.5, 1, 0.5, 0 × lr: the rate for the step after each
+    model2 = AutoModelForMaskedLM.from_pretrained(tiny_bert_dir)
+    train(model2, [batch], TrainConfig(lr=1e-3, warmup=0.5, max_steps=2, clip=0.0), Accelerator(cpu=True))
+    moved = max(float((a - b).abs().max()) for a, b in zip(model2.parameters(), before, strict=True))
+    assert moved > 0  # two steps train: only the first runs at rate 0, as in transformers
+
+
 def test_precision_auto_is_bf16_only_where_the_chip_has_it() -> None:
     assert resolve_precision("auto", cuda=True, cpu_bf16=False) == "bf16"
     assert resolve_precision("auto", cuda=False, cpu_bf16=True) == "bf16"
