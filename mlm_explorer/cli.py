@@ -514,6 +514,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
             raise UsageError(f"corpus file not found: {path}")
     if args.lr <= 0 or args.lr > 1:
         raise UsageError(f"--lr must be in (0, 1], got {args.lr}")
+    if not 0.01 <= args.rate <= 1:  # fine-tuning's range: at 0 nothing is a target and nothing is learned
+        raise UsageError(f"--rate must be between 0.01 and 1, got {args.rate}")
+    _check_seed(args.seed)
+    if args.init is not None and not (args.init / "config.json").is_file():
+        # Checked before the progress bar starts; transformers would call a missing folder a bad repo id.
+        raise UsageError(f"--init {args.init}: not a model folder (no config.json there); give a folder "
+                         "written by save_pretrained, e.g. assets/model")
     if args.mask_frequent_less is not None and not 0 < args.mask_frequent_less <= 1:
         raise UsageError(f"--mask-frequent-less must be in (0, 1], got {args.mask_frequent_less}")
     minutes = args.minutes if args.minutes is not None else (None if args.steps else 10.0)
@@ -601,9 +608,20 @@ def _add_generate_parser(subparsers) -> None:
     _add_common(p)
 
 
+def _check_seed(seed: int) -> None:
+    """One seed range for every command (masking.MAX_SEED), said as a usage error."""
+    from mlm_explorer.masking import check_seed
+
+    try:
+        check_seed(seed)
+    except ValueError as err:
+        raise UsageError(f"--seed: {err}") from None
+
+
 def _run_generate(args: argparse.Namespace) -> int:
     from mlm_explorer.generate import generate
 
+    _check_seed(args.seed)
     if args.strategy != "gibbs" and args.sweeps is not None:
         raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
     lm = _load(args)

@@ -132,6 +132,26 @@ def test_bad_input_one_line_exit_2(capsys, tiny_bert_dir, argv, match) -> None:
     assert "Traceback" not in err
 
 
+def test_pretrain_and_generate_settings_are_checked_before_anything_runs(capsys, tmp_path, tiny_bert_dir):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat .\n" * 20)
+    base = ["pretrain", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--steps", "1",
+            "--init", str(tiny_bert_dir)]
+    cases = [
+        (["--rate", "0"], "--rate must be between 0.01 and 1"),
+        (["--seed", "-1"], "between 0 and 4294967295"),
+    ]
+    for extra, match in cases:
+        code, out, err = _run(capsys, *base, *extra)
+        assert code == 2 and match in err and "Traceback" not in err, err
+    code, _, err = _run(capsys, *base[:-1], str(tmp_path / "no-such-folder"))
+    assert code == 2 and "not a model folder" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    code, _, err = _run(capsys, "generate", "--length", "3", "--seed", str(2**32),
+                        "--model", str(tiny_bert_dir))
+    assert code == 2 and "between 0 and 4294967295" in err, err
+
+
 def test_unreadable_and_bad_cloze_files(capsys, tmp_path, tiny_bert_dir) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "the [MASK]", "answers": ["cat"]}\nnot json\n')
