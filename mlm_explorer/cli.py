@@ -222,17 +222,22 @@ def _add_attention_parser(subparsers) -> None:
 
 
 def _rounded(array) -> list:
-    return array.round(6).tolist()
+    # float64 first: a float32 rounded to 6 places prints as 0.5046510100364685 once it is a Python float
+    return array.astype("float64").round(6).tolist()
 
 
 def _run_attention(args: argparse.Namespace) -> int:
     from mlm_explorer.attention import rollout
     from mlm_explorer.predict import attention_for_text
 
-    maps, message = attention_for_text(_load(args), args.text)
+    lm = _load(args)
+    maps, message = attention_for_text(lm, args.text)
     _note(message)
     if args.json:
         payload = {
+            "model": lm.name,
+            "truncated": bool(message),  # the only notice attention_for_text gives is the cut
+            "message": message,
             "tokens": list(maps.tokens),
             "layers": maps.num_layers,
             "heads": maps.num_heads,

@@ -73,6 +73,9 @@ def test_score_and_attention_json(capsys, tiny_bert_dir) -> None:
     assert (att["layers"], att["heads"]) == (2, 2)
     assert len(att["attention"]) == 2 and len(att["attention"][0]) == 2 and len(att["attention"][0][0]) == t
     assert sum(att["attention"][1][0][2]) == pytest.approx(1.0, abs=1e-4)
+    assert att["model"] and att["truncated"] is False and att["message"] == ""
+    # six decimals as printed, not float32 noise such as 0.5046510100364685
+    assert all(len(repr(v).split(".")[-1]) <= 6 for v in att["attention"][1][0][2])
     assert sum(att["rollout"][-1][0]) == pytest.approx(1.0, abs=1e-4)
 
 
