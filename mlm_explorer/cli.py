@@ -270,6 +270,7 @@ def _run_eval_cloze(args: argparse.Namespace) -> int:
 
     items = read_cloze_file(args.file)  # read before loading: a bad file fails fast
     result = evaluate_cloze(_load(args), items)
+    _note(result.message)
     if args.json:
         _emit_json(result.to_dict())
         return 0

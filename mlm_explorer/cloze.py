@@ -66,6 +66,7 @@ class ClozeResult:
     top1: float
     top5: float
     outcomes: tuple[ClozeOutcome, ...]
+    message: str = ""  # a notice (items with several blanks), or ""
 
     def to_dict(self) -> dict:
         return {
@@ -73,6 +74,7 @@ class ClozeResult:
             "n": self.n,
             "top1": self.top1,
             "top5": self.top5,
+            "message": self.message,
             "items": [
                 {"text": o.text, "answers": list(o.answers), "top_k": list(o.top_k), "rank": o.rank}
                 for o in self.outcomes
@@ -116,24 +118,32 @@ def as_word(lm: LoadedModel, token_id: int) -> str:
 
 def evaluate_cloze(lm: LoadedModel, items: Sequence[ClozeItem], k: int = 5) -> ClozeResult:
     """Top-1 and top-``k`` accuracy over ``items`` (each needs a mask in its text)."""
-    outcomes = []
+    outcomes, several = [], []
     for n, item in enumerate(items, start=1):
         try:
             result = predict(lm, item.text, top_k=k)
         except ValueError as err:
             raise ValueError(f"item {n} ({item.text[:40]!r}): {err}") from None
+        if len(result.predictions) > 1:  # one answer list scores one blank: the others go unscored
+            several.append(n)
         first = result.predictions[0]
         words = tuple(as_word(lm, c.id) for c in first.top_k)
         answers = {a.strip().lower() for a in item.answers}
         rank = next((r for r, w in enumerate(words, start=1) if w and w in answers), None)
         outcomes.append(ClozeOutcome(text=item.text, answers=item.answers, top_k=words, rank=rank))
     total = len(outcomes)
+    message = (
+        f"{len(several)} item(s) have more than one [MASK] (item {', '.join(map(str, several[:10]))}"
+        f"{', …' if len(several) > 10 else ''}); only the first blank of each is scored."
+        if several else ""
+    )
     return ClozeResult(
         model=lm.name,
         n=total,
         top1=sum(o.rank == 1 for o in outcomes) / total,
         top5=sum(o.rank is not None and o.rank <= 5 for o in outcomes) / total,
         outcomes=tuple(outcomes),
+        message=message,
     )
 
 

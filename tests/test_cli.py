@@ -163,6 +163,11 @@ def test_unreadable_and_bad_cloze_files(capsys, tmp_path, tiny_bert_dir) -> None
     for path, match in ((bad, "line 2"), (binary, "UTF-8"), (tmp_path, "folder")):
         code, _, err = _run(capsys, "eval-cloze", str(path), "--model", str(tiny_bert_dir))
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1
+    two = tmp_path / "two.jsonl"  # two blanks and one answer list: scored at the first, and said so
+    two.write_text('{"text": "the [MASK] sat on the [MASK] .", "answers": ["cat"]}\n')
+    code, out, err = _run(capsys, "eval-cloze", str(two), "--model", str(tiny_bert_dir), "--json")
+    assert code == 0 and err.startswith("note: 1 item(s) have more than one [MASK] (item 1)")
+    assert json.loads(out)["message"].endswith("only the first blank of each is scored.")
 
 
 def test_truncation_noted(capsys, tiny_bert_dir) -> None:
