@@ -550,6 +550,10 @@ def run_pretraining(
         if not held_lines:
             held_lines, lines = lines[:1], lines[1:]
     log(f"corpus: {len(lines):,} training lines, {len(held_lines):,} held out")
+    replaced = sum("\ufffd" in line for line in (*lines, *held_lines))
+    if replaced:  # read_lines decodes bad bytes as U+FFFD: say so, as fine-tuning's reader does
+        log(f"note: {replaced:,} line(s) were not valid UTF-8 (or hold U+FFFD); their bad bytes read as "
+            "\ufffd. Save the corpus as UTF-8.")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = None
     if init_dir is not None:

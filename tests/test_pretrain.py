@@ -187,6 +187,15 @@ def test_the_step_schedule_is_transformers_linear_warmup_and_no_step_is_wasted(t
     assert moved > 0  # two steps train: only the first runs at rate 0, as in transformers
 
 
+def test_a_corpus_that_is_not_utf8_is_noted(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("le café est près de la gare .\n".encode("latin-1") * 40)
+    messages: list[str] = []
+    config = PretrainConfig(seq_len=16, batch_size=4, lr=1e-3, max_steps=1, eval_every=1, save_fp16=False)
+    run_pretraining([latin1], tmp_path / "out", config, scratch=TINY, log=messages.append)
+    assert any(m.startswith("note: 40 line(s) were not valid UTF-8") for m in messages), messages
+
+
 def test_precision_auto_is_bf16_only_where_the_chip_has_it() -> None:
     assert resolve_precision("auto", cuda=True, cpu_bf16=False) == "bf16"
     assert resolve_precision("auto", cuda=False, cpu_bf16=True) == "bf16"
