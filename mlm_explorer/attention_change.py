@@ -129,6 +129,11 @@ def attention_change(
     encoding = encode(lm, text)
     plan = manual_plan_for(lm, encoding, [int(p) for p in positions], whole_word)
     hidden = tuple(p for p in plan.targets if p not in encoding.mask_positions)
+    if positions and not hidden:  # only typed masks chosen: both passes would be the same, all zero
+        raise ValueError(
+            f"Position {', '.join(str(int(p)) for p in positions)} is already {lm.mask_token} in the text: "
+            "there is no word to hide. Choose the position of a real word."
+        )
     return AttentionChange(
         model=lm.name,
         tokens=encoding.tokens,

@@ -223,6 +223,14 @@ def test_attention_difference_is_zero_where_nothing_was_masked(family):
     assert same.head_change.shape == (family.num_layers, family.num_heads)
 
 
+def test_hiding_only_a_typed_mask_is_a_message_not_an_all_zero_grid(family):
+    text = f"the cat sat on the {family.mask_token} ."
+    typed = attention_change(family, text, []).tokens.index(family.mask_token)
+    with pytest.raises(ValueError, match="already .* in the text: there is no word to hide"):
+        attention_change(family, text, [typed])
+    assert attention_change(family, text, [2]).positions  # a real word beside the typed mask still works
+
+
 def test_attention_change_reuses_the_attention_tab_extraction(family):
     change = attention_change(family, PLAIN, [2])
     maps, _ = attention_for_text(family, PLAIN)
