@@ -630,6 +630,10 @@ def _run_generate(args: argparse.Namespace) -> int:
     _check_seed(args.seed)
     if args.strategy != "gibbs" and args.sweeps is not None:
         raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
+    if args.strategy != "gibbs" and (args.temperature != 1.0 or args.top_k != 0):
+        # The fill strategies take each blank's top token: a sampling setting would be ignored silently.
+        raise UsageError(f"--temperature and --top-k are for --strategy gibbs; {args.strategy} takes each "
+                         "blank's most likely token.")
     lm = _load(args)
     trace = generate(
         lm, args.length if args.length is not None else args.text, args.strategy, steps=args.sweeps,

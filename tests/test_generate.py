@@ -177,6 +177,8 @@ def test_cli_generate_errors_are_one_line(capsys, tiny_bert_dir):
     model = ["--model", str(tiny_bert_dir)]
     for argv in (
         ["generate", "--length", "3", "--sweeps", "2", *model],  # sweeps without gibbs
+        ["generate", "--length", "3", "--top-k", "5", *model],  # sampling settings without gibbs
+        ["generate", "--length", "3", "--strategy", "left-to-right", "--temperature", "2", *model],
         ["generate", "--text", "no blank", *model],
         ["generate", "--length", "3", "--strategy", "gibbs", "--temperature", "0", *model],
         ["generate", *model],
