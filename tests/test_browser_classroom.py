@@ -158,6 +158,8 @@ def test_a_state_link_round_trip(browser, app_url):
     assert query["text"] == ["the cat sat on the mat ."] and query["masks"] == ["2, 6"]
     assert query["mode"] == ["iterative"]
     assert page.evaluate("() => window.location.search").startswith("?tab=fill")  # the address bar too
+    page.get_by_role("tab", name="Score").click()  # a link to the Fill tab is not one to the Score tab
+    sync_api.expect(page.locator("#link-box")).to_be_hidden()
     page.close()
 
     again = _open(browser, url)

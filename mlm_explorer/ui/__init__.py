@@ -85,6 +85,10 @@ def _switch(session: Session, key: str, progress: gr.Progress | None = None):
     return session, _picker_update(session), common.describe_model(lm, key), _safe_card(session)
 
 
+def _hide() -> dict:
+    return gr.update(visible=False)
+
+
 def _picker_update(session: Session) -> dict:
     return gr.update(choices=common.model_choices(session), value=session.model_key)
 
@@ -218,6 +222,8 @@ def build_demo() -> gr.Blocks:
         )
         # Another tab (Fine-tune) may have switched the session's model: keep the picker honest.
         tabs.change(refresh_picker, [session], [picker, status, card], api_name=False, show_progress="hidden")
+        # A link copied on one tab is not a link to the next: the box goes when the tab changes.
+        tabs.change(_hide, None, [link_box], api_name=False, queue=False, show_progress="hidden")
         tab_ids = [t.id for t in tabs.children if isinstance(t, gr.Tab) and t.id is not None]
         for tab in tabs.children:  # remember the open tab for links (in the browser: no server call)
             if isinstance(tab, gr.Tab) and tab.id is not None:
