@@ -189,7 +189,17 @@ def test_dark_mode_figures_follow_the_theme(browser, app_url):
 
 
 def test_projector_mode_enlarges_figure_text(browser, app_url):
-    plain = _layout(_open(browser, app_url), "#fill-bars")
+    plain_page = _open(browser, app_url)
+    plain = _layout(plain_page, "#fill-bars")
+    button_px = "() => parseFloat(getComputedStyle(document.querySelector('#copy-link')).fontSize)"
+    plain_button = plain_page.evaluate(button_px)
+    wide = _open(browser, app_url + "?projector=1", 1920, 1080)
+    wide.locator("#fill-bars .bars path").first.wait_for()
+    # Gradio's own text (buttons, labels) grows too, and a wide projector gets the width
+    assert wide.evaluate(button_px) >= 1.2 * plain_button
+    width = "() => document.querySelector('.gradio-container').getBoundingClientRect().width"
+    assert wide.evaluate(width) > 1600
+    wide.close()
     page = _open(browser, app_url + "?projector=1&__theme=dark")
     page.locator("#fill-bars .bars path").first.wait_for()
     big = _layout(page, "#fill-bars")

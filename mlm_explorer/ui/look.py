@@ -287,6 +287,18 @@ CSS = f"""
   "What is below is the previous result."; display: block; font-weight: 600; padding: 2px 0; }}
 /* Projector mode (?projector=1): larger text everywhere; figures are scaled on the server. */
 body.projector .gradio-container {{ font-size: 1.25rem; }}
+/* Gradio sizes labels, buttons, info lines and footnotes from its theme's --text-* scale (the Soft theme
+   at "lg": 10 to 35 px), not from the container's font size: projector mode raises the whole scale by
+   about 1.3, and a wide projector gets the width (1,280 px left a third of a 1,920 px screen empty). */
+body.projector .gradio-container {{ max-width: min(1800px, 100vw) !important;
+  --text-xxs: 13px; --text-xs: 16px; --text-sm: 18px; --text-md: 21px; --text-lg: 26px;
+  --text-xl: 31px; --text-xxl: 36px;
+  /* set again, not only inherited: a custom property that names another is resolved where it is set */
+  --block-info-text-size: 18px; --block-label-text-size: 21px; --block-title-text-size: 21px;
+  --body-text-size: 21px; --button-large-text-size: 26px; --button-medium-text-size: 21px;
+  --button-small-text-size: 18px; --checkbox-label-text-size: 21px; --input-text-size: 21px;
+  --prose-text-size: 21px; --section-header-text-size: 21px; }}
+body.projector #legend .legend {{ font-size: 1.1rem; }}
 body.projector #projector-mode::after {{ content: " ✓"; }}  /* the button says projector mode is on */
 body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
   {{ font-size: 1.2rem !important; }}
