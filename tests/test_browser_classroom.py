@@ -188,6 +188,18 @@ def test_dark_mode_figures_follow_the_theme(browser, app_url):
     page.close()
 
 
+def test_the_policy_key_is_painted_as_its_chips_in_the_dark(browser, app_url):
+    page = _open(browser, app_url + "?tab=policy&__theme=dark")
+    page.locator("#policy-chips .legend-item").first.wait_for()
+    colours = page.evaluate(
+        "() => [...document.querySelectorAll('#policy-chips .legend-item')]"
+        ".map(e => getComputedStyle(e).backgroundColor)"
+    )
+    # Gradio paints the key at half opacity (dim on a dark page); ours are the chips' opaque colours
+    assert colours and all(c.startswith("rgb(") for c in colours), colours
+    page.close()
+
+
 def test_projector_mode_enlarges_figure_text(browser, app_url):
     plain_page = _open(browser, app_url)
     plain = _layout(plain_page, "#fill-bars")

@@ -245,6 +245,10 @@ def _chip_css() -> str:
         parts = [f'.chips .token[style*="rgba({rgb},"]', f'.chips .token[style*="rgb({rgb})"]']
         rules.append(f"{', '.join(parts)} {{ background-color: {color} !important; }}")
         rules.append(f"{', '.join(p + ' .text' for p in parts)} {{ color: {text} !important; }}")
+        # The key above the chips (show_legend) is painted the same half-transparent way: dim on a
+        # dark page, and then not quite the colour of the chips it names.
+        key = f'.chips .legend-item[style*="rgba({rgb},"]'
+        rules.append(f"{key} {{ background-color: {color} !important; color: {text} !important; }}")
     return "\n".join(rules)
 
 
