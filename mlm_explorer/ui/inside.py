@@ -57,7 +57,7 @@ _BASELINES = {MASK_BASELINE: "mask", PAD_BASELINE: "pad"}
 SALIENCY_COST = (
     "One explanation costs about 30 predictions (0.5 s for a 16-token sentence with the bundled model on "
     "2 CPU cores; more for long texts and big models); one runs at a time on this server, so you may wait "
-    "for someone else's, so long texts get fewer steps: tokens × steps is at most "
+    "for someone else's. To keep that wait short, long texts get fewer steps: tokens × steps is at most "
     f"{MAX_SALIENCY_COST:,} (a 512-token text: {max_steps_for(512)} steps; {DEFAULT_STEPS} steps: up to "
     f"{MAX_SALIENCY_COST // DEFAULT_STEPS} tokens)."
 )
@@ -193,7 +193,7 @@ def run_saliency(
     marked = [i == result.position for i in range(len(result.tokens))]
     # A phone gives the row names ~half of 390 px: the table's short names leave the strip its width.
     narrow = look.session_look(session).narrow
-    names = ("grad×input", "IG") if narrow else ("grad × input", "integrated gradients")
+    names = tuple(SALIENCY_COLUMNS[2:]) if narrow else ("grad × input", "integrated gradients")
     figure = look.figure(plots.saliency_strip(
         result.tokens, dict(zip(names, (result.grad_x_input, result.integrated_gradients), strict=True)),
         marked=marked, title=f"What pushed “{result.target}” up (blue) or down (red)",
