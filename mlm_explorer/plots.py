@@ -55,6 +55,13 @@ ACTION_COLORS: dict[str, str] = {
 HEAT_SCALE = "Viridis"  # attention weights: dark = little, bright = much
 PLL_SCALE = "Viridis"  # log p per token: dark = surprising, bright = expected (same scale, same reading)
 ATTENTION_BAR_TITLE = "attention weight"
+#: Gradio's dark theme paints a figure's block gray-800 (measured on the page; the figure's own
+#: background is transparent there, see :func:`apply_look`).
+DARK_PANEL = "#1F2937"
+#: WCAG 2.1 SC 1.4.11 (non-text contrast): a graphical object needs 3:1 against what surrounds it.
+DOT_CONTRAST = 3.0
+#: A colour lifted for the dark panel aims a little above 3:1, so its see-through dots can reach 3:1.
+DARK_LIFT_CONTRAST = 4.0
 
 MAX_LABEL_CHARS = 24  # longer tokens are cut: a label must not push a chart off a phone screen
 _FONT = dict(size=15)  # readable from the back of a classroom
@@ -119,6 +126,64 @@ def contrast_ratio(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+def blend(color: str, background: str, alpha: float) -> str:
+    """``color`` drawn at opacity ``alpha`` over ``background``, as the ``#RRGGBB`` the eye sees.
+
+    >>> blend("#000000", "#FFFFFF", 0.5)
+    '#808080'
+    """
+    a, b = (color.lstrip("#"), background.lstrip("#"))
+    mixed = (alpha * int(a[i : i + 2], 16) + (1 - alpha) * int(b[i : i + 2], 16) for i in (0, 2, 4))
+    return "#" + "".join(f"{round(v):02X}" for v in mixed)
+
+
+def dot_opacity(color: str, background: str, ratio: float = DOT_CONTRAST) -> float:
+    """The faintest opacity (in steps of 0.05) at which ``color`` reaches ``ratio`` on ``background``.
+
+    Raw points under a smoothed line are drawn see-through so the line reads
+    first, but never fainter than this (1.0 when even an opaque dot falls short).
+
+    >>> dot_opacity("#000000", "#FFFFFF", 3.0)
+    0.45
+    """
+    for step in range(1, 21):
+        if contrast_ratio(blend(color, background, step / 20), background) >= ratio:
+            return step / 20
+    return 1.0
+
+
+def lift_color(color: str, background: str, ratio: float = DARK_LIFT_CONTRAST) -> str:
+    """``color`` mixed toward white (on a dark ``background``) or black (on a light one) until it
+    reaches ``ratio`` there: the same hue, light enough to stand out. Unchanged if it already does.
+
+    >>> lift_color("#0072B2", DARK_PANEL) != "#0072B2" and contrast_ratio(lift_color("#0072B2", DARK_PANEL),
+    ...                                                                   DARK_PANEL) >= 4.0
+    True
+    """
+    if contrast_ratio(color, background) >= ratio:
+        return color
+    toward = "#FFFFFF" if _luminance(background) < 0.18 else "#000000"
+    for step in range(1, 21):
+        mixed = blend(toward, color, step / 20)
+        if contrast_ratio(mixed, background) >= ratio:
+            return mixed
+    return toward
+
+
+def dark_scatter_style(color: str, opacity: float = 1.0) -> tuple[str, float]:
+    """The colour and opacity a line or dot drawn for a white page gets on the dark theme's panel.
+
+    A colour under 3:1 on the panel (the training blue: 2.8:1) is lifted to
+    :data:`DARK_LIFT_CONTRAST`; a see-through dot keeps the contrast it had on white,
+    so raw loss points are as visible on a dark page as on a light one.
+    """
+    lifted = lift_color(color, DARK_PANEL) if contrast_ratio(color, DARK_PANEL) < DOT_CONTRAST else color
+    if opacity >= 1.0:
+        return lifted, 1.0
+    on_white = contrast_ratio(blend(color, "#FFFFFF", opacity), "#FFFFFF")
+    return lifted, dot_opacity(lifted, DARK_PANEL, on_white)
+
+
 def text_color_on(background: str) -> str:
     """Black or white, whichever reads better on ``background`` (chips, swatches)."""
     black, white = contrast_ratio(background, "#000000"), contrast_ratio(background, "#FFFFFF")
@@ -142,6 +207,9 @@ DEFAULT_LOOK = Look()
 _DARK_TEXT = "#E5E7EB"  # gray-200: text on Gradio's dark panels
 _DARK_GRID = "#374151"
 _NARROW_TITLE_CHARS = 30  # a 390 px screen holds ~30 characters of a 17 px title
+# A half-width column of a 1,280 px projector (~600 px) holds ~40 characters of the projector's ~28 px
+# title: the quiz's "The model's top 10 (answer: green, yours: ← you)" ran past it, cut off.
+_PROJECTOR_TITLE_CHARS = 40
 
 
 def _wrap(text: str, width: int) -> str:
@@ -204,6 +272,8 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
         text = title["text"]
         if look.narrow:
             text = _wrap(text, int(_NARROW_TITLE_CHARS / s))
+        elif look.projector:
+            text = _wrap(text, _PROJECTOR_TITLE_CHARS)
         lines = text.count("<br>")
         update["title"] = {**title, "text": text}
         if lines:  # each extra title line takes room from above the plot, not from the plot
@@ -223,6 +293,8 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
         update.update(_legend_below(fig, layout, update, s))
     fig.update_layout(update)
     for trace in fig.data:
+        if look.dark and getattr(trace, "type", "") == "scatter":
+            _darken_scatter(trace)
         colorbar = getattr(trace, "colorbar", None)
         if colorbar is not None and (s != 1 or look.dark):
             trace.update(colorbar=_colorbar_look(trace.colorbar.to_plotly_json(), look, base))
@@ -234,6 +306,18 @@ def apply_look(fig: go.Figure, look: Look = DEFAULT_LOOK) -> go.Figure:
     if coloraxis and coloraxis.get("colorbar") is not None:
         fig.update_layout(coloraxis={"colorbar": _colorbar_look(coloraxis["colorbar"], look, base)})
     return fig
+
+
+def _darken_scatter(trace) -> None:
+    """Lines and dots of one scatter trace restyled for the dark panel (:func:`dark_scatter_style`)."""
+    line = trace.line.color if trace.line is not None else None
+    if isinstance(line, str) and line.startswith("#") and len(line) == 7:
+        trace.update(line={"color": dark_scatter_style(line)[0]})
+    marker = trace.marker.color if trace.marker is not None else None
+    if isinstance(marker, str) and marker.startswith("#") and len(marker) == 7:
+        opacity = trace.marker.opacity
+        color, alpha = dark_scatter_style(marker, 1.0 if opacity is None else float(opacity))
+        trace.update(marker={"color": color, "opacity": alpha})
 
 
 _LEGEND_ROW_PX = 26  # one row of a horizontal legend at 15 px text
@@ -782,6 +866,10 @@ def loss_runs_chart(
     for i, (name, steps, losses) in enumerate(runs):
         current = i == len(runs) - 1
         color = TRAIN_COLOR if current else GUESS_COLOR
+        # The current run's raw points reach 3:1 on white (WCAG non-text contrast); earlier runs' stay
+        # fainter (2:1), behind. At 0.35 opacity and 4 px they were barely there (1.6:1).
+        dots = dict(color=color, size=6 if current else 5,
+                    opacity=dot_opacity(color, "#FFFFFF", DOT_CONTRAST if current else 2.0))
         label = safe_label(name, 40)
         smooth, avg = [], 0.0
         for t, loss in enumerate(losses, start=1):
@@ -789,7 +877,7 @@ def loss_runs_chart(
             smooth.append(avg / (1 - a**t))
         fig.add_trace(go.Scatter(
             x=list(steps), y=[float(v) for v in losses], mode="markers", legendgroup=f"run{i}",
-            showlegend=False, name=label, marker=dict(color=color, size=4, opacity=0.35 if current else 0.2),
+            showlegend=False, name=label, marker=dots,
             hovertemplate="step %{x}: loss %{y:.3f}<extra>" + label + "</extra>",
         ))
         fig.add_trace(go.Scatter(

@@ -246,3 +246,34 @@ def test_percentages_in_bars_contrast_with_their_bar(make):
         assert len(inside) == len(colours)
         assert all(plots.contrast_ratio(c, t) >= 4.5 for c, t in zip(colours, inside, strict=True))
         assert trace["textposition"] == "auto"
+
+
+def _seen(trace: dict, background: str) -> float:
+    """Contrast of a trace's dots on ``background`` as the eye sees them (colour at its opacity)."""
+    marker = trace["marker"]
+    seen = plots.blend(marker["color"], background, marker.get("opacity", 1.0))
+    return plots.contrast_ratio(seen, background)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_current_runs_loss_dots_stand_out_in_both_themes(dark):
+    runs = [("run 1", [1, 2, 3], [3.0, 2.5, 2.0]), ("run 2", [1, 2, 3], [2.0, 1.5, 1.0])]
+    fig = plots.apply_look(plots.loss_runs_chart(runs), plots.Look(dark=dark)).to_plotly_json()
+    background = plots.DARK_PANEL if dark else "#FFFFFF"
+    points = [t for t in fig["data"] if t["mode"] == "markers"]
+    lines = [t for t in fig["data"] if t["mode"] == "lines"]
+    assert _seen(points[-1], background) >= plots.DOT_CONTRAST  # WCAG 1.4.11: 3:1 for a graphical object
+    assert _seen(points[0], background) >= 2.0  # an earlier run: fainter, but there
+    assert points[-1]["marker"]["size"] >= 6
+    # the current run's line and dots stay one colour (dark mode lifts both the same way)
+    assert lines[-1]["line"]["color"] == points[-1]["marker"]["color"]
+    assert plots.contrast_ratio(lines[-1]["line"]["color"], background) >= plots.DOT_CONTRAST
+
+
+def test_a_long_title_wraps_in_projector_mode_rather_than_run_off_a_half_column():
+    title = "The model's top 10 (answer: green, yours: ← you)"
+    fig = plots.quiz_bars(["a", "b"], [0.5, 0.2], [True, False], [False, True], title=title)
+    big = plots.apply_look(fig, plots.Look(projector=True)).to_plotly_json()["layout"]
+    lines = big["title"]["text"].split("<br>")
+    assert len(lines) == 2 and max(len(t) for t in lines) <= 40
+    assert big["margin"]["t"] > 50 * 1.35  # the second line takes room above the plot, not from it
