@@ -371,6 +371,16 @@ class QuizRound:
     items: tuple[QuizItem, ...]
     reveals: tuple[QuizReveal, ...] = ()
     source: str = "bundled"  # "bundled" or "teacher's list"
+    first: int = 1  # the number of items[0] in the full round (> 1: joined mid-way, see from_item)
+
+    def number(self, index: int) -> int:
+        """The number a class calls ``items[index]`` by: its place in the full round (1-based)."""
+        return self.first + index
+
+    @property
+    def full_size(self) -> int:
+        """How many items the full round has (this one's and those before ``first``)."""
+        return self.first - 1 + len(self.items)
 
     @property
     def current(self) -> int:
@@ -404,6 +414,24 @@ def start_round(
     return QuizRound(items=pick_round(items, size, seed), source=source)
 
 
+def from_item(quiz: QuizRound, number: int) -> QuizRound:
+    """The round from its item ``number`` (1-based) on, numbered as in the whole round.
+
+    A class that opens a teacher's link at item 3 plays the teacher's items 3, 4, …
+    and reads "Item 3 of 5", not "Item 1 of 3". Only a round not played yet.
+
+    >>> items = tuple(QuizItem(f"w{i} here.", 0, 2) for i in range(5))
+    >>> later = from_item(QuizRound(items), 3)
+    >>> [i.answer for i in later.items], later.number(0), later.full_size
+    (['w2', 'w3', 'w4'], 3, 5)
+    """
+    if quiz.reveals:
+        raise ValueError("Only a round not played yet can start at a later item.")
+    if not 1 <= number <= len(quiz.items):
+        raise ValueError(f"The round has items 1 to {len(quiz.items)}; there is no item {number}.")
+    return replace(quiz, items=quiz.items[number - 1 :], first=quiz.first + number - 1)
+
+
 ROUND_COLUMNS = [
     "item", "sentence", "answer", "your guesses", "you: hit@1", "you: hit@5", "p(your guess)",
     "rank of your guess", "model top-5", "model: hit@1", "model: hit@5", "p(answer)", "rank of answer",
@@ -414,7 +442,7 @@ ROUND_COLUMNS = [
 def round_rows(quiz: QuizRound) -> list[dict]:
     """One row per revealed item (what the CSV export holds)."""
     rows = []
-    for n, r in enumerate(quiz.reveals, start=1):
+    for n, r in enumerate(quiz.reveals, start=quiz.first):  # numbered as in the whole round
         first = r.guesses[0] if r.guesses else None
         in_place = [s.word for s in (r.answer, *r.guesses) if s.in_place]
         rows.append({

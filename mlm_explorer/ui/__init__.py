@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
+from mlm_explorer.links import problems_message, read_link
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.ui import common, look
 from mlm_explorer.ui.about import build_about_tab, model_card
@@ -141,7 +142,10 @@ def start_session(page: str, session: Session, progress=gr.Progress()):  # noqa:
 
 def apply_link(page: str, session: Session, tab_ids: list[str], fields: list[look.LinkField]) -> tuple:
     """The updates a state link asks for: the tab, the current-tab marker and one per linked input."""
-    tab, values = look.parse_link(str(look._page_info(page).get("search", "")), fields, tab_ids)
+    state = read_link(str(look._page_info(page).get("search", "")), fields, tab_ids)
+    tab, values = state.tab, list(state.values)
+    if state.problems:  # a hand-edited link: say what was not used, the page opens with the rest
+        gr.Warning(problems_message(state.problems))
     look.remember_linked(session, fields, values)
     tab_update = gr.Tabs(selected=tab) if tab else gr.skip()
     return (tab_update, tab or gr.skip(), *(gr.skip() if v is None else v for v in values))
@@ -264,17 +268,19 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
 
     opened = demo.load(None, None, [page], js=look.PAGE_JS, api_name=False, queue=False)
     opened = opened.then(start_session, [page, session], [session, *picker_outputs], api_name="start_session")
+    # Queued: a hand-edited link's warning (gr.Warning) reaches the page only from a queued event.
     opened = opened.then(
-        open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, queue=False
+        open_link, [page, session], [tabs, current_tab, *inputs], api_name=False, show_progress="hidden"
     )
     for p in parts.values():
         if p.on_open is not None:
             opened = opened.then(p.on_open.fn, p.on_open.inputs, p.on_open.outputs, api_name=False,
                                  show_progress="minimal")
     for tab_id, p in parts.items():
-        if p.on_link is not None:
-            opened = opened.then(_when_linked(tab_id, p.on_link.fn, len(p.on_link.outputs)),
-                                 [current_tab, *p.on_link.inputs], p.on_link.outputs, api_name=False)
+        for on_link in p.on_link if isinstance(p.on_link, list) else [p.on_link]:
+            if on_link is not None:
+                opened = opened.then(_when_linked(tab_id, on_link.fn, len(on_link.outputs)),
+                                     [current_tab, *on_link.inputs], on_link.outputs, api_name=False)
     copy_btn.click(
         copy_link, [current_tab, session, *inputs], [link_box], api_name="copy_link", queue=False
     ).then(None, [link_box], [link_box], js=look.COPY_JS, api_name=False, queue=False)

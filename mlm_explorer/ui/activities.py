@@ -18,6 +18,7 @@ import pandas as pd
 from mlm_explorer import plots
 from mlm_explorer.compare import PROBE_PAIRS, ModelSlots, agreement_line, compare_models, compare_sentences
 from mlm_explorer.generate import GenerationTrace, generate
+from mlm_explorer.links import LinkField
 from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.quiz import (
@@ -25,6 +26,7 @@ from mlm_explorer.quiz import (
     MAX_ROUND,
     MIN_ROUND,
     QuizRound,
+    from_item,
     load_bundled_items,
     parse_items,
     score_item,
@@ -41,7 +43,7 @@ from mlm_explorer.ui.common import (
     session_model,
     user_error,
 )
-from mlm_explorer.ui.look import LinkField, TabParts
+from mlm_explorer.ui.look import TabParts
 from mlm_explorer.ui.state import SESSION_MODEL, OnLoad, Session
 from mlm_explorer.views import (
     GENERATION_COLUMNS,
@@ -83,6 +85,13 @@ WHY_NOT_A_GENERATOR = (
 )
 #: Sub-activity of a state link (``?tab=class&activity=write``) → the sub-tab's id.
 ACTIVITIES = (("quiz", "class-quiz"), ("write", "class-write"), ("compare", "class-compare"))
+QUIZ_TAB, WRITE_TAB, COMPARE_TAB = (tab for _, tab in ACTIVITIES)
+QUIZ_START_OUTPUTS = 12  # what quiz_start returns (a link that opens a round returns as many)
+DEFAULT_PROMPT = "The [MASK] [MASK] sat on the [MASK] ."
+DEFAULT_COMPARE_TEXT = "Whisk the eggs with the [MASK] in a bowl."
+# Link conditions: a field of one activity is written (and read) only when the link opens that activity.
+ON_QUIZ, ON_WRITE, ON_COMPARE = ((("activity", alias),) for alias, _ in ACTIVITIES)
+ON_GIBBS = (*ON_WRITE, ("strategy", "gibbs"))  # sweeps, temperature and top-k act on Gibbs only
 QUIZ_PLACEHOLDER = "The [cat] sat on the mat.\nShe drank a cup of [tea].\nWater boils at 100 [degrees]."
 
 
@@ -120,7 +129,12 @@ def _item_view(game: QuizRound, shown: int) -> tuple[str, str]:
         n = len(game.items)
         return f"Round over: {n} of {n} played.", "### Well played! See the score card."
     item = game.items[shown]
-    return f"Item {shown + 1} of {len(game.items)}", f"### {md_escape(item.blanked)}"
+    return f"Item {game.number(shown)} of {game.full_size}", f"### {md_escape(item.blanked)}"
+
+
+def _item_number(game: QuizRound, shown: int) -> int:
+    """The item a link to this round opens (0: none, the round is over)."""
+    return game.number(shown) if shown < len(game.items) else 0
 
 
 def _score_card(game: QuizRound, session: Session):
@@ -133,8 +147,8 @@ def _score_card(game: QuizRound, session: Session):
     return look.figure(chart, session), look.table(score_card_table(game), session)
 
 
-def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session):
-    """Start a round of 5–10 items from the bundled set or the teacher's list."""
+def quiz_start(source: str, size: float, seed: float, teacher_list: str, session: Session, item: float = 1):
+    """Start a round of 5–10 items from the bundled set or the teacher's list (at its item ``item``)."""
     n = _whole(size, "The number of items", MIN_ROUND, MAX_ROUND)
     s = _whole(seed, "The seed", 0, MAX_SEED)
     notes = ""
@@ -167,6 +181,9 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
         items = load_bundled_items()
     origin = "teacher's list" if source == TEACHER_SOURCE else "bundled"
     game = start_round(items, min(n, len(items)), s, source=origin)
+    first = _whole(item, "The item", 1, MAX_ROUND)
+    if first > 1:  # a link to a round under way: the class joins at the teacher's item
+        game = from_item(game, min(first, len(game.items)))
     _extras(session)["quiz"] = game
     _extras(session)["quiz_shown"] = 0
     forget_export(session, "quiz-round")  # nothing revealed in this round yet
@@ -175,8 +192,20 @@ def quiz_start(source: str, size: float, seed: float, teacher_list: str, session
     return (
         session, progress, sentence, gr.update(value="", interactive=True), notes,
         look.figure(plots.empty_figure("Type your guess, then press Reveal."), session), _empty_reveal(),
-        chart, card, gr.update(interactive=True), gr.update(interactive=False),
+        chart, card, gr.update(interactive=True), gr.update(interactive=False), _item_number(game, 0),
     )
+
+
+def quiz_on_link(activity: str, source: str, size: float, seed: float, teacher_list: str, item: float,
+                 session: Session):
+    """A link to a round under way (``item`` ≥ 1): start the same round at the same item."""
+    try:
+        number = int(float(item))
+    except (TypeError, ValueError):
+        number = 0
+    if activity != QUIZ_TAB or number < 1:
+        return tuple(gr.skip() for _ in range(QUIZ_START_OUTPUTS))
+    return quiz_start(source, size, seed, teacher_list, session, number)
 
 
 def _empty_reveal() -> pd.DataFrame:
@@ -267,6 +296,7 @@ def quiz_next(session: Session):
         look.figure(plots.empty_figure(
             "Round over: start a new one." if over else "Type your guess, then press Reveal."), session),
         _empty_reveal(), gr.update(interactive=not over), gr.update(interactive=False),
+        _item_number(game, shown),
     )
 
 
@@ -358,6 +388,13 @@ def generation_step(step: float, session: Session):
         return look.figure(plots.empty_figure("Press Write first."), session), ""
     n = _whole(step, "The step", 0, len(trace.steps))
     return _trace_step(trace, n, session)
+
+
+def write_on_link(activity: str, *args):
+    """A link to the Write activity: write with its settings (seeded, so the class sees the same text)."""
+    if activity != WRITE_TAB:
+        return tuple(gr.skip() for _ in range(7))
+    return generate_text(*args)
 
 
 def show_start(start: str):
@@ -460,6 +497,13 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
     return line, look.figure(fig, session), look.table(table, session)
 
 
+def compare_on_link(activity: str, text_a: str, text_b: str, top_k: float, session: Session):
+    """A link to the Compare activity: compare its two sentences (one model, two passes)."""
+    if activity != COMPARE_TAB:
+        return tuple(gr.skip() for _ in range(3))
+    return compare_two_sentences(text_a, text_b, top_k, session)
+
+
 # ---------------------------------------------------------------------------- layout
 
 #: The Class tab's figures before a first result, by element id (redrawn for the page on open).
@@ -483,7 +527,7 @@ def open_class(session: Session):
 
 
 
-def _build_quiz(session: gr.State) -> list:
+def _build_quiz(session: gr.State, activity: gr.Textbox) -> tuple[list, list, OnLoad]:
     gr.Markdown(
         "**Guess first.** Read the sentence, type the missing word, *then* reveal what the model thinks. "
         f"A round has {MIN_ROUND}–{MAX_ROUND} sentences; the score card compares you with the model "
@@ -506,6 +550,8 @@ def _build_quiz(session: gr.State) -> list:
                 visible=False, placeholder=QUIZ_PLACEHOLDER, max_length=MAX_LIST_CHARS, elem_id="quiz-list",
             )
             start = gr.Button("New round", variant="primary", elem_id="quiz-start")
+            # The item on screen (0: no round), for "Copy link": a class joins the round there.
+            item = gr.Number(0, precision=0, visible=False, elem_id="quiz-item")
             notes = gr.Markdown(elem_id="quiz-notes")
             progress = gr.Markdown(elem_id="quiz-progress")
             sentence = gr.Markdown("### Press New round to begin.", elem_id="quiz-sentence")
@@ -535,24 +581,35 @@ def _build_quiz(session: gr.State) -> list:
                              labels={"csv": "Download the round (CSV)"})
 
     source.change(show_list_box, [source], [teacher], api_name=False, show_progress="hidden")
-    start.click(
-        quiz_start, [source, size, seed, teacher, session],
-        [session, progress, sentence, guess, notes, bars, reveal_table, chart, card, reveal, nxt],
-        api_name="quiz_start", concurrency_limit=4,
-    )
+    started = [session, progress, sentence, guess, notes, bars, reveal_table, chart, card, reveal, nxt, item]
+    start.click(quiz_start, [source, size, seed, teacher, session], started, api_name="quiz_start",
+                concurrency_limit=4)
     gr.on(
         [reveal.click, guess.submit], quiz_reveal, [guess, session],
         [session, result, bars, reveal_table, chart, card, reveal, nxt],
         api_name="quiz_reveal", concurrency_limit=4,
     )
     nxt.click(
-        quiz_next, [session], [session, progress, sentence, guess, result, bars, reveal_table, reveal, nxt],
+        quiz_next, [session],
+        [session, progress, sentence, guess, result, bars, reveal_table, reveal, nxt, item],
         api_name="quiz_next", show_progress="hidden",
     )
-    return [bars, chart]
+    sources = (("bundled", BUNDLED_SOURCE), ("own", TEACHER_SOURCE))
+    links = [
+        (LinkField("sentences", "class", "choice", choices=sources, default=BUNDLED_SOURCE, when=ON_QUIZ),
+         source),
+        # A pasted list travels in the link while it is short (up to links.MAX_LINK_TEXT characters).
+        (LinkField("list", "class", "text", default="", when=(*ON_QUIZ, ("sentences", "own"))), teacher),
+        (LinkField("items", "class", "int", MIN_ROUND, MAX_ROUND, default=MIN_ROUND, when=ON_QUIZ), size),
+        (LinkField("seed", "class", "int", 0, MAX_SEED, default=0, when=ON_QUIZ), seed),
+        (LinkField("item", "class", "int", 0, MAX_ROUND, default=0, when=ON_QUIZ), item),
+    ]
+    assert len(started) == QUIZ_START_OUTPUTS
+    on_link = OnLoad(quiz_on_link, [activity, source, size, seed, teacher, item, session], started)
+    return [bars, chart], links, on_link
 
 
-def _build_write(session: gr.State) -> list:
+def _build_write(session: gr.State, activity: gr.Textbox) -> tuple[list, list, OnLoad]:
     gr.Markdown(WHY_NOT_A_GENERATOR)
     gr.Markdown(
         f"Caps here: at most {APP_MAX_BLANKS} blanks and {APP_MAX_SWEEPS} Gibbs sweeps (one model pass per "
@@ -566,7 +623,7 @@ def _build_write(session: gr.State) -> list:
                                  scale=2, min_width=200, elem_id="gen-start")
                 length = gr.Slider(1, APP_MAX_BLANKS, value=10, step=1, label="Blanks", scale=2,
                                    min_width=160, elem_id="gen-length")
-            prompt = gr.Textbox(label="Prompt", value="The [MASK] [MASK] sat on the [MASK] .", visible=False,
+            prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, visible=False,
                                 max_length=APP_MAX_PROMPT_CHARS, elem_id="gen-prompt")
             strategy = gr.Radio([(label, key) for key, label in STRATEGY_LABELS.items()], value="gibbs",
                                 label="Strategy", elem_id="gen-strategy")
@@ -600,19 +657,31 @@ def _build_write(session: gr.State) -> list:
          top_k.release, seed.input, with_l2r.input],
         None, None, None, js=look.stale_js("#gen-results", "#gen-table"), api_name=False, queue=False,
     )
-    written = run.click(
-        generate_text,
-        [start, length, prompt, strategy, sweeps, temperature, top_k, seed, with_l2r, session],
-        [session, summary, step, strip, step_text, pll, table],
-        api_name="generate", concurrency_limit=2,
-    )
+    inputs = [start, length, prompt, strategy, sweeps, temperature, top_k, seed, with_l2r, session]
+    outputs = [session, summary, step, strip, step_text, pll, table]
+    written = run.click(generate_text, inputs, outputs, api_name="generate", concurrency_limit=2)
     look.mark_fresh(written, "#gen-results", "#gen-table")
     step.change(generation_step, [step, session], [strip, step_text], api_name="generate_step",
                 show_progress="hidden", trigger_mode="always_last")
-    return [strip, pll]
+    starts = (("blanks", START_BLANKS), ("prompt", START_PROMPT))
+    strategies = tuple((k, k) for k in STRATEGY_LABELS)
+    on_blanks, on_prompt = (*ON_WRITE, ("start", "blanks")), (*ON_WRITE, ("start", "prompt"))
+    links = [
+        (LinkField("start", "class", "choice", choices=starts, default=START_BLANKS, when=ON_WRITE), start),
+        (LinkField("length", "class", "int", 1, APP_MAX_BLANKS, default=10, when=on_blanks), length),
+        (LinkField("prompt", "class", "text", default=DEFAULT_PROMPT, when=on_prompt), prompt),
+        (LinkField("strategy", "class", "choice", choices=strategies, default="gibbs", when=ON_WRITE),
+         strategy),
+        (LinkField("sweeps", "class", "int", 1, APP_MAX_SWEEPS, default=3, when=ON_GIBBS), sweeps),
+        (LinkField("temp", "class", "number", 0.1, 3.0, default=1.0, when=ON_GIBBS), temperature),
+        (LinkField("topk", "class", "int", 0, 100, default=20, when=ON_GIBBS), top_k),
+        (LinkField("seed", "class", "int", 0, MAX_SEED, default=0, when=ON_WRITE), seed),
+        (LinkField("l2r", "class", "bool", default=True, when=ON_WRITE), with_l2r),
+    ]
+    return [strip, pll], links, OnLoad(write_on_link, [activity, *inputs], outputs)
 
 
-def _build_compare(session: gr.State) -> tuple:
+def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
     gr.Markdown(
         "**Two models, one sentence.** The same blank through two models on one probability scale: the "
         "bundled model against one fine-tuned in this session is *before vs after*. A Hugging Face id can "
@@ -634,7 +703,7 @@ def _build_compare(session: gr.State) -> tuple:
             names = gr.Markdown(model_names(first, first), elem_id="cmp-model-names",
                                 elem_classes=["phone-only"])
             text = gr.Textbox(label="Sentence with one [MASK]", elem_id="cmp-text",
-                              value="Whisk the eggs with the [MASK] in a bowl.")
+                              value=DEFAULT_COMPARE_TEXT)
             k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
             run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-models-results", elem_classes=["results"]):
@@ -691,7 +760,16 @@ def _build_compare(session: gr.State) -> tuple:
         api_name="compare_sentences", concurrency_limit=2,
     )
     look.mark_fresh(compared, "#cmp-sents-results", "#cmp-sents-table")
-    return model_a, model_b, [fig_models, fig_sents]
+    links = [  # the models stay out: a name typed here may not load on a student's page
+        (LinkField("text", "class", "text", default=DEFAULT_COMPARE_TEXT, when=ON_COMPARE), text),
+        (LinkField("mk", "class", "int", 1, 20, default=5, when=ON_COMPARE), k_models),
+        (LinkField("a", "class", "text", default=PROBE_PAIRS[0][0], when=ON_COMPARE), text_a),
+        (LinkField("b", "class", "text", default=PROBE_PAIRS[0][1], when=ON_COMPARE), text_b),
+        (LinkField("k", "class", "int", 1, 20, default=8, when=ON_COMPARE), k_sents),
+    ]
+    on_link = OnLoad(compare_on_link, [activity, text_a, text_b, k_sents, session],
+                     [line_sents, fig_sents, table_sents])
+    return model_a, model_b, [fig_models, fig_sents], links, on_link
 
 
 #: When a link sets the activity: click its sub-tab in the browser (no server call). The Class
@@ -718,11 +796,12 @@ def build_class_tab(session: gr.State) -> TabParts:
     activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
     with gr.Tabs(elem_id="class-tabs", overflow_behavior="wrap"):  # never a "…" menu on a phone
         with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
-            figures = _build_quiz(session)
+            figures, quiz_links, quiz_link = _build_quiz(session, activity)
         with gr.Tab("Write", id="class-write") as write_tab:
-            figures += _build_write(session)
+            more, write_links, write_link = _build_write(session, activity)
+            figures += more
         with gr.Tab("Compare", id="class-compare") as compare_tab:
-            model_a, model_b, more = _build_compare(session)
+            model_a, model_b, more, compare_links, compare_link = _build_compare(session, activity)
             figures += more
     for tab in (quiz_tab, write_tab, compare_tab):
         tab.select(None, None, [activity], js=f"() => {tab.id!r}", api_name=False, queue=False)
@@ -731,5 +810,7 @@ def build_class_tab(session: gr.State) -> TabParts:
         show_progress="hidden",
     )
     activity.change(None, [activity], None, js=SELECT_ACTIVITY_JS, api_name=False, queue=False)
-    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES), activity)]
-    return TabParts(links=links, on_open=OnLoad(open_class, [session], figures))
+    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES, default=QUIZ_TAB), activity),
+             *quiz_links, *write_links, *compare_links]
+    return TabParts(links=links, on_open=OnLoad(open_class, [session], figures),
+                    on_link=[quiz_link, write_link, compare_link])

@@ -7,8 +7,8 @@ tables to that page: :func:`figure` and :func:`table`.
 
 State links: a teacher's link such as ``?tab=fill&text=The+cat+sat+.&masks=2&k=5``
 opens the app on that tab with those inputs. :class:`LinkField` says which
-query parameter sets which input; :func:`parse_link` and :func:`make_link` are
-pure functions over plain values, so they are tested without a browser.
+query parameter sets which input; reading and writing links are pure functions
+over plain values in :mod:`mlm_explorer.links`, tested without a browser.
 
 Colours come from :mod:`mlm_explorer.plots` (one meaning each, stated once by
 :func:`legend_html`); the CSS here only makes Gradio's chips and tables follow them.
@@ -17,16 +17,18 @@ Colours come from :mod:`mlm_explorer.plots` (one meaning each, stated once by
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import pandas as pd
 
 from mlm_explorer import plots
+from mlm_explorer.links import MAX_LINK_TEXT as MAX_LINK_TEXT  # re-exported: the tabs read links here
+from mlm_explorer.links import LinkField, read_link
+from mlm_explorer.links import make_link as make_link
 from mlm_explorer.ui.state import Session
 from mlm_explorer.views import PHONE_COLUMNS, display_table
 
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
 LOOK_KEY = "look"  # session.extras key of this page's plots.Look
 NARROW_MAX_PX = 600  # a phone held upright; tablets and laptops get the full layout
-MAX_LINK_TEXT = 1000  # characters of text a link may carry (a URL stays shareable)
 
 
 # ------------------------------------------------------------------ the page's look
@@ -87,105 +88,11 @@ def columns(session: Session, wide: int, narrow: int = 1) -> int:
 # ------------------------------------------------------------------ state links
 
 
-@dataclass(frozen=True)
-class LinkField:
-    """One query parameter of a state link and the input it sets.
-
-    ``kind`` is "text", "number", "int", "bool", "choice" or "positions";
-    ``low``/``high`` clamp numbers, ``choices`` lists the allowed values
-    (a short alias → the component's value, e.g. "iterative" → the radio's label).
-    """
-
-    name: str  # the query parameter, e.g. "text"
-    tab: str  # the tab whose state it belongs to ("" = every tab, e.g. the model)
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[tuple[str, str], ...] = ()  # (alias in the link, value of the component)
-
-
-def _parse_value(field: LinkField, raw: str):
-    """The component value for a raw query value, or None when it is not valid for the field."""
-    if field.kind == "text":
-        return raw[:MAX_LINK_TEXT]
-    if field.kind == "positions":
-        parts = [p for p in raw.replace(" ", ",").split(",") if p]
-        if not all(p.isdigit() for p in parts):
-            return None
-        return ", ".join(str(v) for v in sorted({int(p) for p in parts})[:64])
-    if field.kind == "bool":
-        return raw.lower() in {"1", "true", "yes", "on"}
-    if field.kind in {"number", "int"}:
-        try:
-            value = float(raw)
-        except ValueError:
-            return None
-        if not math.isfinite(value):
-            return None
-        if field.low is not None:
-            value = max(field.low, value)
-        if field.high is not None:
-            value = min(field.high, value)
-        return int(value) if field.kind == "int" else value
-    if field.kind == "choice":
-        for alias, value in field.choices:
-            if raw in (alias, value):
-                return value
-        return None
-    raise ValueError(f"unknown link field kind {field.kind!r}")
-
-
 def parse_link(search: str, fields: Sequence[LinkField], tabs: Sequence[str]) -> tuple[str | None, list]:
-    """Read a query string: the tab to open (or None) and one value per field (None = leave it).
-
-    Only the linked tab's fields (and the shared ones) are read, so two tabs may
-    both have a ``text``. Unknown parameters and invalid values are ignored: a
-    link is user input.
-
-    >>> f = [LinkField("k", "fill", "int", 1, 20), LinkField("text", "fill", "text"),
-    ...      LinkField("text", "attention", "text")]
-    >>> parse_link("?tab=fill&k=99&text=a+%5BMASK%5D&x=1", f, ["fill", "attention"])
-    ('fill', [20, 'a [MASK]', None])
-    """
-    params = dict(parse_qsl(search.lstrip("?"), keep_blank_values=True))
-    tab = params.get("tab") if params.get("tab") in tabs else None
-    values: list = []
-    for field in fields:
-        raw = params.get(field.name)
-        ours = field.tab == "" or field.tab == (tab or "fill")
-        values.append(_parse_value(field, raw) if raw is not None and ours else None)
-    return tab, values
-
-
-def make_link(tab: str, fields: Sequence[LinkField], values: Sequence, projector: bool = False) -> str:
-    """The query string (``?tab=...``) that reopens ``tab`` with these input values.
-
-    Only the fields of that tab (and the shared ones, such as the model) are written.
-
-    >>> f = [LinkField("k", "fill", "int", 1, 20), LinkField("seed", "policy", "int", 0)]
-    >>> make_link("fill", f, [5, 3])
-    '?tab=fill&k=5'
-    """
-    pairs: list[tuple[str, str]] = [("tab", tab)]
-    for field, value in zip(fields, values, strict=True):
-        if field.tab not in ("", tab) or value is None or value == "":
-            continue
-        if field.kind == "bool":
-            text = "1" if value else "0"
-        elif field.kind == "int":
-            text = str(int(value))
-        elif field.kind == "number":
-            text = f"{float(value):g}"
-        elif field.kind == "choice":
-            text = next((alias for alias, v in field.choices if v == value), None)
-            if text is None:
-                continue
-        else:
-            text = str(value)[:MAX_LINK_TEXT]
-        pairs.append((field.name, text))
-    if projector:
-        pairs.append(("projector", "1"))
-    return "?" + urlencode(pairs)
+    """The tab and one value per field a link asks for (None = leave it); see :func:`links.read_link`,
+    which also says what did not fit."""
+    state = read_link(search, fields, tabs)
+    return state.tab, list(state.values)
 
 
 LINKED_KEY = "linked"  # session.extras: {(tab, field name): value} a link has just set
@@ -307,6 +214,20 @@ body.projector #projector-mode::after {{ content: " ✓"; }}  /* the button says
 body.projector .results-table table, body.projector .results-table td, body.projector .results-table th
   {{ font-size: 1.2rem !important; }}
 body.projector .chips .token {{ font-size: 1.35rem !important; }}
+/* Footnotes under tables (<small> in Markdown) kept the browser's "smaller" of a 16 px default; on a
+   projector they read at the info lines' size. */
+body.projector .prose small, body.projector .md small {{ font-size: var(--text-sm) !important; }}
+/* Projector tables at 1.2rem ran past their block (Inside's per-layer table by ~480 px at 1,280 px, the
+   80/10/10 table by ~75 px): headers may break between words (never inside one) and the top-k column
+   gives up its laptop minimum; the hidden sizing copy Gradio measures wraps the same way (see the phone
+   rules below), so the columns share the width instead of scrolling sideways. Gradio repeats every
+   rule here under ".gradio-container.gradio-container-<version> .contain" (4 classes): these name
+   ".gradio-container .contain" too, so they outrank that copy of the laptop rules above. */
+body.projector .gradio-container .contain .results-table th,
+body.projector .gradio-container .contain .results-table th * {{ white-space: normal !important;
+  word-break: normal !important; overflow-wrap: normal !important; }}
+body.projector .gradio-container .contain .results-table td:last-child {{ min-width: 8em !important; }}
+body.projector .gradio-container .contain .results-table .sizing-body td {{ white-space: normal !important; }}
 /* A phone: the look keeps few columns (look.table); the last is no longer the wide top-k one, and a
    header may break between its words (never inside one), so the table fits 390 px without scrolling.
    Gradio sizes a table's columns from a hidden copy of its rows (".sizing-body") laid out on one line
@@ -411,7 +332,7 @@ class TabParts:
 
     links: list  # [(LinkField, component)]: inputs a state link can set
     on_open: object = None  # OnLoad run when every page opens (a first result), or None
-    on_link: object = None  # OnLoad run when a link opens this tab (its main action), or None
+    on_link: object = None  # OnLoad (or a list of them) run when a link opens this tab: its main action
 
 
 def stale_js(*selectors: str) -> str:
