@@ -118,3 +118,67 @@ def test_the_empty_figures_are_redrawn_for_the_page_on_open(session):
     for fig, message in zip(figures, activities.PLACEHOLDERS.values(), strict=True):
         _assert_fitted(fig)
         assert _layout(fig)["annotations"][0]["text"] == message
+
+
+def _class_links():
+    """The Class tab's (LinkField, component) pairs, as the page wires them."""
+    with gr.Blocks():
+        session = gr.State()
+        return activities.build_class_tab(session).links
+
+
+def test_every_class_link_default_is_its_inputs_starting_value():
+    links = _class_links()
+    names = {f.name for f, _ in links}
+    assert {"activity", "items", "seed", "item", "list", "strategy", "length", "prompt", "sweeps", "temp",
+            "topk", "l2r", "a", "b", "k"} <= names
+    for field, component in links:  # a default that drifted from the input would drop a real setting
+        start = "" if field.kind == "text" and component.value is None else component.value  # an empty box
+        assert field.default == start, field.name
+
+
+def test_a_class_link_carries_write_settings_and_the_quizs_item():
+    links = _class_links()
+    fields = [f for f, _ in links]
+    values = []
+    for f, c in links:
+        v = c.value
+        if f.name == "activity":
+            v = "class-write"
+        elif f.name == "strategy":
+            v = "iterative"
+        elif f.name == "length":
+            v = 12
+        elif f.name == "seed" and f.when == activities.ON_WRITE:
+            v = 3
+        elif f.name == "temp":
+            v = 2.0  # not written: the temperature acts on Gibbs only
+        values.append(v)
+    query = look.make_link("class", fields, values)
+    assert query == "?tab=class&activity=write&length=12&strategy=iterative&seed=3"
+    tab, parsed = look.parse_link(query, fields, ["fill", "class"])
+    assert tab == "class"
+    got = {(f.name, f.when[:1]): v for f, v in zip(fields, parsed, strict=True) if v is not None}
+    write = activities.ON_WRITE
+    assert got == {("activity", ()): "class-write", ("length", write): 12, ("strategy", write): "iterative",
+                   ("seed", write): 3}
+    quiz = [("class-quiz" if f.name == "activity" else 4 if f.name == "item" else 7 if f.name == "items"
+             else c.value) for f, c in links]
+    assert look.make_link("class", fields, quiz) == "?tab=class&items=7&item=4"
+
+
+def test_a_linked_round_starts_at_the_teachers_item(session):
+    out = activities.quiz_on_link("class-quiz", activities.TEACHER_SOURCE, 5, 0, LIST, 3, session)
+    assert out[1] == "Item 3 of 5" and out[-1] == 3  # numbered as in the teacher's round
+    first = activities.quiz_start(activities.TEACHER_SOURCE, 5, 0, LIST, session)
+    assert first[1] == "Item 1 of 5"
+    # the link's sentence is the teacher's third one
+    activities.quiz_start(activities.TEACHER_SOURCE, 5, 0, LIST, session)
+    teacher_third = session.extras["quiz"].items[2].blanked
+    activities.quiz_on_link("class-quiz", activities.TEACHER_SOURCE, 5, 0, LIST, 3, session)
+    assert session.extras["quiz"].items[0].blanked == teacher_third
+    activities.quiz_reveal("cat", session)
+    assert activities.quiz_next(session)[-1] == 4  # the next link opens item 4
+    skipped = activities.quiz_on_link("class-write", activities.TEACHER_SOURCE, 5, 0, LIST, 3, session)
+    assert len(skipped) == activities.QUIZ_START_OUTPUTS  # another activity: nothing started
+    assert all(isinstance(x, type(gr.skip())) for x in skipped)
