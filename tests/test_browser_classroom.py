@@ -225,3 +225,98 @@ def test_projector_mode_enlarges_figure_text(browser, app_url):
     page.locator("#fill-bars .bars path").first.wait_for()
     assert _layout(page, "#fill-bars")["font"]["size"] == plain["font"]["size"]
     page.close()
+
+
+def _value(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def test_a_class_link_reproduces_the_write_settings_and_the_quiz_item(browser, app_url):
+    from mlm_explorer.quiz import load_bundled_items, start_round
+
+    page = _open(browser, app_url + "?tab=class")
+    page.get_by_role("tab", name="Write").click()
+    page.get_by_label("iterative: most confident blank first").check()
+    length = page.locator("#gen-length input[type=number]")
+    length.fill("12")
+    length.press("Enter")
+    _value(page, "gen-seed").fill("3")
+    _value(page, "gen-seed").press("Tab")
+    page.locator("#copy-link").click()
+    link = _value(page, "link-box")
+    sync_api.expect(link).to_have_value(re.compile(r"activity=write"))
+    query = parse_qs(urlparse(link.input_value()).query)
+    # Every setting a student needs, and none left at its default (the link stays short).
+    assert query == {"tab": ["class"], "activity": ["write"], "length": ["12"], "strategy": ["iterative"],
+                     "seed": ["3"]}
+    url = link.input_value()
+    page.close()
+
+    again = _open(browser, url)
+    sync_api.expect(again.locator("#gen-summary")).to_contain_text("iterative")  # written on open
+    sync_api.expect(again.get_by_label("iterative: most confident blank first")).to_be_checked()
+    sync_api.expect(again.locator("#gen-length input[type=number]")).to_have_value("12")
+    sync_api.expect(_value(again, "gen-seed")).to_have_value("3")
+    again.close()
+
+    quiz = _open(browser, app_url + "?tab=class&items=6&seed=4&item=2")  # a round under way, at item 2
+    sync_api.expect(quiz.locator("#quiz-progress")).to_contain_text("Item 2 of 6")
+    second = start_round(load_bundled_items(), 6, 4).items[1]
+    sync_api.expect(quiz.locator("#quiz-sentence")).to_contain_text(second.blanked.split("____")[0].strip())
+    quiz.locator("#copy-link").click()
+    link = _value(quiz, "link-box")
+    sync_api.expect(link).to_have_value(re.compile(r"item=2"))
+    assert parse_qs(urlparse(link.input_value()).query) == {
+        "tab": ["class"], "items": ["6"], "seed": ["4"], "item": ["2"]
+    }
+    quiz.close()
+
+
+def test_a_hand_edited_class_link_says_what_it_did_not_use(browser, app_url):
+    page = _open(browser, app_url + "?tab=class&activity=write&length=abc&temp=9&strategy=zzz")
+    toast = page.locator(".toast-body").first
+    sync_api.expect(toast).to_contain_text("length='abc' is not a number")
+    sync_api.expect(toast).to_contain_text("temp=9 is out of range")
+    sync_api.expect(page.get_by_role("tab", name="Write")).to_have_attribute("aria-selected", "true")
+    sync_api.expect(page.locator("#gen-length input[type=number]")).to_have_value("10")  # the default
+    sync_api.expect(page.get_by_label("Gibbs: re-mask and sample each blank, N sweeps")).to_be_checked()
+    page.close()
+
+
+# What runs past its box: [scrollWidth, clientWidth] of a table's own scroll box.
+TABLE_FIT_JS = """(sel) => {
+  const box = document.querySelector(sel + " .virtual-table-viewport");
+  return [box.scrollWidth, box.clientWidth];
+}"""
+SMALL_PX_JS = """() => [...document.querySelectorAll("small")].filter(e => e.offsetParent)
+  .map(e => parseFloat(getComputedStyle(e).fontSize))"""
+# The figure's title: its right edge against the figure's width (plotly draws it in .gtitle).
+TITLE_FIT_JS = """(sel) => {
+  const svg = document.querySelector(sel + " .main-svg"), title = document.querySelector(sel + " .gtitle");
+  return [title.getBoundingClientRect().right - svg.getBoundingClientRect().left, svg.clientWidth];
+}"""
+
+
+@pytest.mark.parametrize(("width", "height", "theme"), [(1280, 720, "light"), (1920, 1080, "dark")])
+def test_projector_tables_titles_and_footnotes_fit(browser, app_url, width, height, theme):
+    dark = "&__theme=dark" if theme == "dark" else ""
+    page = _open(browser, app_url + "?tab=policy&projector=1" + dark, width, height)
+    page.wait_for_function("() => document.querySelector('#policy-table')?.innerText.includes('%')")
+    scroll, visible = page.evaluate(TABLE_FIT_JS, "#policy-table")
+    assert scroll <= visible + 1, f"the 80/10/10 table is clipped: {scroll} px in {visible} px"
+    page.get_by_role("tab", name="Inside").click()
+    page.locator("#inside-layers-run").click()
+    page.wait_for_function("() => document.querySelector('#inside-layers-table')?.innerText.includes('%')")
+    scroll, visible = page.evaluate(TABLE_FIT_JS, "#inside-layers-table")
+    assert scroll <= visible + 1, f"the per-layer table is clipped: {scroll} px in {visible} px"
+    # the footnote under it reads at the info lines' projector size, not the browser's "smaller"
+    sizes = page.evaluate(SMALL_PX_JS)
+    assert sizes and min(sizes) >= 18, sizes
+    page.get_by_role("tab", name="Class").click()
+    page.locator("#quiz-start").click()
+    _value(page, "quiz-guess").fill("cat")
+    page.locator("#quiz-reveal").click()
+    sync_api.expect(page.locator("#quiz-bars")).to_contain_text("top")
+    right, figure = page.evaluate(TITLE_FIT_JS, "#quiz-bars")
+    assert right <= figure, f"the quiz chart's title runs past the figure ({right:.0f} of {figure} px)"
+    page.close()
