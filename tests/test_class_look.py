@@ -182,3 +182,27 @@ def test_a_linked_round_starts_at_the_teachers_item(session):
     skipped = activities.quiz_on_link("class-write", activities.TEACHER_SOURCE, 5, 0, LIST, 3, session)
     assert len(skipped) == activities.QUIZ_START_OUTPUTS  # another activity: nothing started
     assert all(isinstance(x, type(gr.skip())) for x in skipped)
+
+
+def test_a_compare_link_names_offered_models_only():
+    from mlm_explorer.ui.state import SESSION_MODEL
+
+    links = _class_links()
+    fields = [f for f, _ in links]
+    offered = [f.choices for f in fields if f.name == "mb"][0]
+    other = next((k for k, _ in offered if k != [f for f in fields if f.name == "mb"][0].default), None)
+
+    def link(model_b: str, text_b: str) -> str:
+        values = []
+        for f, c in links:
+            v = {"activity": "class-compare", "mb": model_b, "b": text_b}.get(f.name, c.value)
+            values.append(v)
+        return look.make_link("class", fields, values)
+
+    assert link(SESSION_MODEL, "The nurse said [MASK] was late.") == (
+        "?tab=class&activity=compare&b=The+nurse+said+%5BMASK%5D+was+late."  # a session's model stays out
+    )
+    if other is not None:
+        query = link(other, activities.PROBE_PAIRS[0][1])
+        mb = [f.name for f in fields].index("mb")
+        assert look.parse_link(query, fields, ["class"])[1][mb] == other  # read back as the picker's key

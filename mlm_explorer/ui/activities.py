@@ -760,7 +760,12 @@ def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
         api_name="compare_sentences", concurrency_limit=2,
     )
     look.mark_fresh(compared, "#cmp-sents-results", "#cmp-sents-table")
-    links = [  # the models stay out: a name typed here may not load on a student's page
+    # Only a model the picker offers (never a name typed here, nor one fine-tuned in this session):
+    # a student's page can load it.
+    offered = tuple((key, key) for _, key in choices)
+    links = [
+        (LinkField("ma", "class", "choice", choices=offered, default=first, when=ON_COMPARE), model_a),
+        (LinkField("mb", "class", "choice", choices=offered, default=first, when=ON_COMPARE), model_b),
         (LinkField("text", "class", "text", default=DEFAULT_COMPARE_TEXT, when=ON_COMPARE), text),
         (LinkField("mk", "class", "int", 1, 20, default=5, when=ON_COMPARE), k_models),
         (LinkField("a", "class", "text", default=PROBE_PAIRS[0][0], when=ON_COMPARE), text_a),
