@@ -35,7 +35,8 @@ class LinkField:
     (a short alias → the component's value, e.g. "iterative" → the radio's label).
     ``default`` is the input's value on a fresh page: a link leaves it out.
     ``when`` names other fields of the same tab and the value each must have for
-    this one to apply (e.g. a temperature only for the Gibbs strategy).
+    this one to apply (e.g. a temperature only for the Gibbs strategy); a link
+    that leaves such a field out is read with its default.
     """
 
     name: str  # the query parameter, e.g. "text"
@@ -46,6 +47,7 @@ class LinkField:
     choices: tuple[tuple[str, str], ...] = ()  # (alias in the link, value of the component)
     default: object = None  # the input's starting value, not written into a link (None: always written)
     when: tuple[tuple[str, str], ...] = ()  # (field name, alias or value) that must all hold
+    always: bool = False  # written even at its default: it names the view (e.g. the Class activity)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def _text(field: LinkField, value: object) -> str | None:
 
 
 def _is_default(field: LinkField, value: object) -> bool:
-    if field.default is None:
+    if field.default is None or field.always:
         return False
     if field.kind in {"int", "number"}:
         try:
@@ -227,6 +229,20 @@ def make_link(tab: str, fields: Sequence[LinkField], values: Sequence, projector
     if projector:
         pairs.append(("projector", "1"))
     return "?" + urlencode(pairs)
+
+
+def cut_fields(tab: str, fields: Sequence[LinkField], values: Sequence) -> tuple[str, ...]:
+    """The text fields :func:`make_link` would cut to :data:`MAX_LINK_TEXT` characters (for a note).
+
+    >>> cut_fields("quiz", [LinkField("list", "quiz", "text")], ["x" * 1001])
+    ('list',)
+    """
+    by_name = _tab_values(tab, fields, values)
+    return tuple(
+        f.name for f, v in zip(fields, values, strict=True)
+        if f.kind == "text" and f.tab in ("", tab) and isinstance(v, str) and len(v) > MAX_LINK_TEXT
+        and _applies(f, tab, fields, by_name)
+    )
 
 
 def problems_message(problems: Sequence[str], limit: int = 4) -> str:

@@ -124,6 +124,7 @@ def test_a_link_opens_an_activity_readable_on_a_phone(browser_app):
     expect(phone.get_by_role("tab", name="Class", exact=True)).to_have_attribute("aria-selected", "true")
     expect(phone.get_by_role("tab", name="Write", exact=True)).to_have_attribute("aria-selected", "true")
     expect(phone.locator("#gen-run")).to_be_visible()
+    expect(phone.locator("#gen-summary")).to_contain_text("wrote")  # a link to Write writes on open
     phone.locator("#gen-run").click()
     expect(phone.locator("#gen-summary")).to_contain_text("wrote")
     expect(phone.locator("#gen-step")).to_be_visible()

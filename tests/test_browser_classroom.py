@@ -267,8 +267,13 @@ def test_a_class_link_reproduces_the_write_settings_and_the_quiz_item(browser, a
     link = _value(quiz, "link-box")
     sync_api.expect(link).to_have_value(re.compile(r"item=2"))
     assert parse_qs(urlparse(link.input_value()).query) == {
-        "tab": ["class"], "items": ["6"], "seed": ["4"], "item": ["2"]
+        "tab": ["class"], "activity": ["quiz"], "items": ["6"], "seed": ["4"], "item": ["2"]
     }
+    quiz.get_by_label("My own list").check()  # a pasted list travels while short; a long one is cut, and said
+    _value(quiz, "quiz-list").fill("\n".join(f"line {i} has a [word] in it ." for i in range(40)))
+    quiz.locator("#copy-link").click()
+    sync_api.expect(quiz.locator("#link-box")).to_contain_text("list cut to 1,000 characters")
+    assert "list=" in _value(quiz, "link-box").input_value()
     quiz.close()
 
 

@@ -164,7 +164,7 @@ def test_a_class_link_carries_write_settings_and_the_quizs_item():
                    ("seed", write): 3}
     quiz = [("class-quiz" if f.name == "activity" else 4 if f.name == "item" else 7 if f.name == "items"
              else c.value) for f, c in links]
-    assert look.make_link("class", fields, quiz) == "?tab=class&items=7&item=4"
+    assert look.make_link("class", fields, quiz) == "?tab=class&activity=quiz&items=7&item=4"
 
 
 def test_a_linked_round_starts_at_the_teachers_item(session):

@@ -12,7 +12,7 @@ from mlm_explorer.links import LinkField, LinkState, make_link, problems_message
 ACTS = (("quiz", "class-quiz"), ("write", "class-write"))
 ON_WRITE = (("activity", "write"),)
 FIELDS = [
-    LinkField("activity", "class", "choice", choices=ACTS, default="class-quiz"),
+    LinkField("activity", "class", "choice", choices=ACTS, default="class-quiz", always=True),
     LinkField("seed", "class", "int", 0, 1000, default=0, when=(("activity", "quiz"),)),  # the quiz's
     LinkField("strategy", "class", "choice", choices=(("gibbs", "gibbs"), ("iterative", "iterative")),
               default="gibbs", when=ON_WRITE),
@@ -27,7 +27,7 @@ DEFAULTS = ["class-quiz", 0, "gibbs", 1.0, 10, 0, True, "a [MASK] b"]
 
 
 def test_defaults_are_left_out_and_a_changed_value_goes_in():
-    assert make_link("class", FIELDS, DEFAULTS) == "?tab=class"
+    assert make_link("class", FIELDS, DEFAULTS) == "?tab=class&activity=quiz"  # the view is always named
     write = ["class-write", 0, "gibbs", 1.0, 12.0, 3, True, "x"]
     assert make_link("class", FIELDS, write) == "?tab=class&activity=write&length=12&seed=3"
 

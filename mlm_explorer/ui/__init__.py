@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
-from mlm_explorer.links import problems_message, read_link
+from mlm_explorer.links import MAX_LINK_TEXT, cut_fields, problems_message, read_link
 from mlm_explorer.models import ModelLoadError
 from mlm_explorer.ui import common, look
 from mlm_explorer.ui.about import build_about_tab, model_card
@@ -160,6 +160,9 @@ def link_for(tab: str, fields: list[look.LinkField], values: list, session: Sess
     return query
 
 
+LINK_LABEL = "Link to this view (copied)"
+
+
 def build_demo() -> gr.Blocks:
     """The whole app, not launched (``app.py`` launches it; tests drive it)."""
     # Gradio keeps a copy of every file it serves (the fine-tune zips are ~85 MB):
@@ -177,7 +180,7 @@ def build_demo() -> gr.Blocks:
                 "Projector mode", size="sm", scale=0, min_width=130, elem_id="projector-mode"
             )
         link_box = gr.Textbox(
-            label="Link to this view (copied)", visible=False, interactive=False, buttons=["copy"],
+            label=LINK_LABEL, visible=False, interactive=False, buttons=["copy"],
             elem_id="link-box",
         )
         # Folds on a phone (the page script closes it there), so the first screen shows the tabs.
@@ -256,7 +259,10 @@ def _wire_links(demo, session, tabs, current_tab, page, tab_ids, parts, picker_o
     def copy_link(tab: str, session: Session, *values):
         """This view as a link (the browser puts it in the address bar and on the clipboard)."""
         query = link_for(tab, fields, list(values), session, look.session_look(session).projector)
-        return gr.update(value=query, visible=True)
+        cut = cut_fields(tab or "fill", fields, list(values))
+        note = f" ⚠️ {', '.join(cut)} cut to {MAX_LINK_TEXT:,} characters: students get only the start"
+        label = LINK_LABEL + (note if cut else "")
+        return gr.update(value=query, visible=True, label=label)
 
     def toggle_projector(tab: str, session: Session, *values):
         """The same view with projector mode switched (the browser reopens it)."""

@@ -815,7 +815,9 @@ def build_class_tab(session: gr.State) -> TabParts:
         show_progress="hidden",
     )
     activity.change(None, [activity], None, js=SELECT_ACTIVITY_JS, api_name=False, queue=False)
-    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES, default=QUIZ_TAB), activity),
+    # The activity is always written, as the tab is: it names the view. A link without it opens the quiz.
+    links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES, default=QUIZ_TAB, always=True),
+              activity),
              *quiz_links, *write_links, *compare_links]
     return TabParts(links=links, on_open=OnLoad(open_class, [session], figures),
                     on_link=[quiz_link, write_link, compare_link])
