@@ -304,7 +304,8 @@ class SentenceScore:
     model: str
     tokens: tuple[str, ...]
     input_ids: tuple[int, ...]
-    token_log_probs: tuple[float | None, ...]  # log p(token | rest), natural log; None at specials
+    # log p(token | rest), natural log; None where the tokenizer added the token ([CLS], </s>, ...)
+    token_log_probs: tuple[float | None, ...]
     pll: float  # sum of the scored tokens' log-probabilities
     pseudo_perplexity: float  # exp(-pll / n_scored)
     n_scored: int
@@ -1020,7 +1021,15 @@ def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encod
         )
     if encoding.mask_positions:
         raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
-    positions = [i for i, s in enumerate(encoding.special_mask) if not s]
+    # Every token of the sentence is masked in turn (Salazar et al., 2020, §2.2), i.e. all but the
+    # tokens the tokenizer adds ([CLS]/[SEP], <s>/</s>). An unknown token stands for a piece of the
+    # text, so it is scored too: ``special_mask`` counts [UNK] among the special tokens (the policy
+    # never selects it, as transformers' collator), but skipping it here would drop its
+    # log-probability from the sum and from n, so a sentence with an unreadable character would
+    # score higher than the same sentence as the model reads it.
+    unk = lm.tokenizer.unk_token_id
+    positions = [i for i, (s, t) in enumerate(zip(encoding.special_mask, encoding.input_ids, strict=True))
+                 if not s or t == unk]
     if not positions:
         raise ValueError("The text has no token that can be scored.")
     return encoding, positions
