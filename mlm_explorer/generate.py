@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward, masked_copy_log_probs, no_mask_message
+from mlm_explorer.predict import forward, masked_copy_log_probs, no_mask_message, scored_positions
 from mlm_explorer.tokens import display_tokens, encode
 
 STRATEGIES: tuple[str, ...] = ("iterative", "gibbs", "left-to-right")
@@ -183,8 +183,7 @@ def _readable(lm: LoadedModel, ids: list[int] | tuple[int, ...]) -> str:
 
 
 def _pll(lm: LoadedModel, ids: list[int]) -> float:
-    special = lm.special_ids
-    positions = [i for i, t in enumerate(ids) if t not in special]
+    positions = scored_positions(lm, ids)  # the Score tab's positions (unknown tokens included)
     return float(masked_copy_log_probs(lm, ids, positions).sum()) if positions else 0.0
 
 

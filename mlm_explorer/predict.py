@@ -1010,6 +1010,19 @@ def masked_copy_log_probs_many(
     return [torch.cat(p) if p else torch.empty(0, dtype=torch.float64) for p in parts]
 
 
+def scored_positions(lm: LoadedModel, input_ids: Sequence[int]) -> list[int]:
+    """The positions a pseudo-log-likelihood masks in turn: every token but those the tokenizer adds.
+
+    Salazar et al. (2020, §2.2) mask every token of the sentence, i.e. all but [CLS]/[SEP] or
+    <s>/</s>. An unknown token stands for a piece of the text, so it is scored too: ``special_ids``
+    counts [UNK] among the special tokens (the policy never selects it, as transformers' collator),
+    but skipping it would drop its log-probability from the sum and from n, so a sentence with an
+    unreadable character would score higher than the same sentence as the model reads it.
+    """
+    unk = lm.tokenizer.unk_token_id
+    return [i for i, t in enumerate(input_ids) if t not in lm.special_ids or t == unk]
+
+
 def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encoding, list[int]]:
     """The encoding of ``text`` and its positions to score; ``ValueError`` when it cannot be scored."""
     encoding = encode(lm, text)
@@ -1021,15 +1034,7 @@ def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encod
         )
     if encoding.mask_positions:
         raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
-    # Every token of the sentence is masked in turn (Salazar et al., 2020, §2.2), i.e. all but the
-    # tokens the tokenizer adds ([CLS]/[SEP], <s>/</s>). An unknown token stands for a piece of the
-    # text, so it is scored too: ``special_mask`` counts [UNK] among the special tokens (the policy
-    # never selects it, as transformers' collator), but skipping it here would drop its
-    # log-probability from the sum and from n, so a sentence with an unreadable character would
-    # score higher than the same sentence as the model reads it.
-    unk = lm.tokenizer.unk_token_id
-    positions = [i for i, (s, t) in enumerate(zip(encoding.special_mask, encoding.input_ids, strict=True))
-                 if not s or t == unk]
+    positions = scored_positions(lm, encoding.input_ids)
     if not positions:
         raise ValueError("The text has no token that can be scored.")
     return encoding, positions
@@ -1040,10 +1045,11 @@ def pseudo_log_likelihood(
 ) -> SentenceScore:
     """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
 
-    Every non-special token is masked in turn and the model's log-probability
-    of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
-    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    Every token but those the tokenizer adds (:func:`scored_positions`) is
+    masked in turn and the model's log-probability of the original token is
+    read; PLL is their sum and the pseudo-perplexity is ``exp(-PLL / n)``.
+    Raises ``ValueError`` for empty text, text with masks, or more than
+    ``max_tokens`` tokens (None: no limit but the model's).
     """
     return pseudo_log_likelihoods(lm, [text], batch_size, max_tokens)[0]
 

@@ -38,6 +38,19 @@ def _reference(folder: Path):
     return AutoTokenizer.from_pretrained(folder), model.eval()
 
 
+def _redrawn(folder: Path, out: Path, std: float) -> Path:
+    """A copy of a tiny checkpoint whose weight matrices are redrawn with standard deviation ``std``."""
+    tokenizer, model = _reference(folder)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=generator) * std)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def sharp_dir(tiny_family_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny family saved with weight matrices drawn at std 0.2 instead of 0.02.
@@ -45,16 +58,7 @@ def sharp_dir(tiny_family_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     At BERT's initialisation every distribution is near-uniform whatever the
     input, so a wrong position or a wrong layer would still agree to 1e-5.
     """
-    tokenizer, model = _reference(tiny_family_dir)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
-    folder = tmp_path_factory.mktemp("sharp_ref") / tiny_family_dir.name
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _redrawn(tiny_family_dir, tmp_path_factory.mktemp("sharp_ref") / tiny_family_dir.name, 0.2)
 
 
 # ---------------------------------------------------------------------------- pseudo-log-likelihood
@@ -100,6 +104,16 @@ def test_pll_equals_masking_every_token_the_tokenizer_did_not_add(sharp_dir, tex
     assert score.pll == pytest.approx(sum(scored), abs=1e-3)
     # Pseudo-perplexity: exp of the mean negative PLL per scored token (Salazar et al., eq. 3).
     assert score.pseudo_perplexity == pytest.approx(math.exp(-sum(scored) / len(scored)), rel=1e-4)
+
+
+def test_generation_scores_its_sentences_as_the_score_tab_does(tiny_bert_dir) -> None:
+    """The PLL per sweep of the Generate tab is the Score tab's PLL of the same ids (unknown tokens too)."""
+    from mlm_explorer.generate import _pll
+
+    lm = load_model(tiny_bert_dir)
+    score = pseudo_log_likelihood(lm, "the cat 😀 sat .")
+    assert lm.tokenizer.unk_token_id in score.input_ids
+    assert _pll(lm, list(score.input_ids)) == pytest.approx(score.pll, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------- whole-word masking
@@ -329,6 +343,21 @@ def test_gradient_times_input_sign_follows_a_one_sided_change(sharp_dir) -> None
         up[0, i] *= 1 + eps
         down[0, i] *= 1 - eps
         assert (f(up) - f(down)) / (2 * eps) == pytest.approx(value, abs=2e-3, rel=2e-2), i
+
+
+def test_integrated_gradients_completeness_gap_shrinks_with_steps(
+    tiny_family_dir: Path, tmp_path: Path
+) -> None:
+    """Completeness (Sundararajan et al., 2017, Prop. 1): Σ IG_i = f(x) − f(x') for the exact integral;
+    the quadrature's gap must shrink as steps grow. Weights at std 0.4 make f curved enough along the
+    path that 8 steps are visibly off (at std 0.2 every family is exact to float noise by 16 steps)."""
+    lm = load_model(_redrawn(tiny_family_dir, tmp_path / "steep", 0.4))
+    coarse, fine = (saliency(lm, CLOZE, steps=steps) for steps in (8, 64))
+    change = fine.target_log_prob - fine.baseline_log_prob
+    assert abs(change) > 0.5  # the input really moves f, so completeness is not trivially met
+    assert abs(fine.completeness_gap) <= 0.25 * abs(coarse.completeness_gap) + 1e-5
+    assert abs(fine.completeness_gap) <= 0.02 * abs(change)
+    assert fine.completeness_gap == pytest.approx(sum(fine.integrated_gradients) - change, abs=1e-5)
 
 
 # ---------------------------------------------------------------------------- predictions
