@@ -290,18 +290,22 @@ def test_every_layers_reading_is_the_head_on_that_layers_hidden_state(sharp_dir)
 # ---------------------------------------------------------------------------- integrated gradients
 
 
-def test_integrated_gradients_match_captum_on_the_input_embeddings_and_a_riemann_sum(sharp_dir) -> None:
+@pytest.mark.parametrize("text", [CLOZE, "the cat 😀 sat on the [MASK] ."])  # the second has an [UNK]
+def test_integrated_gradients_match_captum_on_the_input_embeddings_and_a_riemann_sum(sharp_dir, text) -> None:
     """IG_i = (x_i − x'_i) · ∫₀¹ ∂f(x' + α(x − x'))/∂x_i dα (Sundararajan et al., 2017, eq. 1),
     computed here on ``inputs_embeds`` of an independent model: once with Captum's own
-    ``IntegratedGradients`` (same Gauss-Legendre rule) and once with 400 midpoint steps."""
+    ``IntegratedGradients`` (same Gauss-Legendre rule) and once with 400 midpoint steps. The
+    baseline x' keeps the tokens the tokenizer added and the mask, and masks every other token."""
     from captum.attr import IntegratedGradients
 
     tokenizer, model = _reference(sharp_dir)
     steps = 32
-    s = saliency(load_model(sharp_dir), CLOZE, steps=steps)
-    ids = tokenizer(CLOZE.replace("[MASK]", tokenizer.mask_token), return_tensors="pt")["input_ids"]
-    added = torch.tensor(tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
-    base = torch.where(added.bool(), ids[0], torch.full_like(ids[0], tokenizer.mask_token_id))[None]
+    s = saliency(load_model(sharp_dir), text, steps=steps)
+    enc = tokenizer(text.replace("[MASK]", tokenizer.mask_token), return_tensors="pt",
+                    return_special_tokens_mask=True)
+    ids = enc["input_ids"]
+    added = enc["special_tokens_mask"][0].bool()
+    base = torch.where(added, ids[0], torch.full_like(ids[0], tokenizer.mask_token_id))[None]
     lookup = model.get_input_embeddings()
     x, x0 = lookup(ids).detach(), lookup(base).detach()
 
