@@ -815,7 +815,13 @@ def manual_plan_for(
             hint = " (the text was truncated)" if encoding.truncated else ""
             raise ValueError(f"Position {p} is outside the sentence, which has tokens 0..{n - 1}{hint}.")
     if whole_word:
-        positions = list(whole_word_positions(encoding.word_ids, positions))
+        # A word may hold a piece that cannot be masked: SentencePiece keeps an unknown character in
+        # its word ("▁ <unk> e b r a s"). The pieces a word adds are masked where they can be and the
+        # [UNK] stays, as in the policy (masking.corrupt_batch) and transformers' whole-word collator,
+        # which never select a special token; only a position asked for itself may raise.
+        asked = set(positions)
+        positions = [p for p in whole_word_positions(encoding.word_ids, positions)
+                     if p in asked or not encoding.special_mask[p]]
     return manual_plan(encoding.input_ids, encoding.special_mask, lm.mask_token_id, positions)
 
 

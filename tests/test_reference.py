@@ -438,3 +438,26 @@ def test_whole_word_positions_cover_a_pieces_word_in_predict(tiny_albert_dir) ->
     result = predict(lm, text, positions=[start + 1], whole_word=True)
     assert [p.position for p in result.predictions] == list(range(start, end))
     assert all(p.action is Action.MASK for p in result.predictions)
+
+
+def test_whole_word_masking_of_a_word_with_an_unknown_piece(tiny_albert_dir) -> None:
+    """SentencePiece keeps an unknown character inside its word; hiding that word masks its other
+    pieces and leaves the [UNK] as the policy and transformers' whole-word collator do, in every view
+    that takes a position (it used to raise "position N is a special token" for a piece never asked)."""
+    from mlm_explorer.attention_change import attention_change
+
+    lm = load_model(tiny_albert_dir)
+    text = "the zebras sat ."
+    enc = encode(lm, text)
+    unk = enc.input_ids.index(lm.tokenizer.unk_token_id)
+    word = [i for i, w in enumerate(enc.word_ids) if w == enc.word_ids[unk]]
+    assert len(word) > 2, enc.tokens  # "▁ <unk> e b r a s": the unknown "z" is inside the word
+    piece = word[-1]
+    expected = [i for i in word if i != unk]
+    result = predict(lm, text, positions=[piece], whole_word=True)
+    assert [p.position for p in result.predictions] == expected
+    assert result.model_input_ids[unk] == lm.tokenizer.unk_token_id
+    assert attention_change(lm, text, [piece]).positions == tuple(expected)
+    assert layer_by_layer(lm, text, position=piece, whole_word=True).position == piece
+    with pytest.raises(ValueError, match="special token"):
+        predict(lm, text, positions=[unk], whole_word=True)  # asked for itself: still refused
