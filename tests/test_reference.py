@@ -367,6 +367,23 @@ def test_integrated_gradients_completeness_gap_shrinks_with_steps(
 # ---------------------------------------------------------------------------- predictions
 
 
+def test_predictions_agree_with_the_fill_mask_pipeline_for_every_family(sharp_dir) -> None:
+    """transformers' fill-mask pipeline on the text as a pipeline user types it (the model's own mask
+    token) gives the same top-k ids and scores (tests/test_predict.py covers BERT and RoBERTa at
+    initialisation; here all four, with weights that make the distributions peaked)."""
+    from transformers import pipeline
+
+    tokenizer, model = _reference(sharp_dir)
+    fill = pipeline("fill-mask", model=model, tokenizer=tokenizer, device="cpu")
+    text = "the cat sat on the [MASK] and the dog sat on the [MASK] ."
+    theirs = fill(text.replace("[MASK]", tokenizer.mask_token), top_k=5)
+    ours = predict(load_model(sharp_dir), text, top_k=5).predictions
+    assert len(ours) == len(theirs) == 2
+    for pred, rows in zip(ours, theirs, strict=True):
+        assert [c.id for c in pred.top_k] == [r["token"] for r in rows]
+        np.testing.assert_allclose([c.prob for c in pred.top_k], [r["score"] for r in rows], atol=1e-5)
+
+
 def test_statistics_are_float32_softmax_of_a_bf16_models_logits(sharp_dir) -> None:
     """A model run in bfloat16 still gets probabilities, entropy and ranks from a float32 softmax.
 
