@@ -87,12 +87,12 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
     # The tiny model is random: find sentences whose top-1 and a later top-5 word are whole words.
     texts = [f"the {w} [MASK] on the mat ." for w in ("cat", "dog", "man", "woman", "bird", "city", "nurse")]
     outcomes = evaluate_cloze(lm, [ClozeItem(t, ("-",)) for t in texts]).outcomes
-    usable = [o for o in outcomes if o.top_k[0] and any(w and w != o.top_k[0] for w in o.top_k[1:])]
-    assert usable, [o.top_k for o in outcomes]
+    usable = [o for o in outcomes if o.words[0] and any(w and w != o.words[0] for w in o.words[1:])]
+    assert usable, [o.words for o in outcomes]
     o = usable[0]
-    later = next(w for w in o.top_k[1:] if w and w != o.top_k[0])
+    later = next(w for w in o.words[1:] if w and w != o.words[0])
     lines = [
-        {"text": o.text, "answers": [o.top_k[0].upper()]},  # top-1 (case ignored)
+        {"text": o.text, "answers": [o.words[0].upper()]},  # top-1 (case ignored)
         {"text": o.text, "answers": [later]},  # top-5 only
         {"text": o.text.replace("[MASK]", "<mask>"), "answers": ["zzz-never"]},
         {"text": o.text, "answers": "zzz-never"},
@@ -120,7 +120,8 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
         (["mask", "the cat", "--seed", "-1"], "seed must be a whole number between 0 and 4294967295"),
         (["predict", "the [MASK]", "--model", "./no/such/folder"], "not found"),
         (["predict", "the [MASK]", "--model", "mlm-explorer-tests/not-cached"], "unreachable"),
-        (["eval-cloze", "/no/such/file.jsonl"], "Cannot read"),
+        (["eval-cloze", "/no/such/file.jsonl"], "No such file: /no/such/file.jsonl"),
+        (["predict", "the [MASK]", "--top-k", "100000"], "at most 20"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],
