@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -551,7 +552,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 
     from mlm_explorer.data import replace_problem
     from mlm_explorer.masking import PolicyConfig
-    from mlm_explorer.pretrain import PretrainConfig, ScratchSize, run_pretraining
+    from mlm_explorer.pretrain import MAX_SEQ_LEN, MIN_SEQ_LEN, PretrainConfig, ScratchSize, run_pretraining
+    from mlm_explorer.training import scratch_size_problem
 
     for path in [*args.corpus, *args.heldout]:
         _input_file(path)
@@ -571,15 +573,23 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     if args.mask_frequent_less is not None and not 0 < args.mask_frequent_less <= 1:
         raise UsageError(f"--mask-frequent-less must be in (0, 1], got {args.mask_frequent_less}")
     minutes = args.minutes if args.minutes is not None else (None if args.steps else 10.0)
-    if minutes is not None and minutes <= 0:
-        raise UsageError(f"--minutes must be positive, got {minutes}")
+    # `not 0 < x < inf`: nan passes `x <= 0`, and `--minutes nan` ran with no time budget at all
+    if minutes is not None and not 0 < minutes < math.inf:
+        raise UsageError(f"--minutes must be a positive number, got {minutes}")
+    if not 0 < args.checkpoint_minutes < math.inf:
+        raise UsageError(f"--checkpoint-minutes must be a positive number, got {args.checkpoint_minutes}")
+    if not MIN_SEQ_LEN <= args.seq_len <= MAX_SEQ_LEN:
+        # BERT-style position embeddings stop at 512: --seq-len 100000 failed in the model's forward
+        raise UsageError(f"--seq-len must be from {MIN_SEQ_LEN} to {MAX_SEQ_LEN}, got {args.seq_len}")
+    scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
+    if args.from_scratch and (problem := scratch_size_problem(scratch)):
+        raise UsageError(f"--from-scratch: {problem}")
     config = PretrainConfig(
         seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps, minutes=minutes,
         eval_every=args.eval_every, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word), mixed_precision=args.precision,
         frequent_threshold=args.mask_frequent_less,
     )
-    scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
     main_process = PartialState().is_main_process
     with tqdm(total=1000, desc="pretraining", unit="‰", file=sys.stderr, disable=not main_process) as bar:
 

@@ -144,10 +144,18 @@ def test_pretrain_and_generate_settings_are_checked_before_anything_runs(capsys,
     cases = [
         (["--rate", "0"], "--rate must be between 0.01 and 1"),
         (["--seed", "-1"], "between 0 and 4294967295"),
+        (["--minutes", "nan"], "--minutes must be a positive number"),  # nan ran with no budget
+        (["--checkpoint-minutes", "-1"], "--checkpoint-minutes must be a positive number"),
+        (["--seq-len", "100000"], "--seq-len must be from 4 to 512"),  # a RuntimeError in the forward
     ]
     for extra, match in cases:
         code, out, err = _run(capsys, *base, *extra)
         assert code == 2 and match in err and "Traceback" not in err, err
+    scratch = [*base[:-2], "--from-scratch"]
+    for extra, match in ((["--hidden", "100000"], "hidden must be from 1 to 1,024"),  # 40 GB asked for
+                         (["--hidden", "10", "--heads", "3"], "must be a multiple of the heads (3)")):
+        code, out, err = _run(capsys, *scratch, *extra)
+        assert code == 2 and err == f"error: --from-scratch: {err.split(': ', 2)[2]}" and match in err, err
     code, _, err = _run(capsys, *base[:-1], str(tmp_path / "no-such-folder"))
     assert code == 2 and "not a model folder" in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()  # refused before anything was written
