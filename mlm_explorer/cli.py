@@ -128,6 +128,14 @@ def _shares(n: int, hits1: int, hits5: int) -> dict:
             "hits1": hits1, "hits5": hits5}
 
 
+def _port(value: str) -> int:
+    """argparse type for a TCP port: `app --port -1` died in the server's bind() with a traceback."""
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, got {number}")
+    return number
+
+
 def _fmt_prob(p: float | None) -> str:
     return "-" if p is None else f"{p:.4f}"
 
@@ -632,7 +640,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 def _add_app_parser(subparsers) -> None:
     p = subparsers.add_parser("app", help="start the web app (what a Hugging Face Space runs)")
     p.add_argument("--host", default=None, help="address (default: $GRADIO_SERVER_NAME, else local)")
-    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    p.add_argument("--port", type=_port, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
 
 
 def _run_app(args: argparse.Namespace) -> int:

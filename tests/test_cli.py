@@ -123,6 +123,8 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
         (["eval-cloze", "/no/such/file.jsonl"], "No such file: /no/such/file.jsonl"),
         (["predict", "the [MASK]", "--top-k", "100000"], "at most 20"),
         (["frobnicate"], "invalid choice"),
+        (["app", "--port", "-1"], "at least 1"),  # parsed before any server starts
+        (["app", "--port", "70000"], "from 1 to 65535"),
         ([], "required"),
     ],
 )
