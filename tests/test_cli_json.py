@@ -191,3 +191,8 @@ def test_finetune_and_corpus_never_delete_a_folder_they_did_not_write(capsys, tm
 def test_an_empty_second_model_is_a_usage_error(capsys, tiny_bert_dir):
     code, out, err = _run(capsys, "tokenize", "the cat", "--compare", "", "--model", str(tiny_bert_dir))
     assert code == 2 and out == "" and err.startswith("error: No model given"), err
+
+
+def test_a_bad_repeat_names_only_itself(capsys, tmp_path):
+    code, _, err = _run(capsys, "corpus", "--out", str(tmp_path / "c"), "--repeat", "wordnet=0", "--exclude")
+    assert code == 2 and err == "error: a repeat must be a whole number of at least 1: {'wordnet': 0}.\n", err

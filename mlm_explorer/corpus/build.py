@@ -203,8 +203,9 @@ def build_corpus(
     if bad:
         raise ValueError(f"a max share must be in (0, 1]: {bad}.")
     repeats = {name: config.repeat.get(name, source.repeat) for name, source in SOURCES.items()}
-    if any(not isinstance(r, int) or r < 1 for r in repeats.values()):
-        raise ValueError(f"a repeat must be a whole number of at least 1: {repeats}.")
+    bad_repeats = {n: r for n, r in repeats.items() if not isinstance(r, int) or r < 1}
+    if bad_repeats:  # only the offending ones, as for max shares: the whole table hid the mistake
+        raise ValueError(f"a repeat must be a whole number of at least 1: {bad_repeats}.")
     unknown = [n for n in [*config.max_share, *config.repeat] if n not in SOURCES]
     if unknown:
         raise ValueError(f"unknown source {unknown[0]!r}: choose from {', '.join(SOURCES)}.")
