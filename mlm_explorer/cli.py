@@ -9,8 +9,15 @@ builds text and ``pretrain`` names its start with ``--init`` / ``--from-scratch`
 
 Bad input (empty text, no mask, nonsense settings, an unknown model, an
 unreadable file) prints one line ``error: ...`` on stderr and exits with 2,
-never a traceback. Notices such as truncation go to stderr as ``note: ...``
-(and into the JSON as ``message``).
+never a traceback; a missing file is ``No such file: PATH`` for every command.
+Notices such as truncation go to stderr as ``note: ...`` (and into the JSON as
+``message``).
+
+JSON, the same in every command (README, "Command line", lists each one's keys):
+the model is ``model``; scores are shares in [0, 1] (``top1``, ``top5``) with
+counts beside them (``n``, ``hits1``, ``hits5``); a candidate list is
+``top_k: [{"token", "id", "prob"}, ...]`` (``Candidate.to_dict``); nothing is
+said twice.
 
 This module only parses arguments and prints; the work is in the library.
 """
