@@ -165,7 +165,7 @@ def lr_factor(progress: float, warmup: float) -> float:
     The shape of transformers' ``get_linear_schedule_with_warmup`` (BERT), over
     a share of the budget instead of steps, so a time budget works too.
 
-    >>> [lr_factor(p, 0.1) for p in (0.0, 0.05, 0.1, 0.55, 1.0)]
+    >>> [round(lr_factor(p, 0.1), 6) for p in (0.0, 0.05, 0.1, 0.55, 1.0)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
     progress = min(max(progress, 0.0), 1.0)
