@@ -66,6 +66,10 @@ MAX_ITERATIVE_COST = 8192
 #: (special tokens included) per sentence, about 45 words; two such sentences took 12 s at 80
 #: tokens on a loaded 2-core machine (bench/worst_case.py), 64 keeps the Score button under 10 s.
 MAX_SCORE_TOKENS = 64
+#: The most candidates shown per blank to a person: the Fill tab's slider, each side of a
+#: comparison and the command line's --top-k stop here (past ~20 the bars are unreadable and
+#: `predict --top-k 100000` printed the whole vocabulary). The library itself only caps at the vocabulary.
+MAX_TOP_K = 20
 
 
 # ---------------------------------------------------------------------------- results
@@ -78,6 +82,10 @@ class Candidate:
     token: str  # display string
     id: int
     prob: float
+
+    def to_dict(self) -> dict:
+        """The one JSON shape of a candidate, wherever a command lists them."""
+        return {"token": self.token, "id": self.id, "prob": self.prob}
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class TokenPrediction:
             "input_token": self.input_token,
             "original": self.original,
             "original_id": self.original_id,
-            "top_k": [{"token": c.token, "id": c.id, "prob": c.prob} for c in self.top_k],
+            "top_k": [c.to_dict() for c in self.top_k],
             "original_prob": self.original_prob,
             "original_rank": self.original_rank,
             "entropy": self.entropy,

@@ -16,7 +16,14 @@ import gradio as gr
 import pandas as pd
 
 from mlm_explorer import plots
-from mlm_explorer.compare import PROBE_PAIRS, ModelSlots, agreement_line, compare_models, compare_sentences
+from mlm_explorer.compare import (
+    MAX_TOP_K,
+    PROBE_PAIRS,
+    ModelSlots,
+    agreement_line,
+    compare_models,
+    compare_sentences,
+)
 from mlm_explorer.generate import GenerationTrace, generate
 from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
@@ -411,7 +418,7 @@ def open_compare(key_a: str, key_b: str, session: Session):
 def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session: Session):
     """One sentence, two models: their top-k on one probability scale and whether they agree."""
     text = check_user_text(text)
-    k = _whole(top_k, "Top-k", 1, 20)
+    k = _whole(top_k, "Top-k", 1, MAX_TOP_K)
     if not key_a or not key_b:
         raise user_error("Choose two models.")
     lm_a = _model_for(key_a, session)
@@ -442,7 +449,7 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
     """Two sentences, one model: the two top-k aligned by token with the probability ratio A/B."""
     text_a = check_user_text(text_a, "sentence A")
     text_b = check_user_text(text_b, "sentence B")
-    k = _whole(top_k, "Top-k", 1, 20)
+    k = _whole(top_k, "Top-k", 1, MAX_TOP_K)
     lm = session_model(session)
     try:
         result = compare_sentences(lm, text_a, text_b, k)
@@ -635,7 +642,7 @@ def _build_compare(session: gr.State) -> tuple:
                                 elem_classes=["phone-only"])
             text = gr.Textbox(label="Sentence with one [MASK]", elem_id="cmp-text",
                               value="Whisk the eggs with the [MASK] in a bowl.")
-            k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
+            k_models = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
             run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-models-results", elem_classes=["results"]):
             line_models = gr.Markdown(elem_id="cmp-models-line")
@@ -654,7 +661,7 @@ def _build_compare(session: gr.State) -> tuple:
         with gr.Column(scale=1, min_width=320):
             text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
             text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
-            k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
+            k_sents = gr.Slider(1, MAX_TOP_K, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
             probe_pairs = gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b],
                                       label="Probe pairs")
             run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
