@@ -673,9 +673,12 @@ def _add_generate_parser(subparsers) -> None:
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--length", type=_positive_int, help="start from this many blanks")
     start.add_argument("--text", help='start from a text with blanks, e.g. "The [MASK] sat on the [MASK]."')
-    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right"], default="iterative",
-                   help="most confident blank first, Gibbs resampling, or leftmost first (default iterative)")
-    p.add_argument("--sweeps", type=_positive_int, default=None, help="Gibbs sweeps (default 3)")
+    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right", "mask-predict"],
+                   default="iterative",
+                   help="most confident blank first, Gibbs resampling, leftmost first, or mask-predict "
+                        "(all blanks at once, then re-mask the least sure; default iterative)")
+    p.add_argument("--sweeps", type=_positive_int, default=None,
+                   help="Gibbs sweeps or mask-predict rounds (default 3)")
     p.add_argument("--temperature", type=float, default=1.0, help="Gibbs sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=0, help="Gibbs: sample from the k best tokens (0 = all)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same trace (default 0)")
@@ -696,10 +699,11 @@ def _run_generate(args: argparse.Namespace) -> int:
     from mlm_explorer.generate import generate
 
     _check_seed(args.seed)
-    if args.strategy != "gibbs" and args.sweeps is not None:
-        raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
+    if args.strategy not in ("gibbs", "mask-predict") and args.sweeps is not None:
+        raise UsageError(f"--sweeps is for --strategy gibbs or mask-predict; {args.strategy} fills each "
+                         "blank once.")
     if args.strategy != "gibbs" and (args.temperature != 1.0 or args.top_k != 0):
-        # The fill strategies take each blank's top token: a sampling setting would be ignored silently.
+        # The other strategies take each blank's top token: a sampling setting would be ignored silently.
         raise UsageError(f"--temperature and --top-k are for --strategy gibbs; {args.strategy} takes each "
                          "blank's most likely token.")
     lm = _load(args)
