@@ -9,8 +9,15 @@ builds text and ``pretrain`` names its start with ``--init`` / ``--from-scratch`
 
 Bad input (empty text, no mask, nonsense settings, an unknown model, an
 unreadable file) prints one line ``error: ...`` on stderr and exits with 2,
-never a traceback. Notices such as truncation go to stderr as ``note: ...``
-(and into the JSON as ``message``).
+never a traceback; a missing file is ``No such file: PATH`` for every command.
+Notices such as truncation go to stderr as ``note: ...`` (and into the JSON as
+``message``).
+
+JSON, the same in every command (README, "Command line", lists each one's keys):
+the model is ``model``; scores are shares in [0, 1] (``top1``, ``top5``) with
+counts beside them (``n``, ``hits1``, ``hits5``); a candidate list is
+``top_k: [{"token", "id", "prob"}, ...]`` (``Candidate.to_dict``); nothing is
+said twice.
 
 This module only parses arguments and prints; the work is in the library.
 """
@@ -19,9 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from mlm_explorer.predict import MAX_TOP_K
 
 EXIT_USAGE = 2  # bad input or settings, as argparse itself uses
 
@@ -92,6 +102,47 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _top_k(value: str) -> int:
+    """argparse type for --top-k: 1 to predict.MAX_TOP_K, the app's Fill tab's limit."""
+    number = _positive_int(value)
+    if number > MAX_TOP_K:
+        # a usage error, not a clamp: `--top-k 100000` once printed the whole vocabulary
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_TOP_K} candidates, got {number}")
+    return number
+
+
+def _add_top_k(parser: argparse.ArgumentParser, what: str) -> None:
+    """--top-k, the same for every command that lists candidates."""
+    parser.add_argument("--top-k", type=_top_k, default=5, help=f"{what} (default 5, at most {MAX_TOP_K})")
+
+
+def _input_file(path: Path) -> Path:
+    """The one wording, for every command that reads a file, of a file that is not there.
+
+    Checked before a model loads; the library's readers say only the file's name
+    (the app's uploads have temporary paths), here the path as typed is the useful part.
+    """
+    if not path.exists():
+        raise UsageError(f"No such file: {path}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a file")
+    return path
+
+
+def _shares(n: int, hits1: int, hits5: int) -> dict:
+    """Top-1/top-5 as shares in [0, 1] with the counts beside them: one convention for every score."""
+    return {"n": n, "top1": hits1 / n if n else 0.0, "top5": hits5 / n if n else 0.0,
+            "hits1": hits1, "hits5": hits5}
+
+
+def _port(value: str) -> int:
+    """argparse type for a TCP port: `app --port -1` died in the server's bind() with a traceback."""
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, got {number}")
+    return number
+
+
 def _fmt_prob(p: float | None) -> str:
     return "-" if p is None else f"{p:.4f}"
 
@@ -102,7 +153,7 @@ def _fmt_prob(p: float | None) -> str:
 def _add_predict_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="top-k fills for the [MASK]s of a text")
     p.add_argument("text", help='text with [MASK] or <mask>, e.g. "Paris is the [MASK] of France."')
-    p.add_argument("--top-k", type=_positive_int, default=5, help="candidates per position (default 5)")
+    _add_top_k(p, "candidates per position")
     p.add_argument("--positions", type=int, nargs="+", default=(), help="also mask these token positions")
     p.add_argument("--whole-word", action="store_true", help="extend --positions to whole words")
     p.add_argument("--all-positions", action="store_true", help="predict at every non-special position")
@@ -120,7 +171,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         result = iterative_fill(lm, args.text, top_k=args.top_k)
         _note(result.message)
         if args.json:
-            _emit_json({**result.to_dict(), "predictions": result.to_dict()["steps"]})
+            _emit_json(result.to_dict())  # `steps` only: it once repeated them as `predictions`
             return 0
         for step in result.steps:
             pred = step.prediction
@@ -268,7 +319,7 @@ def _add_eval_cloze_parser(subparsers) -> None:
 def _run_eval_cloze(args: argparse.Namespace) -> int:
     from mlm_explorer.cloze import evaluate_cloze, read_cloze_file
 
-    items = read_cloze_file(args.file)  # read before loading: a bad file fails fast
+    items = read_cloze_file(_input_file(args.file))  # read before loading: a bad file fails fast
     result = evaluate_cloze(_load(args), items)
     _note(result.message)
     if args.json:
@@ -293,7 +344,7 @@ def _add_eval_pairs_parser(subparsers) -> None:
 def _run_eval_pairs(args: argparse.Namespace) -> int:
     from mlm_explorer.cloze import evaluate_pairs, read_pairs_file
 
-    pairs = read_pairs_file(args.file)  # read before loading: a bad file fails fast
+    pairs = read_pairs_file(_input_file(args.file))  # read before loading: a bad file fails fast
     result = evaluate_pairs(_load(args), pairs, batch_size=args.batch_size)
     if args.json:
         _emit_json(result.to_dict())
@@ -339,10 +390,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
-    from mlm_explorer.data import read_file
-    from mlm_explorer.finetune import FinetuneConfig, finetune, save_finetuned, validate_config
+    from mlm_explorer.data import read_file, replace_problem
+    from mlm_explorer.finetune import SUMMARY_FILE, FinetuneConfig, finetune, save_finetuned, validate_config
 
-    data = read_file(args.data, text_column=args.text_column)  # read before loading: a bad file fails fast
+    # read before loading: a bad file fails fast
+    data = read_file(_input_file(args.data), text_column=args.text_column)
+    if problem := replace_problem(args.out, SUMMARY_FILE):  # before training, not after it
+        raise UsageError(f"--out: {problem}")
     config = validate_config(FinetuneConfig(  # nonsense settings fail before the model loads
         steps=args.steps, lr=args.lr, rate=args.rate, seed=args.seed, batch_size=args.batch_size,
         max_seconds=args.max_seconds, from_scratch=args.from_scratch, precision=args.precision,
@@ -445,9 +499,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
     if args.heldout_every < 2:
         raise UsageError(f"--heldout-every must be at least 2, got {args.heldout_every}")
     exclude_files = args.exclude if args.exclude is not None else [p for p in DEFAULT_EXCLUDE if p.is_file()]
-    missing = [p for p in exclude_files if not p.is_file()]
-    if missing:
-        raise UsageError(f"--exclude file not found: {missing[0]}")
+    for path in exclude_files:
+        _input_file(path)
     try:
         exclude = evaluation_sentences(exclude_files)
     except (ValueError, OSError) as err:  # JSONDecodeError is a ValueError
@@ -512,12 +565,17 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
+    from mlm_explorer.data import replace_problem
     from mlm_explorer.masking import PolicyConfig
-    from mlm_explorer.pretrain import PretrainConfig, ScratchSize, run_pretraining
+    from mlm_explorer.pretrain import MAX_SEQ_LEN, MIN_SEQ_LEN, PretrainConfig, ScratchSize, run_pretraining
+    from mlm_explorer.training import scratch_size_problem
 
     for path in [*args.corpus, *args.heldout]:
-        if not path.is_file():
-            raise UsageError(f"corpus file not found: {path}")
+        _input_file(path)
+    # Pretraining writes config.json, weights and a card into --out: only into a new or empty folder
+    # or its own earlier output (a finished run's training.json, an interrupted run's checkpoint/).
+    if problem := replace_problem(args.out, ("training.json", "checkpoint")):
+        raise UsageError(f"--out: {problem}")
     if args.lr <= 0 or args.lr > 1:
         raise UsageError(f"--lr must be in (0, 1], got {args.lr}")
     if not 0.01 <= args.rate <= 1:  # fine-tuning's range: at 0 nothing is a target and nothing is learned
@@ -530,15 +588,23 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     if args.mask_frequent_less is not None and not 0 < args.mask_frequent_less <= 1:
         raise UsageError(f"--mask-frequent-less must be in (0, 1], got {args.mask_frequent_less}")
     minutes = args.minutes if args.minutes is not None else (None if args.steps else 10.0)
-    if minutes is not None and minutes <= 0:
-        raise UsageError(f"--minutes must be positive, got {minutes}")
+    # `not 0 < x < inf`: nan passes `x <= 0`, and `--minutes nan` ran with no time budget at all
+    if minutes is not None and not 0 < minutes < math.inf:
+        raise UsageError(f"--minutes must be a positive number, got {minutes}")
+    if not 0 < args.checkpoint_minutes < math.inf:
+        raise UsageError(f"--checkpoint-minutes must be a positive number, got {args.checkpoint_minutes}")
+    if not MIN_SEQ_LEN <= args.seq_len <= MAX_SEQ_LEN:
+        # BERT-style position embeddings stop at 512: --seq-len 100000 failed in the model's forward
+        raise UsageError(f"--seq-len must be from {MIN_SEQ_LEN} to {MAX_SEQ_LEN}, got {args.seq_len}")
+    scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
+    if args.from_scratch and (problem := scratch_size_problem(scratch)):
+        raise UsageError(f"--from-scratch: {problem}")
     config = PretrainConfig(
         seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps, minutes=minutes,
         eval_every=args.eval_every, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         policy=PolicyConfig(rate=args.rate, whole_word=args.whole_word), mixed_precision=args.precision,
         frequent_threshold=args.mask_frequent_less,
     )
-    scratch = ScratchSize(args.vocab_size, args.layers, args.hidden, args.heads, 4 * args.hidden)
     main_process = PartialState().is_main_process
     with tqdm(total=1000, desc="pretraining", unit="‰", file=sys.stderr, disable=not main_process) as bar:
 
@@ -556,6 +622,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         return 0
     best = result.best
     summary = {
+        "model": None if args.init is None else str(args.init),  # the warm start; null from scratch
+        "from_scratch": args.init is None,
         "out": str(result.out_dir), "steps": result.steps, "stopped": result.stopped,
         "minutes": round(result.seconds / 60, 2), "tokens_seen": result.tokens_seen,
         "heldout_accuracy": best.accuracy if best else None,
@@ -579,7 +647,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 def _add_app_parser(subparsers) -> None:
     p = subparsers.add_parser("app", help="start the web app (what a Hugging Face Space runs)")
     p.add_argument("--host", default=None, help="address (default: $GRADIO_SERVER_NAME, else local)")
-    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    p.add_argument("--port", type=_port, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
 
 
 def _run_app(args: argparse.Namespace) -> int:
@@ -605,9 +673,12 @@ def _add_generate_parser(subparsers) -> None:
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--length", type=_positive_int, help="start from this many blanks")
     start.add_argument("--text", help='start from a text with blanks, e.g. "The [MASK] sat on the [MASK]."')
-    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right"], default="iterative",
-                   help="most confident blank first, Gibbs resampling, or leftmost first (default iterative)")
-    p.add_argument("--sweeps", type=_positive_int, default=None, help="Gibbs sweeps (default 3)")
+    p.add_argument("--strategy", choices=["iterative", "gibbs", "left-to-right", "mask-predict"],
+                   default="iterative",
+                   help="most confident blank first, Gibbs resampling, leftmost first, or mask-predict "
+                        "(all blanks at once, then re-mask the least sure; default iterative)")
+    p.add_argument("--sweeps", type=_positive_int, default=None,
+                   help="Gibbs sweeps or mask-predict rounds (default 3)")
     p.add_argument("--temperature", type=float, default=1.0, help="Gibbs sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=0, help="Gibbs: sample from the k best tokens (0 = all)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same trace (default 0)")
@@ -628,10 +699,11 @@ def _run_generate(args: argparse.Namespace) -> int:
     from mlm_explorer.generate import generate
 
     _check_seed(args.seed)
-    if args.strategy != "gibbs" and args.sweeps is not None:
-        raise UsageError(f"--sweeps is for --strategy gibbs; {args.strategy} fills each blank once.")
+    if args.strategy not in ("gibbs", "mask-predict") and args.sweeps is not None:
+        raise UsageError(f"--sweeps is for --strategy gibbs or mask-predict; {args.strategy} fills each "
+                         "blank once.")
     if args.strategy != "gibbs" and (args.temperature != 1.0 or args.top_k != 0):
-        # The fill strategies take each blank's top token: a sampling setting would be ignored silently.
+        # The other strategies take each blank's top token: a sampling setting would be ignored silently.
         raise UsageError(f"--temperature and --top-k are for --strategy gibbs; {args.strategy} takes each "
                          "blank's most likely token.")
     lm = _load(args)
@@ -660,7 +732,7 @@ def _add_compare_parser(subparsers) -> None:
     p.add_argument("text", help="a sentence with one [MASK]")
     p.add_argument("text_b", nargs="?", default=None, help="a second sentence with one [MASK] (same model)")
     p.add_argument("--with", dest="model_b", default=None, help="a second model for the same sentence")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="words per side (default 5, at most 20)")
+    _add_top_k(p, "words per side")
     _add_common(p)
 
 
@@ -692,7 +764,7 @@ def _add_quiz_parser(subparsers) -> None:
     p = subparsers.add_parser("quiz", help="let the model play the guess-first quiz: hits@1 and hits@5")
     p.add_argument("file", type=Path, nargs="?", default=None,
                    help="one sentence a line, the hidden word in [brackets] (default: the bundled set)")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="model guesses shown per item (default 5)")
+    _add_top_k(p, "model guesses shown per item")
     _add_common(p)
 
 
@@ -702,6 +774,7 @@ def _run_quiz(args: argparse.Namespace) -> int:
     if args.file is None:
         items, problems = load_bundled_items(), ()
     else:
+        _input_file(args.file)
         try:
             with args.file.open(encoding="utf-8") as f:
                 head = "".join(line for _, line in zip(range(MAX_LINES + 1), f, strict=False))
@@ -717,8 +790,11 @@ def _run_quiz(args: argparse.Namespace) -> int:
     hits1 = sum(r.model_hit1 for r in reveals)
     hits5 = sum(r.model_hit5 for r in reveals)
     if args.json:
-        _emit_json({"model": lm.name, "n": len(reveals), "hits1": hits1, "hits5": hits5,
-                    "items": [r.to_dict() for r in reveals]})
+        # No student plays here: the reveal's guesses and student hits would be empty noise, and the
+        # model is named once at the top, not in every item.
+        student = ("model", "guesses", "student_hit1", "student_hit5")
+        items = [{k: v for k, v in r.to_dict().items() if k not in student} for r in reveals]
+        _emit_json({"model": lm.name, **_shares(len(reveals), hits1, hits5), "items": items})
         return 0
     for r in reveals:
         guesses = ", ".join(c.token for c in r.top_k)
@@ -735,7 +811,7 @@ def _add_layers_parser(subparsers) -> None:
     p = subparsers.add_parser("layers", help="the MLM head's guess after every layer (logit lens)")
     p.add_argument("text", help="text with [MASK] or <mask>, or any text with --position")
     p.add_argument("--position", type=int, default=None, help="token position to look at (masked if needed)")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="tokens per layer (default 5)")
+    _add_top_k(p, "tokens per layer")
     _add_common(p)
 
 
@@ -839,7 +915,8 @@ def _run_tokenize(args: argparse.Namespace) -> int:
 
     check_text(args.text)
     view = tokenizer_view(_load(args), args.text)
-    other = tokenizer_view(load_model(args.compare), args.text) if args.compare else None
+    # `is not None`: an empty --compare is a mistake to report (load_model says so), not "no comparison"
+    other = tokenizer_view(load_model(args.compare), args.text) if args.compare is not None else None
     _note(view.message)
     if args.json:
         _emit_json({**view.to_dict(), "compare": other.to_dict() if other else None})

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import predict, pseudo_log_likelihoods
+from mlm_explorer.predict import Candidate, predict, pseudo_log_likelihoods
 
 #: Refuse to read cloze files larger than this (they are small hand-made lists).
 MAX_CLOZE_BYTES = 20 * 1024 * 1024
@@ -55,8 +55,9 @@ class ClozeItem:
 class ClozeOutcome:
     text: str
     answers: tuple[str, ...]
-    top_k: tuple[str, ...]  # the model's words, most likely first
-    rank: int | None  # 1-based rank of the first answer among top_k, None if absent
+    words: tuple[str, ...]  # the model's words, most likely first ("" for a word piece): what is matched
+    rank: int | None  # 1-based rank of the first answer among words, None if absent
+    top_k: tuple[Candidate, ...] = ()  # the same guesses as tokens with ids and probabilities
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,28 @@ class ClozeResult:
     outcomes: tuple[ClozeOutcome, ...]
     message: str = ""  # a notice (items with several blanks), or ""
 
+    @property
+    def hits1(self) -> int:
+        return sum(o.rank == 1 for o in self.outcomes)
+
+    @property
+    def hits5(self) -> int:
+        return sum(o.rank is not None and o.rank <= 5 for o in self.outcomes)
+
     def to_dict(self) -> dict:
+        # Shares (top1, top5) with their counts beside them, and the candidates in the one shape
+        # every command uses ({"token", "id", "prob"}), as the quiz does.
         return {
             "model": self.model,
             "n": self.n,
             "top1": self.top1,
             "top5": self.top5,
+            "hits1": self.hits1,
+            "hits5": self.hits5,
             "message": self.message,
             "items": [
-                {"text": o.text, "answers": list(o.answers), "top_k": list(o.top_k), "rank": o.rank}
+                {"text": o.text, "answers": list(o.answers), "top_k": [c.to_dict() for c in o.top_k],
+                 "rank": o.rank}
                 for o in self.outcomes
             ],
         }
@@ -130,7 +144,7 @@ def evaluate_cloze(lm: LoadedModel, items: Sequence[ClozeItem], k: int = 5) -> C
         words = tuple(as_word(lm, c.id) for c in first.top_k)
         answers = {a.strip().lower() for a in item.answers}
         rank = next((r for r, w in enumerate(words, start=1) if w and w in answers), None)
-        outcomes.append(ClozeOutcome(text=item.text, answers=item.answers, top_k=words, rank=rank))
+        outcomes.append(ClozeOutcome(item.text, item.answers, words, rank, top_k=first.top_k))
     total = len(outcomes)
     message = (
         f"{len(several)} item(s) have more than one [MASK] (item {', '.join(map(str, several[:10]))}"

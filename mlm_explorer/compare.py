@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward, no_mask_message
+from mlm_explorer.predict import MAX_TOP_K, forward, no_mask_message
 from mlm_explorer.tokens import display_tokens, encode
 
 #: Probe pairs shipped as examples: each differs in one word, with one blank.
@@ -40,8 +40,6 @@ PROBE_PAIRS: tuple[tuple[str, str], ...] = (
     ("The boy wants to be a [MASK] when he grows up.", "The girl wants to be a [MASK] when she grows up."),
     ("The old man was very [MASK].", "The young man was very [MASK]."),
 )
-#: How many words of each side a comparison shows at most.
-MAX_TOP_K = 20
 #: Models one user holds at once for comparisons.
 MAX_SLOTS = 2
 
@@ -80,6 +78,8 @@ class Comparison:
     top_a: tuple[str, ...]  # each side's own top-k words, best first
     top_b: tuple[str, ...]
     message: str = ""
+    model: str = ""  # the model (side A's, for two models)
+    model_b: str | None = None  # side B's model; None when one model reads two sentences
 
     @property
     def agree(self) -> bool:
@@ -92,10 +92,11 @@ class Comparison:
         return len(set(self.top_a) & set(self.top_b))
 
     def to_dict(self) -> dict:
+        # Labels are left out: they repeat a model name or a sentence already given here.
         return {
             "kind": self.kind,
-            "a": self.label_a,
-            "b": self.label_b,
+            "model": self.model,
+            "model_b": self.model_b,
             "text_a": self.text_a,
             "text_b": self.text_b,
             "agree": self.agree,
@@ -187,7 +188,7 @@ def compare_models(
     return Comparison(
         kind="models", label_a=label_a, label_b=label_b, text_a=text, text_b=text, words=tuple(words),
         top_a=tuple(w for w, _ in top_a), top_b=tuple(w for w, _ in top_b),
-        message=" ".join(dict.fromkeys(m for m in (note_a, note_b) if m)),
+        message=" ".join(dict.fromkeys(m for m in (note_a, note_b) if m)), model=lm_a.name, model_b=lm_b.name,
     )
 
 
@@ -210,7 +211,7 @@ def compare_sentences(lm: LoadedModel, text_a: str, text_b: str, top_k: int = 5)
     return Comparison(
         kind="sentences", label_a=text_a, label_b=text_b, text_a=text_a, text_b=text_b, words=tuple(words),
         top_a=tuple(w for w, _ in top_a), top_b=tuple(w for w, _ in top_b),
-        message=" ".join(dict.fromkeys(m for m in (note_a, note_b) if m)),
+        message=" ".join(dict.fromkeys(m for m in (note_a, note_b) if m)), model=lm.name,
     )
 
 

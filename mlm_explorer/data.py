@@ -306,6 +306,31 @@ def read_limited(path: str | Path, max_bytes: int | None = None) -> bytes:
     return raw
 
 
+def replace_problem(out: str | Path, marker: str | tuple[str, ...], cwd: Path | None = None) -> str:
+    """Why ``out`` must not be written over ("" when it may be).
+
+    Writers that replace or fill their output folder (fine-tuning, the corpus,
+    pretraining) may only touch what they wrote before, recognised by a
+    ``marker`` (a file or folder they always write), or an empty folder.
+    ``--out ""`` is the current folder and ``--out ~`` a home: fine-tuning
+    deleted either wholesale before this check.
+    """
+    markers = (marker,) if isinstance(marker, str) else marker
+    out = Path(out)
+    if not out.exists():
+        return ""
+    if not out.is_dir():
+        return f"{out} exists and is not a folder."
+    here = (cwd or Path.cwd()).resolve()
+    target = (here / out).resolve()  # a relative `out` is relative to `here`; an absolute one stays
+    if target == here or target in here.parents:
+        return f"{out} is the current folder or holds it; give a new folder for the output."
+    if any((out / m).exists() for m in markers) or not any(out.iterdir()):
+        return ""
+    return (f"{out} already exists and was not written by this command (no {' or '.join(markers)} in it); "
+            "give a new folder, or remove this one first.")
+
+
 def read_file(path: str | Path, text_column: str | None = None, split: TxtSplit = "auto") -> TextData:
     """Read a .txt/.csv/.tsv/.jsonl file: a regular file of at most :data:`MAX_BYTES`."""
     path = Path(path)

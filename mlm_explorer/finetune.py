@@ -45,7 +45,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mlm_explorer.data import DataError, Split, TextData, Windows, split_heldout, tokenize_windows
+from mlm_explorer.data import (
+    DataError,
+    Split,
+    TextData,
+    Windows,
+    replace_problem,
+    split_heldout,
+    tokenize_windows,
+)
 from mlm_explorer.masking import MAX_SEED, PolicyConfig, validate_policy
 from mlm_explorer.training import (
     MaskingCollator,
@@ -62,6 +70,8 @@ from mlm_explorer.training import (
 
 #: Hard caps whatever the caller asks: a shared CPU Space must not be held for long.
 MAX_STEPS = 3000
+#: What save_finetuned always writes: its mark that a folder may be replaced by the next run.
+SUMMARY_FILE = "finetune.json"
 MAX_BATCH_SIZE = 128
 MAX_SECONDS = 30 * 60.0
 
@@ -248,7 +258,7 @@ class FinetuneResult:
         cfg["lr"] = self.config.learning_rate
         cfg["policy"] = asdict(self.config.masking)
         return {
-            "base_model": display_name(self.base_name),
+            "model": display_name(self.base_name),  # the model it started from
             "data": self.data_source,
             "train_examples": self.n_train,
             "heldout_examples": self.n_heldout,
@@ -483,7 +493,7 @@ def model_card(result: FinetuneResult) -> str:
         "",
         "# Fine-tuned masked language model",
         "",
-        f"Fine-tuned with MLM Explorer from **{_md(s['base_model'])}** on **{_md(result.data_source)}** "
+        f"Fine-tuned with MLM Explorer from **{_md(s['model'])}** on **{_md(result.data_source)}** "
         f"({result.n_train} training examples, {result.n_windows} windows).",
         "",
         "## Settings",
@@ -526,8 +536,9 @@ def save_finetuned(result: FinetuneResult, out_dir: str | Path, make_zip: bool =
     ``finetune.json`` with the summary. An existing folder is replaced.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} exists and is not a folder.")
+    problem = replace_problem(out, SUMMARY_FILE)
+    if problem:
+        raise ValueError(problem)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -535,7 +546,7 @@ def save_finetuned(result: FinetuneResult, out_dir: str | Path, make_zip: bool =
     card = model_card(result)
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     (out / "README.md").write_text(card, encoding="utf-8")
-    (out / "finetune.json").write_text(json.dumps(result.summary(), indent=2), encoding="utf-8")
+    (out / SUMMARY_FILE).write_text(json.dumps(result.summary(), indent=2), encoding="utf-8")
     zip_path = None
     if make_zip:
         zip_path = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))

@@ -3,11 +3,16 @@
 A masked LM is trained to fill a few blanks in a text that is mostly there
 (BERT masks 15% of the tokens). Asked to write a whole sentence from nothing
 but blanks, it has to be driven by a procedure, and the result shows why it
-is not a left-to-right generator. Three procedures, one forward pass per step:
+is not a left-to-right generator. Four procedures:
 
 - ``iterative`` — every step, predict all remaining blanks and fill the one
   the model is most sure of with its top token (Ghazvininejad et al., 2019,
-  "Mask-Predict", without re-masking);
+  "Mask-Predict", without re-masking); one forward pass per blank;
+- ``mask-predict`` — Ghazvininejad et al. (2019), §3.2, the decoder of
+  non-autoregressive translation: one pass predicts every blank at once and
+  writes each one's top token; each later round re-masks the tokens the model
+  was least sure of (fewer every round: :func:`remask_counts`) and predicts
+  them again from one pass, seeing the rest; one pass per round;
 - ``left-to-right`` — always fill the leftmost blank with its top token, as a
   left-to-right language model would write (but the model still sees the
   blanks to the right);
@@ -17,7 +22,7 @@ is not a left-to-right generator. Three procedures, one forward pass per step:
   Sampling uses a ``torch.Generator`` seeded with ``seed``: the same seed gives
   the same trace.
 
-After each sweep (the fill strategies make one) the sentence's
+After each sweep (a mask-predict round counts as one) (the fill strategies make one) the sentence's
 pseudo-log-likelihood is computed with :func:`predict.masked_copy_log_probs`,
 the scorer of the Sentence-score tab. Special tokens and BERT's ``[unusedN]``
 placeholders are never written: choices are restricted to
@@ -40,13 +45,15 @@ from dataclasses import dataclass
 import torch
 
 from mlm_explorer.models import LoadedModel
-from mlm_explorer.predict import forward, masked_copy_log_probs, no_mask_message
+from mlm_explorer.predict import forward, masked_copy_log_probs, no_mask_message, scored_positions
 from mlm_explorer.tokens import display_tokens, encode
 
-STRATEGIES: tuple[str, ...] = ("iterative", "gibbs", "left-to-right")
+STRATEGIES: tuple[str, ...] = ("iterative", "gibbs", "left-to-right", "mask-predict")
+#: Strategies that run several sweeps (rounds); the others fill each blank once.
+MULTI_SWEEP: frozenset[str] = frozenset({"gibbs", "mask-predict"})
 #: Most blanks one call may fill (one forward pass per blank per sweep).
 MAX_BLANKS = 64
-#: Most Gibbs sweeps one call may run.
+#: Most Gibbs sweeps (mask-predict rounds) one call may run.
 MAX_SWEEPS = 50
 #: Sweeps when none is given: enough to see the sentence settle on a small model.
 DEFAULT_SWEEPS = 3
@@ -131,15 +138,30 @@ def _check_settings(strategy: str, steps: int | None, temperature: float, top_k:
         0.05 <= float(temperature) <= 10.0
     ):
         raise ValueError(f"temperature must be between 0.05 and 10, got {repr(temperature)[:40]}.")
-    if strategy != "gibbs":
+    if strategy not in MULTI_SWEEP:
         if steps not in (None, 1):
-            raise ValueError(f"{strategy} fills each blank once (one sweep); sweeps are for gibbs.")
+            raise ValueError(
+                f"{strategy} fills each blank once (one sweep); sweeps are for gibbs and mask-predict.")
         return 1
     if steps is None:
         return DEFAULT_SWEEPS
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_SWEEPS:
         raise ValueError(f"sweeps must be a whole number from 1 to {MAX_SWEEPS}, got {repr(steps)[:40]}.")
     return steps
+
+
+def remask_counts(blanks: int, rounds: int) -> tuple[int, ...]:
+    """How many tokens each mask-predict round after the first re-masks: ⌊N·(T−t)/T⌋ for t = 1..T−1.
+
+    Ghazvininejad et al. (2019), §3.2: a linear decay, so early rounds revise most of
+    the sentence and the last revises a few tokens.
+
+    >>> remask_counts(10, 3)
+    (6, 3)
+    >>> remask_counts(4, 1)
+    ()
+    """
+    return tuple(blanks * (rounds - t) // rounds for t in range(1, rounds))
 
 
 def start_sequence(
@@ -183,8 +205,7 @@ def _readable(lm: LoadedModel, ids: list[int] | tuple[int, ...]) -> str:
 
 
 def _pll(lm: LoadedModel, ids: list[int]) -> float:
-    special = lm.special_ids
-    positions = [i for i, t in enumerate(ids) if t not in special]
+    positions = scored_positions(lm, ids)  # the Score tab's positions (unknown tokens included)
     return float(masked_copy_log_probs(lm, ids, positions).sum()) if positions else 0.0
 
 
@@ -200,10 +221,12 @@ def generate(
     """Fill the blanks of a start (``n`` blanks, or a text with ``[MASK]``s) step by step.
 
     ``strategy``: ``iterative`` (most confident blank first, its top token),
-    ``left-to-right`` (leftmost blank, its top token) or ``gibbs`` (``steps``
+    ``left-to-right`` (leftmost blank, its top token), ``gibbs`` (``steps``
     sweeps of re-masking each blank and sampling it with ``temperature`` from
-    the ``top_k`` most likely tokens, 0 = all; seeded). The fill strategies make
-    one sweep, take no ``steps`` and ignore temperature and top_k. Raises
+    the ``top_k`` most likely tokens, 0 = all; seeded) or ``mask-predict``
+    (``steps`` rounds: all blanks at once, then re-mask the least sure; top
+    tokens, no sampling). The fill strategies make one sweep and take no
+    ``steps``; only gibbs uses temperature and top_k. Raises
     ``ValueError`` for a bad start or setting.
     """
     sweeps = _check_settings(strategy, steps, temperature, top_k, seed)
@@ -240,6 +263,24 @@ def generate(
                     scores = scores.masked_fill(scores < kth, float("-inf"))
                 choice = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator))
                 write(position, choice, float(probs[choice]), sweep)
+            plls.append(_pll(lm, ids))
+    elif strategy == "mask-predict":
+        # Round 1: every blank from one pass. Later rounds: re-mask the least sure, predict them again.
+        sure: dict[int, float] = {}
+        todo = list(blanks)
+        for sweep, count in enumerate((len(blanks), *remask_counts(len(blanks), sweeps)), start=1):
+            if sweep > 1:
+                # Lowest probability first; ties go to the leftmost (sorted is stable).
+                todo = sorted(sorted(blanks, key=lambda p: sure[p])[:count])
+            for position in todo:
+                ids[position] = lm.mask_token_id
+            if todo:
+                logits = forward(lm, ids, positions=todo).logits  # (len(todo), V), one pass
+                probs = torch.softmax(logits.float(), dim=-1)
+                best_p, best_i = probs.masked_fill(~allowed, -1.0).max(dim=-1)
+                for row, position in enumerate(todo):
+                    sure[position] = float(best_p[row])
+                    write(position, int(best_i[row]), float(best_p[row]), sweep)
             plls.append(_pll(lm, ids))
     else:
         remaining = list(blanks)

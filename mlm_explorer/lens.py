@@ -60,7 +60,7 @@ class LayerReading:
     def to_dict(self) -> dict:
         return {
             "layer": self.layer,
-            "top_k": [{"token": c.token, "id": c.id, "prob": c.prob} for c in self.top_k],
+            "top_k": [c.to_dict() for c in self.top_k],
             "final_rank": self.final_rank,
             "original_rank": self.original_rank,
             "final_prob": self.final_prob,

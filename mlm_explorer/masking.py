@@ -137,7 +137,10 @@ def _selection_probabilities(
     Token-level: one Bernoulli(rate) draw per non-special token, as in the
     transformers collator. Whole-word: one draw per word (``word_ids`` >= 0),
     shared by all of its pieces, as in BERT's whole-word-masking release and
-    ``DataCollatorForWholeWordMask``. With ``token_weights`` (batch, T) a unit
+    transformers' ``DataCollatorForLanguageModeling(whole_word_mask=True)`` (v5; it
+    replaced ``DataCollatorForWholeWordMask``); unlike v5's collator, which masks
+    every selected piece, the 80/10/10 split is then drawn per piece, as BERT's
+    ``create_pretraining_data.py`` does. With ``token_weights`` (batch, T) a unit
     (token, or word: the largest weight of its pieces, so a rare word split into a
     common first piece stays rare) is drawn with probability ``rate * w / mean(w)``,
     the mean over the batch's tokens (a word's weight counted for each of its pieces),

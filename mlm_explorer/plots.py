@@ -1278,13 +1278,17 @@ def layer_rank_lines(
     names = _layer_names(layers)
     cut = 12 if narrow else MAX_LABEL_CHARS
     x = _layer_names(layers, short=True) if narrow else names
+    # When the answer is the hidden word the two lines coincide and the second hides the first, so a
+    # legend naming two lines shows one: draw one line, in the hidden word's colour, that says so.
+    same = original_ranks is not None and [int(r) for r in final_ranks] == list(original_ranks)
+    label = f"final answer “{safe_label(final, cut)}”" if final is not None else "final answer"
     data = [{
         "type": "scatter", "mode": "lines+markers", "x": x, "y": [int(r) for r in final_ranks],
-        "name": f"final answer “{safe_label(final, cut)}”" if final is not None else "final answer",
-        "line": {"color": BAR_COLOR}, "customdata": names,
+        "name": f"{label} = the hidden word" if same else label,
+        "line": {"color": ORIGINAL_COLOR if same else BAR_COLOR}, "customdata": names,
         "hovertemplate": "%{customdata}: rank %{y}<extra></extra>",
     }]
-    if original_ranks is not None and any(r is not None for r in original_ranks):
+    if not same and original_ranks is not None and any(r is not None for r in original_ranks):
         data.append({
             "type": "scatter", "mode": "lines+markers", "x": x, "y": list(original_ranks),
             "name": f"original “{safe_label(original, cut)}”" if original is not None else "original",

@@ -66,6 +66,10 @@ MAX_ITERATIVE_COST = 8192
 #: (special tokens included) per sentence, about 45 words; two such sentences took 12 s at 80
 #: tokens on a loaded 2-core machine (bench/worst_case.py), 64 keeps the Score button under 10 s.
 MAX_SCORE_TOKENS = 64
+#: The most candidates shown per blank to a person: the Fill tab's slider, each side of a
+#: comparison and the command line's --top-k stop here (past ~20 the bars are unreadable and
+#: `predict --top-k 100000` printed the whole vocabulary). The library itself only caps at the vocabulary.
+MAX_TOP_K = 20
 
 
 # ---------------------------------------------------------------------------- results
@@ -78,6 +82,10 @@ class Candidate:
     token: str  # display string
     id: int
     prob: float
+
+    def to_dict(self) -> dict:
+        """The one JSON shape of a candidate, wherever a command lists them."""
+        return {"token": self.token, "id": self.id, "prob": self.prob}
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class TokenPrediction:
             "input_token": self.input_token,
             "original": self.original,
             "original_id": self.original_id,
-            "top_k": [{"token": c.token, "id": c.id, "prob": c.prob} for c in self.top_k],
+            "top_k": [c.to_dict() for c in self.top_k],
             "original_prob": self.original_prob,
             "original_rank": self.original_rank,
             "entropy": self.entropy,
@@ -304,7 +312,8 @@ class SentenceScore:
     model: str
     tokens: tuple[str, ...]
     input_ids: tuple[int, ...]
-    token_log_probs: tuple[float | None, ...]  # log p(token | rest), natural log; None at specials
+    # log p(token | rest), natural log; None where the tokenizer added the token ([CLS], </s>, ...)
+    token_log_probs: tuple[float | None, ...]
     pll: float  # sum of the scored tokens' log-probabilities
     pseudo_perplexity: float  # exp(-pll / n_scored)
     n_scored: int
@@ -814,7 +823,13 @@ def manual_plan_for(
             hint = " (the text was truncated)" if encoding.truncated else ""
             raise ValueError(f"Position {p} is outside the sentence, which has tokens 0..{n - 1}{hint}.")
     if whole_word:
-        positions = list(whole_word_positions(encoding.word_ids, positions))
+        # A word may hold a piece that cannot be masked: SentencePiece keeps an unknown character in
+        # its word ("▁ <unk> e b r a s"). The pieces a word adds are masked where they can be and the
+        # [UNK] stays, as in the policy (masking.corrupt_batch) and transformers' whole-word collator,
+        # which never select a special token; only a position asked for itself may raise.
+        asked = set(positions)
+        positions = [p for p in whole_word_positions(encoding.word_ids, positions)
+                     if p in asked or not encoding.special_mask[p]]
     return manual_plan(encoding.input_ids, encoding.special_mask, lm.mask_token_id, positions)
 
 
@@ -1009,6 +1024,19 @@ def masked_copy_log_probs_many(
     return [torch.cat(p) if p else torch.empty(0, dtype=torch.float64) for p in parts]
 
 
+def scored_positions(lm: LoadedModel, input_ids: Sequence[int]) -> list[int]:
+    """The positions a pseudo-log-likelihood masks in turn: every token but those the tokenizer adds.
+
+    Salazar et al. (2020, §2.2) mask every token of the sentence, i.e. all but [CLS]/[SEP] or
+    <s>/</s>. An unknown token stands for a piece of the text, so it is scored too: ``special_ids``
+    counts [UNK] among the special tokens (the policy never selects it, as transformers' collator),
+    but skipping it would drop its log-probability from the sum and from n, so a sentence with an
+    unreadable character would score higher than the same sentence as the model reads it.
+    """
+    unk = lm.tokenizer.unk_token_id
+    return [i for i, t in enumerate(input_ids) if t not in lm.special_ids or t == unk]
+
+
 def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encoding, list[int]]:
     """The encoding of ``text`` and its positions to score; ``ValueError`` when it cannot be scored."""
     encoding = encode(lm, text)
@@ -1020,7 +1048,7 @@ def _scorable(lm: LoadedModel, text: str, max_tokens: int | None) -> tuple[Encod
         )
     if encoding.mask_positions:
         raise ValueError("Scoring needs the whole sentence: remove the mask tokens from the text.")
-    positions = [i for i, s in enumerate(encoding.special_mask) if not s]
+    positions = scored_positions(lm, encoding.input_ids)
     if not positions:
         raise ValueError("The text has no token that can be scored.")
     return encoding, positions
@@ -1031,10 +1059,11 @@ def pseudo_log_likelihood(
 ) -> SentenceScore:
     """Pseudo-log-likelihood and pseudo-perplexity of ``text`` (Salazar et al., 2020).
 
-    Every non-special token is masked in turn and the model's log-probability
-    of the original token is read; PLL is their sum and the pseudo-perplexity
-    is ``exp(-PLL / n)``. Raises ``ValueError`` for empty text, text with masks,
-    or more than ``max_tokens`` tokens (None: no limit but the model's).
+    Every token but those the tokenizer adds (:func:`scored_positions`) is
+    masked in turn and the model's log-probability of the original token is
+    read; PLL is their sum and the pseudo-perplexity is ``exp(-PLL / n)``.
+    Raises ``ValueError`` for empty text, text with masks, or more than
+    ``max_tokens`` tokens (None: no limit but the model's).
     """
     return pseudo_log_likelihoods(lm, [text], batch_size, max_tokens)[0]
 

@@ -60,6 +60,11 @@ from mlm_explorer.training import (
     train,
 )
 
+#: Packed rows are at most this long: a BERT-style encoder's position embeddings stop at 512.
+MAX_SEQ_LEN = 512
+#: [CLS], one token and [SEP], and one more so a row can hold a word.
+MIN_SEQ_LEN = 4
+
 
 @dataclass(frozen=True)
 class PretrainConfig:

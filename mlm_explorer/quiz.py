@@ -240,7 +240,7 @@ class QuizReveal:
             "sentence": self.item.blanked,
             "answer": word(self.answer),
             "guesses": [word(g) for g in self.guesses],
-            "top_k": [{"token": c.token, "prob": c.prob} for c in self.top_k],
+            "top_k": [c.to_dict() for c in self.top_k],
             "student_hit1": self.student_hit1,
             "student_hit5": self.student_hit5,
             "model_hit1": self.model_hit1,

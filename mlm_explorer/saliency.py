@@ -12,7 +12,8 @@ candidate up):
   along the straight path from a *baseline* sentence to the real one, times
   the difference of their embeddings. The baseline is the same sentence with
   every non-special token replaced by the model's mask token ("all-[MASK]";
-  [CLS]/[SEP] are kept, the model never sees a sentence without them), so it
+  [CLS]/[SEP] are kept, the model never sees a sentence without them; an
+  [UNK] is a word of the text and is replaced like the others), so it
   asks "what did knowing each word add, compared with knowing none?". A token
   equal to the baseline (a [MASK], a special token) gets exactly 0. IG's
   *completeness* says the attributions sum to ``f(input) − f(baseline)``;
@@ -259,7 +260,11 @@ def saliency(
     pos = plan.targets[0] if position is None else int(position)
     ids_list = list(plan.corrupted_ids)
     check_saliency_cost(len(ids_list), steps)
-    special = [t in lm.special_ids for t in ids_list]  # masks count: they stay masks in the baseline
+    # Kept in the baseline: the tokens the tokenizer added and the masks (they stay masks). An unknown
+    # token is a word of the text (as in scoring, predict.scored_positions), so it is replaced like any
+    # other word; kept, it would be equal in both ends of the path and get 0 by construction.
+    unk = lm.tokenizer.unk_token_id
+    special = [t in lm.special_ids and t != unk for t in ids_list]
     base_list = _baseline_ids(lm, ids_list, special, baseline)
     if target is None:
         target_id = int(forward(lm, ids_list, positions=[pos]).logits[0].argmax())

@@ -165,7 +165,7 @@ def lr_factor(progress: float, warmup: float) -> float:
     The shape of transformers' ``get_linear_schedule_with_warmup`` (BERT), over
     a share of the budget instead of steps, so a time budget works too.
 
-    >>> [lr_factor(p, 0.1) for p in (0.0, 0.05, 0.1, 0.55, 1.0)]
+    >>> [round(lr_factor(p, 0.1), 6) for p in (0.0, 0.05, 0.1, 0.55, 1.0)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
     progress = min(max(progress, 0.0), 1.0)
@@ -425,6 +425,29 @@ class ScratchSize:
     hidden: int = 256
     heads: int = 4
     intermediate: int = 1024
+
+
+#: The largest from-scratch encoder the command line builds: BERT-large's shape (24 x 1024, 16
+#: heads) and a vocabulary past any WordPiece one; `--hidden 100000` died allocating 40 GB.
+MAX_SCRATCH = ScratchSize(vocab_size=250_000, layers=24, hidden=1024, heads=16, intermediate=4096)
+#: A WordPiece vocabulary needs its special tokens and an alphabet before it has any word.
+MIN_SCRATCH_VOCAB = 100
+
+
+def scratch_size_problem(size: ScratchSize) -> str:
+    """Why ``size`` cannot be built ("" when it can): said before a tokenizer is trained or memory asked for.
+
+    >>> scratch_size_problem(ScratchSize(hidden=250, heads=4))
+    'the hidden size (250) must be a multiple of the heads (4)'
+    """
+    for name, low in (("vocab_size", MIN_SCRATCH_VOCAB), ("layers", 1), ("hidden", 1), ("heads", 1),
+                      ("intermediate", 1)):
+        value, high = getattr(size, name), getattr(MAX_SCRATCH, name)
+        if not low <= value <= high:
+            return f"{name.replace('_', ' ')} must be from {low} to {high:,}, got {value:,}"
+    if size.hidden % size.heads:
+        return f"the hidden size ({size.hidden}) must be a multiple of the heads ({size.heads})"
+    return ""
 
 
 def fresh_model(like: nn.Module, seed: int, size: ScratchSize = ScratchSize()) -> nn.Module:

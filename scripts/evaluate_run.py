@@ -58,7 +58,7 @@ def score(model: str, corpus: Path, cloze: Path, pairs: Path, max_lines: int | N
         "heldout_by_source": by_source,
         "heldout_words_by_source": words_by_source,
         "cloze_misses": [
-            {"text": o.text, "top_k": list(o.top_k)} for o in cloze_result.outcomes if o.rank != 1
+            {"text": o.text, "top_k": list(o.words)} for o in cloze_result.outcomes if o.rank != 1
         ],
         "pairs_wrong": [o.pair.grammatical for o in pairs_result.outcomes if not o.correct],
         "showcase": check_showcase(lm).to_dict(),

@@ -87,12 +87,12 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
     # The tiny model is random: find sentences whose top-1 and a later top-5 word are whole words.
     texts = [f"the {w} [MASK] on the mat ." for w in ("cat", "dog", "man", "woman", "bird", "city", "nurse")]
     outcomes = evaluate_cloze(lm, [ClozeItem(t, ("-",)) for t in texts]).outcomes
-    usable = [o for o in outcomes if o.top_k[0] and any(w and w != o.top_k[0] for w in o.top_k[1:])]
-    assert usable, [o.top_k for o in outcomes]
+    usable = [o for o in outcomes if o.words[0] and any(w and w != o.words[0] for w in o.words[1:])]
+    assert usable, [o.words for o in outcomes]
     o = usable[0]
-    later = next(w for w in o.top_k[1:] if w and w != o.top_k[0])
+    later = next(w for w in o.words[1:] if w and w != o.words[0])
     lines = [
-        {"text": o.text, "answers": [o.top_k[0].upper()]},  # top-1 (case ignored)
+        {"text": o.text, "answers": [o.words[0].upper()]},  # top-1 (case ignored)
         {"text": o.text, "answers": [later]},  # top-5 only
         {"text": o.text.replace("[MASK]", "<mask>"), "answers": ["zzz-never"]},
         {"text": o.text, "answers": "zzz-never"},
@@ -120,8 +120,11 @@ def test_eval_cloze(capsys, tmp_path, tiny_bert_dir) -> None:
         (["mask", "the cat", "--seed", "-1"], "seed must be a whole number between 0 and 4294967295"),
         (["predict", "the [MASK]", "--model", "./no/such/folder"], "not found"),
         (["predict", "the [MASK]", "--model", "mlm-explorer-tests/not-cached"], "unreachable"),
-        (["eval-cloze", "/no/such/file.jsonl"], "Cannot read"),
+        (["eval-cloze", "/no/such/file.jsonl"], "No such file: /no/such/file.jsonl"),
+        (["predict", "the [MASK]", "--top-k", "100000"], "at most 20"),
         (["frobnicate"], "invalid choice"),
+        (["app", "--port", "-1"], "at least 1"),  # parsed before any server starts
+        (["app", "--port", "70000"], "from 1 to 65535"),
         ([], "required"),
     ],
 )
@@ -143,10 +146,18 @@ def test_pretrain_and_generate_settings_are_checked_before_anything_runs(capsys,
     cases = [
         (["--rate", "0"], "--rate must be between 0.01 and 1"),
         (["--seed", "-1"], "between 0 and 4294967295"),
+        (["--minutes", "nan"], "--minutes must be a positive number"),  # nan ran with no budget
+        (["--checkpoint-minutes", "-1"], "--checkpoint-minutes must be a positive number"),
+        (["--seq-len", "100000"], "--seq-len must be from 4 to 512"),  # a RuntimeError in the forward
     ]
     for extra, match in cases:
         code, out, err = _run(capsys, *base, *extra)
         assert code == 2 and match in err and "Traceback" not in err, err
+    scratch = [*base[:-2], "--from-scratch"]
+    for extra, match in ((["--hidden", "100000"], "hidden must be from 1 to 1,024"),  # 40 GB asked for
+                         (["--hidden", "10", "--heads", "3"], "must be a multiple of the heads (3)")):
+        code, out, err = _run(capsys, *scratch, *extra)
+        assert code == 2 and err == f"error: --from-scratch: {err.split(': ', 2)[2]}" and match in err, err
     code, _, err = _run(capsys, *base[:-1], str(tmp_path / "no-such-folder"))
     assert code == 2 and "not a model folder" in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -235,5 +235,5 @@ def test_cli_exclude_bad_cloze_file_is_a_clear_error(tmp_path: Path, capsys, lin
 def test_cli_exclude_file_must_exist(tmp_path: Path, capsys) -> None:
     code = main(["corpus", "--exclude", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "c")])
     assert code == 2
-    assert "--exclude file not found" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: No such file: {tmp_path / 'nope.jsonl'}\n"
     assert not (tmp_path / "c").exists()

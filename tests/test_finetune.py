@@ -193,6 +193,7 @@ def test_cli_finetune_writes_folder_card_and_json(tiny_bert_dir, tmp_path, capsy
     summary = json.loads(captured.out)
     assert summary["steps"] == 4 and summary["settings"]["seed"] == 3 and summary["data"] == "toy.csv"
     assert summary["precision"] == "no" and summary["settings"]["precision"] == "no"
+    assert summary["model"] == tiny_bert_dir.name and "base_model" not in summary  # one name for the model
     assert (out / "MODEL_CARD.md").is_file() and (out / "model.safetensors").is_file()
     assert (tmp_path / "models" / "toy.zip").is_file()
     assert "fine-tuning" in captured.err  # tqdm progress on stderr

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mlm_explorer import cli
-from mlm_explorer.generate import STRATEGIES, generate
+from mlm_explorer.generate import MULTI_SWEEP, STRATEGIES, generate, remask_counts
 from mlm_explorer.models import load_model, unused_token_ids
 from mlm_explorer.predict import forward, pseudo_log_likelihood
 
@@ -26,15 +26,21 @@ def lm(tiny_model_dir):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_blank_is_written_and_every_step_recorded(lm, strategy):
-    trace = generate(lm, 6, strategy, steps=2 if strategy == "gibbs" else None, seed=0)
-    sweeps = 2 if strategy == "gibbs" else 1
-    assert len(trace.steps) == 6 * sweeps and len(trace.pll_per_sweep) == sweeps
+    multi = strategy in MULTI_SWEEP
+    trace = generate(lm, 6, strategy, steps=2 if multi else None, seed=0)
+    sweeps = 2 if multi else 1
+    writes = 6 + sum(remask_counts(6, 2)) if strategy == "mask-predict" else 6 * sweeps
+    assert len(trace.steps) == writes and len(trace.pll_per_sweep) == sweeps
     assert lm.mask_token_id not in trace.steps[-1].ids
     assert sorted({s.position for s in trace.steps}) == list(trace.blanks)
     for n, s in enumerate(trace.steps, start=1):
         assert s.step == n and s.ids[s.position] == s.token_id and 0 < s.prob <= 1
         before = trace.ids_at(n - 1)
-        assert [i for i in range(len(s.ids)) if s.ids[i] != before[i]] in ([], [s.position])
+        changed = [i for i in range(len(s.ids)) if s.ids[i] != before[i]]
+        # A step writes its position; a mask-predict round's first step also shows its re-masked blanks.
+        assert set(changed) - {s.position} <= {i for i in trace.blanks if s.ids[i] == lm.mask_token_id}
+        if strategy != "mask-predict":
+            assert changed in ([], [s.position])
     assert trace.ids_at(0) == trace.start_ids and trace.ids_at(len(trace.steps)) == trace.steps[-1].ids
 
 
@@ -51,6 +57,33 @@ def test_the_fill_strategies_follow_their_order(lm):
         best = probs.masked_fill(~allowed, -1).max(dim=-1).values
         assert remaining[int(best.argmax())] == s.position
         ids[s.position] = s.token_id
+
+
+def test_mask_predict_writes_every_blank_from_one_pass_then_remasks_the_least_sure(lm, monkeypatch):
+    import mlm_explorer.generate as gen
+
+    passes = []
+    real = gen.forward
+    monkeypatch.setattr(gen, "forward", lambda lm_, ids, positions: passes.append(list(positions))
+                        or real(lm_, ids, positions=positions))
+    trace = generate(lm, 7, "mask-predict", steps=3)
+    assert remask_counts(7, 3) == (4, 2)
+    # One model pass per round, for the real scoring passes aside: round 1 all blanks, then 4, then 2.
+    assert [len(p) for p in passes] == [7, 4, 2]
+    assert passes[0] == list(trace.blanks)
+    allowed = torch.zeros(lm.vocab_size, dtype=torch.bool)
+    allowed[lm.candidate_ids] = True
+    first = torch.softmax(real(lm, list(trace.start_ids), positions=list(trace.blanks)).logits, dim=-1)
+    best_p, best_i = first.masked_fill(~allowed, -1).max(dim=-1)
+    assert [s.token_id for s in trace.steps[:7]] == best_i.tolist()  # round 1: each blank's top token
+    # Round 2 re-masks the 4 blanks whose round-1 probability was lowest.
+    lowest = sorted(sorted(trace.blanks, key=lambda p: best_p[trace.blanks.index(p)].item())[:4])
+    assert passes[1] == lowest == [s.position for s in trace.steps[7:11]]
+    assert {s.sweep for s in trace.steps} == {1, 2, 3} and len(trace.pll_per_sweep) == 3
+    for s in trace.steps[7:8]:  # the round's first step shows the others of the round still hidden
+        assert [p for p in trace.blanks if s.ids[p] == lm.mask_token_id] == lowest[1:]
+    # Top tokens only: the seed changes nothing.
+    assert generate(lm, 7, "mask-predict", steps=3, seed=5).to_dict()["steps"] == trace.to_dict()["steps"]
 
 
 def test_same_seed_same_trace_other_seed_other_trace(lm):
@@ -115,7 +148,8 @@ def test_a_prompt_keeps_its_words(lm):
         ((10_000,), {}, "length"),
         (("no blank here",), {}, "No mask: type"),
         ((4, "beam"), {}, "strategy"),
-        ((4, "iterative"), {"steps": 3}, "sweeps are for gibbs"),
+        ((4, "iterative"), {"steps": 3}, "sweeps are for gibbs and mask-predict"),
+        ((4, "mask-predict"), {"steps": 51}, "sweeps"),
         ((4, "gibbs"), {"steps": 0}, "sweeps"),
         ((4, "gibbs"), {"steps": 51}, "sweeps"),
         ((4, "gibbs"), {"temperature": 0}, "temperature"),
@@ -179,6 +213,7 @@ def test_cli_generate_errors_are_one_line(capsys, tiny_bert_dir):
         ["generate", "--length", "3", "--sweeps", "2", *model],  # sweeps without gibbs
         ["generate", "--length", "3", "--top-k", "5", *model],  # sampling settings without gibbs
         ["generate", "--length", "3", "--strategy", "left-to-right", "--temperature", "2", *model],
+        ["generate", "--length", "3", "--strategy", "mask-predict", "--top-k", "3", *model],
         ["generate", "--text", "no blank", *model],
         ["generate", "--length", "3", "--strategy", "gibbs", "--temperature", "0", *model],
         ["generate", *model],
@@ -186,6 +221,15 @@ def test_cli_generate_errors_are_one_line(capsys, tiny_bert_dir):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_cli_generate_mask_predict_takes_rounds(capsys, tiny_bert_dir):
+    argv = ["generate", "--length", "5", "--strategy", "mask-predict", "--sweeps", "4", "--json",
+            "--model", str(tiny_bert_dir)]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["strategy"] == "mask-predict" and len(out["pll_per_sweep"]) == 4
+    assert len(out["steps"]) == 5 + sum(remask_counts(5, 4))
 
 
 def test_cli_generate_text_output(capsys, tiny_bert_dir):

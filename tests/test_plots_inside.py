@@ -148,3 +148,13 @@ def test_on_a_phone_a_wrapped_grid_title_grows_down_from_the_top_not_onto_the_pa
     # Pinned to the top edge: plotly centres an unpinned title in its margin, so two lines met the panels.
     assert layout["title"]["yref"] == "container" and layout["title"]["yanchor"] == "top"
     assert layout["margin"]["t"] >= 20 + 50 + 20  # the panels' titles, the title, its second line
+
+
+def test_when_the_answer_is_the_hidden_word_the_rank_chart_draws_one_line_that_says_so():
+    same = plots.layer_rank_lines([0, 1, 2], [576, 78, 1], [576, 78, 1], final="paris", original="paris")
+    assert len(same.data) == 1 and "= the hidden word" in same.data[0].name
+    assert same.data[0].line.color == plots.ORIGINAL_COLOR
+    apart = plots.layer_rank_lines([0, 1, 2], [30, 4, 1], [50, 3, 2], final="paris", original="rome")
+    assert [t.name for t in apart.data] == ["final answer “paris”", "original “rome”"]
+    typed = plots.layer_rank_lines([0, 1, 2], [30, 4, 1], [None, None, None], final="paris")
+    assert len(typed.data) == 1 and "hidden" not in typed.data[0].name  # a typed mask: no hidden word

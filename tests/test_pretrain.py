@@ -290,6 +290,7 @@ def test_cli_pretrain_runs_and_rejects_bad_input(corpus_file: Path, tmp_path: Pa
     assert json.loads((out / "training.json").read_text())["precision"] == "no"
     summary = json.loads(capsys.readouterr().out)  # progress lines go to stderr: stdout is JSON alone
     assert summary["steps"] == 4 and summary["best_step"] == 4
+    assert summary["model"] is None and summary["from_scratch"] is True  # no model to start from
     assert main(["pretrain", "--corpus", str(tmp_path / "missing.txt"), "--out", str(out),
                  "--from-scratch", "--steps", "2"]) == 2
     assert main(["pretrain", "--corpus", str(corpus_file), "--out", str(out), "--steps", "2"]) == 2

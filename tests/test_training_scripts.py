@@ -158,3 +158,36 @@ def test_train_bundled_sweep_words_set_rate_masking_and_seed(tmp_path: Path) -> 
     assert "--lr 1e-4 " in plain and "--seed 7 " in plain and "--whole-word" not in plain
     assert "--lr 2e-4 " in whole and "--seed 3 " in whole and "--whole-word" in whole
     assert (out / "1e-4").is_dir() and (out / "2e-4w_s3").is_dir()
+
+
+# scripts/check_device_parity.py: the library's views on a GPU against the CPU.
+
+
+def test_parity_report_flags_a_difference_and_a_shape_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
+    parity = load_script("check_device_parity")
+    report = parity.Report("cuda")
+    report.close("same", [0.5, 0.25], [0.5, 0.25 + 1e-7], 1e-4)
+    report.close("apart", [0.5], [0.6], 1e-4)
+    report.close("shapes", [0.5, 0.1], [0.5], 1e-4)
+    report.equal("tokens", ["paris"], ["paris"])
+    report.equal("ranks", [1, 2], [1, 3])
+    assert report.failed == ["apart", "shapes", "ranks"]
+    out = capsys.readouterr().out
+    assert "ok   same" in out and "FAIL apart" in out and "cpu [1, 2], cuda [1, 3]" in out
+
+
+def test_parity_script_passes_cpu_against_cpu_and_fails_a_broken_view(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parity = load_script("check_device_parity")
+    assert parity.main([str(tiny_bert_dir), "--device", "cpu", "--only", "predict", "score", "lens"]) == 0
+    assert capsys.readouterr().out.strip().endswith("parity: ok")
+
+    def broken(cpu, dev, report):  # a view that raises must fail the run, not end it
+        raise RuntimeError("device-side assert")
+
+    monkeypatch.setitem(parity.CHECKS, "lens", broken)
+    assert parity.main([str(tiny_bert_dir), "--device", "cpu", "--only", "lens", "score"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL lens raised" in out and "parity: FAILED: lens" in out
+    assert "ok   PLL" in out  # the checks after the broken one still ran

@@ -34,6 +34,10 @@ from pathlib import Path
 from mlm_explorer.corpus import austen, bible, factbook, relations, sotu, wikipedia, wordnet
 from mlm_explorer.corpus.base import DEFAULT_SOURCE_DIR, Found, Source, SourceNotInstalled
 from mlm_explorer.corpus.text import dedupe, is_heldout, keep, line_rank, normalise
+from mlm_explorer.data import replace_problem
+
+#: Every corpus folder has one; it is what lets the next build replace the folder whole.
+MANIFEST = "manifest.json"
 
 #: Every source, in priority order (a sentence found in two sources is kept by the first).
 SOURCES: dict[str, Source] = {
@@ -192,13 +196,16 @@ def build_corpus(
     """Read, mix and write the corpus under ``out`` (replaced as a whole, only when all went well)."""
     if config.heldout_every < 2:
         raise ValueError(f"heldout_every must be at least 2, got {config.heldout_every}.")
+    if problem := replace_problem(out, MANIFEST):  # before minutes of reading, and again at the swap
+        raise ValueError(problem)
     shares = {name: config.max_share.get(name, source.max_share) for name, source in SOURCES.items()}
     bad = {n: v for n, v in shares.items() if not 0.0 < v <= 1.0}
     if bad:
         raise ValueError(f"a max share must be in (0, 1]: {bad}.")
     repeats = {name: config.repeat.get(name, source.repeat) for name, source in SOURCES.items()}
-    if any(not isinstance(r, int) or r < 1 for r in repeats.values()):
-        raise ValueError(f"a repeat must be a whole number of at least 1: {repeats}.")
+    bad_repeats = {n: r for n, r in repeats.items() if not isinstance(r, int) or r < 1}
+    if bad_repeats:  # only the offending ones, as for max shares: the whole table hid the mistake
+        raise ValueError(f"a repeat must be a whole number of at least 1: {bad_repeats}.")
     unknown = [n for n in [*config.max_share, *config.repeat] if n not in SOURCES]
     if unknown:
         raise ValueError(f"unknown source {unknown[0]!r}: choose from {', '.join(SOURCES)}.")
@@ -260,12 +267,14 @@ def _write(folder: Path, train_name: str, kept, held, stats: CorpusStats, chosen
     all_held = "".join(line + "\n" for lines in held.values() for line in lines)
     (folder / "heldout.txt").write_text(all_held, encoding="utf-8")
     (folder / "SOURCES.md").write_text(sources_markdown(stats, [s for s, _ in chosen]), encoding="utf-8")
-    (folder / "manifest.json").write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
     """Run ``write`` into a fresh temporary folder beside ``out``, then swap it in."""
     out = Path(out)
+    if problem := replace_problem(out, MANIFEST):
+        raise ValueError(problem)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     old = out.parent / f".{out.name}.old-{os.getpid()}"

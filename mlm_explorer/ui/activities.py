@@ -16,7 +16,14 @@ import gradio as gr
 import pandas as pd
 
 from mlm_explorer import plots
-from mlm_explorer.compare import PROBE_PAIRS, ModelSlots, agreement_line, compare_models, compare_sentences
+from mlm_explorer.compare import (
+    MAX_TOP_K,
+    PROBE_PAIRS,
+    ModelSlots,
+    agreement_line,
+    compare_models,
+    compare_sentences,
+)
 from mlm_explorer.generate import GenerationTrace, generate
 from mlm_explorer.links import LinkField
 from mlm_explorer.masking import MAX_SEED
@@ -448,7 +455,7 @@ def open_compare(key_a: str, key_b: str, session: Session):
 def compare_two_models(key_a: str, key_b: str, text: str, top_k: float, session: Session):
     """One sentence, two models: their top-k on one probability scale and whether they agree."""
     text = check_user_text(text)
-    k = _whole(top_k, "Top-k", 1, 20)
+    k = _whole(top_k, "Top-k", 1, MAX_TOP_K)
     if not key_a or not key_b:
         raise user_error("Choose two models.")
     lm_a = _model_for(key_a, session)
@@ -479,7 +486,7 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
     """Two sentences, one model: the two top-k aligned by token with the probability ratio A/B."""
     text_a = check_user_text(text_a, "sentence A")
     text_b = check_user_text(text_b, "sentence B")
-    k = _whole(top_k, "Top-k", 1, 20)
+    k = _whole(top_k, "Top-k", 1, MAX_TOP_K)
     lm = session_model(session)
     try:
         result = compare_sentences(lm, text_a, text_b, k)
@@ -704,7 +711,7 @@ def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
                                 elem_classes=["phone-only"])
             text = gr.Textbox(label="Sentence with one [MASK]", elem_id="cmp-text",
                               value=DEFAULT_COMPARE_TEXT)
-            k_models = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
+            k_models = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="cmp-models-k")
             run_models = gr.Button("Compare the models", variant="primary", elem_id="cmp-models-run")
         with gr.Column(scale=1, min_width=320, elem_id="cmp-models-results", elem_classes=["results"]):
             line_models = gr.Markdown(elem_id="cmp-models-line")
@@ -723,7 +730,7 @@ def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
         with gr.Column(scale=1, min_width=320):
             text_a = gr.Textbox(label="Sentence A", value=PROBE_PAIRS[0][0], elem_id="cmp-a")
             text_b = gr.Textbox(label="Sentence B", value=PROBE_PAIRS[0][1], elem_id="cmp-b")
-            k_sents = gr.Slider(1, 20, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
+            k_sents = gr.Slider(1, MAX_TOP_K, value=8, step=1, label="Top-k", elem_id="cmp-sents-k")
             probe_pairs = gr.Examples([list(p) for p in PROBE_PAIRS], inputs=[text_a, text_b],
                                       label="Probe pairs")
             run_sents = gr.Button("Compare the sentences", variant="primary", elem_id="cmp-sents-run")
@@ -767,10 +774,10 @@ def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
         (LinkField("ma", "class", "choice", choices=offered, default=first, when=ON_COMPARE), model_a),
         (LinkField("mb", "class", "choice", choices=offered, default=first, when=ON_COMPARE), model_b),
         (LinkField("text", "class", "text", default=DEFAULT_COMPARE_TEXT, when=ON_COMPARE), text),
-        (LinkField("mk", "class", "int", 1, 20, default=5, when=ON_COMPARE), k_models),
+        (LinkField("mk", "class", "int", 1, MAX_TOP_K, default=5, when=ON_COMPARE), k_models),
         (LinkField("a", "class", "text", default=PROBE_PAIRS[0][0], when=ON_COMPARE), text_a),
         (LinkField("b", "class", "text", default=PROBE_PAIRS[0][1], when=ON_COMPARE), text_b),
-        (LinkField("k", "class", "int", 1, 20, default=8, when=ON_COMPARE), k_sents),
+        (LinkField("k", "class", "int", 1, MAX_TOP_K, default=8, when=ON_COMPARE), k_sents),
     ]
     on_link = OnLoad(compare_on_link, [activity, text_a, text_b, k_sents, session],
                      [line_sents, fig_sents, table_sents])

@@ -7,6 +7,7 @@ import gradio as gr
 from mlm_explorer import plots
 from mlm_explorer.attention import compact
 from mlm_explorer.predict import (
+    MAX_TOP_K,
     copies_context,
     iterative_fill,
     manual_plan_for,
@@ -255,7 +256,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
                 clear = gr.Button("Clear all masks", size="sm", scale=1, min_width=110, elem_id="fill-clear")
             with gr.Row():
                 top_k = gr.Slider(
-                    1, 20, value=5, step=1, label="Top-k", scale=2, min_width=160, elem_id="fill-k"
+                    1, MAX_TOP_K, value=5, step=1, label="Top-k", scale=2, min_width=160, elem_id="fill-k"
                 )
                 whole_word = gr.Checkbox(
                     label="Whole words", info="mask every piece of a clicked word", scale=1
@@ -307,7 +308,7 @@ def build_fill_tab(session: gr.State) -> TabParts:
     links = [
         (LinkField("text", "fill", "text"), text),
         (LinkField("masks", "fill", "positions"), positions),
-        (LinkField("k", "fill", "int", 1, 20), top_k),
+        (LinkField("k", "fill", "int", 1, MAX_TOP_K), top_k),
         (LinkField("ww", "fill", "bool"), whole_word),
         (LinkField("mode", "fill", "choice", choices=modes), mode),
     ]
