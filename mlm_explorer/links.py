@@ -46,7 +46,8 @@ class LinkField:
     high: float | None = None
     choices: tuple[tuple[str, str], ...] = ()  # (alias in the link, value of the component)
     default: object = None  # the input's starting value, not written into a link (None: always written)
-    when: tuple[tuple[str, str], ...] = ()  # (field name, alias or value) that must all hold
+    # (field name, alias or value, or a tuple of them of which one must hold) that must all hold
+    when: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     always: bool = False  # written even at its default: it names the view (e.g. the Class activity)
 
 
@@ -127,7 +128,11 @@ def _choice_value(fields: Sequence[LinkField], tab: str, name: str, wanted: str)
 
 def _applies(field: LinkField, tab: str, fields: Sequence[LinkField], values: Mapping[str, object]) -> bool:
     """Whether every condition of ``field`` holds, given the values of its tab's fields by name."""
-    return all(values.get(name) == _choice_value(fields, tab, name, wanted) for name, wanted in field.when)
+    def holds(name: str, wanted: str | tuple[str, ...]) -> bool:
+        options = wanted if isinstance(wanted, tuple) else (wanted,)
+        return any(values.get(name) == _choice_value(fields, tab, name, w) for w in options)
+
+    return all(holds(name, wanted) for name, wanted in field.when)
 
 
 def _tab_values(tab: str, fields: Sequence[LinkField], values: Sequence) -> dict[str, object]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mlm_explorer.ui import activities
 from tests.browser_support import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
@@ -76,14 +77,17 @@ def test_a_generation_trace_stepped_through(page):
     page.locator("#gen-run").click()
     expect = sync_api.expect
     expect(page.locator("#gen-summary")).to_contain_text("wrote")
-    expect(page.locator("#gen-step-text")).to_contain_text("Step 30:")
+    # The default: Gibbs, 3 sweeps over the default prompt's blanks.
+    steps = 3 * activities.DEFAULT_PROMPT.count("[MASK]")
+    expect(page.locator("#gen-summary")).not_to_contain_text("[MASK]")
+    expect(page.locator("#gen-step-text")).to_contain_text(f"Step {steps}:")
     number = page.locator("#gen-step input[type=number]")
     for step in ("3", "1", "0"):
         number.fill(step)
         number.press("Enter")
         expected = "Start:" if step == "0" else f"Step {step}:"
         expect(page.locator("#gen-step-text")).to_contain_text(expected)
-    expect(page.locator("#gen-strip")).to_contain_text("Step 0 of 30")
+    expect(page.locator("#gen-strip")).to_contain_text(f"Step 0 of {steps}")
     expect(page.locator("#gen-pll")).to_contain_text("sweep")
 
 

@@ -237,6 +237,7 @@ def test_a_class_link_reproduces_the_write_settings_and_the_quiz_item(browser, a
     page = _open(browser, app_url + "?tab=class")
     page.get_by_role("tab", name="Write").click()
     page.get_by_label("iterative: most confident blank first").check()
+    page.get_by_label("Only blanks").check()  # the tab opens on a prompt; the length is for blanks
     length = page.locator("#gen-length input[type=number]")
     length.fill("12")
     length.press("Enter")
@@ -247,8 +248,8 @@ def test_a_class_link_reproduces_the_write_settings_and_the_quiz_item(browser, a
     sync_api.expect(link).to_have_value(re.compile(r"activity=write"))
     query = parse_qs(urlparse(link.input_value()).query)
     # Every setting a student needs, and none left at its default (the link stays short).
-    assert query == {"tab": ["class"], "activity": ["write"], "length": ["12"], "strategy": ["iterative"],
-                     "seed": ["3"]}
+    assert query == {"tab": ["class"], "activity": ["write"], "start": ["blanks"], "length": ["12"],
+                     "strategy": ["iterative"], "seed": ["3"]}
     url = link.input_value()
     page.close()
 
@@ -278,7 +279,7 @@ def test_a_class_link_reproduces_the_write_settings_and_the_quiz_item(browser, a
 
 
 def test_a_hand_edited_class_link_says_what_it_did_not_use(browser, app_url):
-    page = _open(browser, app_url + "?tab=class&activity=write&length=abc&temp=9&strategy=zzz")
+    page = _open(browser, app_url + "?tab=class&activity=write&start=blanks&length=abc&temp=9&strategy=zzz")
     toast = page.locator(".toast-body").first
     sync_api.expect(toast).to_contain_text("length='abc' is not a number")
     sync_api.expect(toast).to_contain_text("temp=9 is out of range")

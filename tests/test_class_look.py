@@ -145,8 +145,12 @@ def test_a_class_link_carries_write_settings_and_the_quizs_item():
         v = c.value
         if f.name == "activity":
             v = "class-write"
+        elif f.name == "start":
+            v = activities.START_BLANKS  # the length applies to a row of blanks only
         elif f.name == "strategy":
             v = "iterative"
+        elif f.name == "sweeps":
+            v = 5  # not written: iterative fills each blank once
         elif f.name == "length":
             v = 12
         elif f.name == "seed" and f.when == activities.ON_WRITE:
@@ -155,13 +159,16 @@ def test_a_class_link_carries_write_settings_and_the_quizs_item():
             v = 2.0  # not written: the temperature acts on Gibbs only
         values.append(v)
     query = look.make_link("class", fields, values)
-    assert query == "?tab=class&activity=write&length=12&strategy=iterative&seed=3"
+    assert query == "?tab=class&activity=write&start=blanks&length=12&strategy=iterative&seed=3"
     tab, parsed = look.parse_link(query, fields, ["fill", "class"])
     assert tab == "class"
     got = {(f.name, f.when[:1]): v for f, v in zip(fields, parsed, strict=True) if v is not None}
     write = activities.ON_WRITE
-    assert got == {("activity", ()): "class-write", ("length", write): 12, ("strategy", write): "iterative",
-                   ("seed", write): 3}
+    assert got == {("activity", ()): "class-write", ("start", write): activities.START_BLANKS,
+                   ("length", write): 12, ("strategy", write): "iterative", ("seed", write): 3}
+    # Sweeps count for Gibbs and for mask-predict's rounds, so a link to either carries them.
+    rounds = ["mask-predict" if f.name == "strategy" else v for f, v in zip(fields, values, strict=True)]
+    assert "&strategy=mask-predict&sweeps=5&" in look.make_link("class", fields, rounds)
     quiz = [("class-quiz" if f.name == "activity" else 4 if f.name == "item" else 7 if f.name == "items"
              else c.value) for f, c in links]
     assert look.make_link("class", fields, quiz) == "?tab=class&activity=quiz&items=7&item=4"

@@ -11,6 +11,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from mlm_explorer.generate import remask_counts  # noqa: E402
 from mlm_explorer.ui import activities  # noqa: E402
 from mlm_explorer.ui.common import new_session  # noqa: E402
 from tests.app_server import running_app, table_rows  # noqa: E402
@@ -117,6 +118,23 @@ def test_generate_is_reproducible_and_steps_are_drawn(client: Client):
     assert text.startswith("Step 3:") and "Step 3 of 12" in strip["plot"]
     strip, text = client.predict(0, api_name="/generate_step")
     assert text.startswith("Start:")
+
+
+def test_the_write_tab_opens_on_a_prompt_and_runs_mask_predict_in_rounds(client: Client):
+    # The defaults (a prompt, Gibbs) write a sentence; mask-predict takes the sweeps slider as its rounds.
+    prompt = activities.DEFAULT_PROMPT
+    summary = client.predict(activities.START_PROMPT, 10, prompt, GIBBS, 3, 1.0, 20, 0, True,
+                             api_name="/generate")[0]
+    assert "[MASK]" not in summary.split("wrote:")[1] and "left-to-right" in summary
+    out = client.predict(activities.START_PROMPT, 10, prompt, "mask-predict", 4, 1.0, 20, 0, False,
+                         api_name="/generate")
+    summary, _slider, _strip, _text, pll, table = out[:6]
+    assert summary.startswith("**mask\\-predict** wrote:") and "after the last round" in summary
+    assert len(json.loads(pll["plot"])["data"][0]["y"]) == 4  # one PLL per round
+    rows = table_rows(table)
+    blanks = prompt.count("[MASK]")
+    assert len(rows) == blanks + sum(remask_counts(blanks, 4))  # every blank, then the re-masked ones
+    assert {r["sweep"] for r in rows} == {1, 2, 3, 4}
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from mlm_explorer.compare import (
     compare_models,
     compare_sentences,
 )
-from mlm_explorer.generate import GenerationTrace, generate
+from mlm_explorer.generate import MULTI_SWEEP, GenerationTrace, generate
 from mlm_explorer.links import LinkField
 from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
@@ -80,6 +80,7 @@ STRATEGY_LABELS = {
     "iterative": "iterative: most confident blank first",
     "gibbs": "Gibbs: re-mask and sample each blank, N sweeps",
     "left-to-right": "left-to-right: always the leftmost blank",
+    "mask-predict": "mask-predict: every blank at once, then re-mask the least sure, N rounds",
 }
 WHY_NOT_A_GENERATOR = (
     "**Why a masked LM is not a left-to-right writer.** A masked language model was trained to fill a "
@@ -88,17 +89,22 @@ WHY_NOT_A_GENERATOR = (
     "notion of \"the next word\": starting from a row of blanks it has almost no context, so it fills in "
     "the safest words first (punctuation, *the*, *of*), the blanks disagree with each other, and "
     "resampling (Gibbs) can wander instead of converging. A left-to-right model such as GPT is trained "
-    "for exactly the task of continuing a text, one word after another."
+    "for exactly the task of continuing a text, one word after another. Mask-predict writes every blank "
+    "in one pass, as non-autoregressive translation does: blanks written without seeing each other "
+    "often repeat a word, and the next rounds re-mask the least sure to repair it. "
+    "It opens on a prompt that gives the model something to go on; pick *Only blanks* to watch it "
+    "write from nothing."
 )
 #: Sub-activity of a state link (``?tab=class&activity=write``) → the sub-tab's id.
 ACTIVITIES = (("quiz", "class-quiz"), ("write", "class-write"), ("compare", "class-compare"))
 QUIZ_TAB, WRITE_TAB, COMPARE_TAB = (tab for _, tab in ACTIVITIES)
 QUIZ_START_OUTPUTS = 12  # what quiz_start returns (a link that opens a round returns as many)
-DEFAULT_PROMPT = "The [MASK] [MASK] sat on the [MASK] ."
+DEFAULT_PROMPT = "Once upon a time, a [MASK] [MASK] lived in a [MASK] near the [MASK] ."
 DEFAULT_COMPARE_TEXT = "Whisk the eggs with the [MASK] in a bowl."
 # Link conditions: a field of one activity is written (and read) only when the link opens that activity.
 ON_QUIZ, ON_WRITE, ON_COMPARE = ((("activity", alias),) for alias, _ in ACTIVITIES)
-ON_GIBBS = (*ON_WRITE, ("strategy", "gibbs"))  # sweeps, temperature and top-k act on Gibbs only
+ON_GIBBS = (*ON_WRITE, ("strategy", "gibbs"))  # temperature and top-k act on Gibbs only
+ON_SWEEPS = (*ON_WRITE, ("strategy", ("gibbs", "mask-predict")))  # Gibbs' sweeps, mask-predict's rounds
 QUIZ_PLACEHOLDER = "The [cat] sat on the mat.\nShe drank a cup of [tea].\nWater boils at 100 [degrees]."
 
 
@@ -347,7 +353,7 @@ def generate_text(
     key = next((k for k, label in STRATEGY_LABELS.items() if strategy in (k, label)), None)
     if key is None:
         raise user_error(f"Unknown strategy {str(strategy)[:40]!r}.")
-    n_sweeps = _whole(sweeps, "Sweeps", 1, APP_MAX_SWEEPS) if key == "gibbs" else None
+    n_sweeps = _whole(sweeps, "Sweeps", 1, APP_MAX_SWEEPS) if key in MULTI_SWEEP else None
     k = _whole(top_k, "Top-k", 0, 1000)
     s = _whole(seed, "The seed", 0, MAX_SEED)
     try:
@@ -372,8 +378,9 @@ def generate_text(
         raise user_error(err) from None
     _extras(session)["trace"] = trace
     series = {STRATEGY_LABELS[key].split(":")[0]: list(trace.pll_per_sweep)}
+    unit = "round" if key == "mask-predict" else "sweep"
     summary = f"**{md_escape(STRATEGY_LABELS[key].split(':')[0])}** wrote: **{md_escape(trace.text)}** " \
-              f"(PLL {trace.pll_per_sweep[-1]:.2f} after the last sweep)"
+              f"(PLL {trace.pll_per_sweep[-1]:.2f} after the last {unit})"
     if other is not None:
         series["left-to-right"] = list(other.pll_per_sweep)
         summary += f"\n\n**left-to-right** on the same start wrote: **{md_escape(other.text)}** " \
@@ -619,24 +626,25 @@ def _build_quiz(session: gr.State, activity: gr.Textbox) -> tuple[list, list, On
 def _build_write(session: gr.State, activity: gr.Textbox) -> tuple[list, list, OnLoad]:
     gr.Markdown(WHY_NOT_A_GENERATOR)
     gr.Markdown(
-        f"Caps here: at most {APP_MAX_BLANKS} blanks and {APP_MAX_SWEEPS} Gibbs sweeps (one model pass per "
-        f"written token: at most {APP_MAX_BLANKS * APP_MAX_SWEEPS} a click); the command line allows more "
+        f"Caps here: at most {APP_MAX_BLANKS} blanks and {APP_MAX_SWEEPS} sweeps (Gibbs: one model pass per "
+        f"written token, at most {APP_MAX_BLANKS * APP_MAX_SWEEPS} a click; mask-predict: one pass a round); "
+        "the command line allows more "
         "(`python -m mlm_explorer generate`)."
     )
     with gr.Row(equal_height=False, elem_classes=["two-up"]):
         with gr.Column(scale=1, min_width=320):
             with gr.Row():
-                start = gr.Radio([START_BLANKS, START_PROMPT], value=START_BLANKS, label="Start from",
+                start = gr.Radio([START_BLANKS, START_PROMPT], value=START_PROMPT, label="Start from",
                                  scale=2, min_width=200, elem_id="gen-start")
                 length = gr.Slider(1, APP_MAX_BLANKS, value=10, step=1, label="Blanks", scale=2,
-                                   min_width=160, elem_id="gen-length")
-            prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, visible=False,
+                                   min_width=160, visible=False, elem_id="gen-length")
+            prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, visible=True,
                                 max_length=APP_MAX_PROMPT_CHARS, elem_id="gen-prompt")
             strategy = gr.Radio([(label, key) for key, label in STRATEGY_LABELS.items()], value="gibbs",
                                 label="Strategy", elem_id="gen-strategy")
             with gr.Row():
-                sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, label="Gibbs sweeps", min_width=150,
-                                   elem_id="gen-sweeps")
+                sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, min_width=150, elem_id="gen-sweeps",
+                                   label="Sweeps (Gibbs) or rounds (mask-predict)")
                 temperature = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Temperature (Gibbs)",
                                         min_width=150, elem_id="gen-temperature")
             with gr.Row():
@@ -674,12 +682,12 @@ def _build_write(session: gr.State, activity: gr.Textbox) -> tuple[list, list, O
     strategies = tuple((k, k) for k in STRATEGY_LABELS)
     on_blanks, on_prompt = (*ON_WRITE, ("start", "blanks")), (*ON_WRITE, ("start", "prompt"))
     links = [
-        (LinkField("start", "class", "choice", choices=starts, default=START_BLANKS, when=ON_WRITE), start),
+        (LinkField("start", "class", "choice", choices=starts, default=START_PROMPT, when=ON_WRITE), start),
         (LinkField("length", "class", "int", 1, APP_MAX_BLANKS, default=10, when=on_blanks), length),
         (LinkField("prompt", "class", "text", default=DEFAULT_PROMPT, when=on_prompt), prompt),
         (LinkField("strategy", "class", "choice", choices=strategies, default="gibbs", when=ON_WRITE),
          strategy),
-        (LinkField("sweeps", "class", "int", 1, APP_MAX_SWEEPS, default=3, when=ON_GIBBS), sweeps),
+        (LinkField("sweeps", "class", "int", 1, APP_MAX_SWEEPS, default=3, when=ON_SWEEPS), sweeps),
         (LinkField("temp", "class", "number", 0.1, 3.0, default=1.0, when=ON_GIBBS), temperature),
         (LinkField("topk", "class", "int", 0, 100, default=20, when=ON_GIBBS), top_k),
         (LinkField("seed", "class", "int", 0, MAX_SEED, default=0, when=ON_WRITE), seed),
