@@ -988,6 +988,11 @@ def score_card_chart(
     return _base_layout(fig, safe_label(title, 80) if title else None, height=300)
 
 
+#: A generation strip longer than this many tokens wraps into rows of STRIP_WIDE_COLUMNS cells.
+STRIP_WRAP_AT = 12
+STRIP_WIDE_COLUMNS = 8
+
+
 def generation_strip(
     tokens: Sequence[str], changed: int | None = None, blanks: Sequence[bool] | None = None,
     title: str | None = None, positions: Sequence[int] | None = None, columns: int | None = None,
@@ -995,7 +1000,8 @@ def generation_strip(
     """One step of a generation trace: the sequence as a row of token cells, the token just written marked.
 
     ``columns`` wraps the row into lines of that many cells (a phone: 5), each
-    cell then naming its position under the token.
+    cell then naming its position under the token; left out, a sequence longer
+    than :data:`STRIP_WRAP_AT` wraps into rows of :data:`STRIP_WIDE_COLUMNS`.
 
     Cells still blank are MASKED_COLOR (hidden, as on the chips); written or
     given tokens UNTOUCHED_COLOR (plain tokens); the token written at this step
@@ -1003,6 +1009,10 @@ def generation_strip(
     not a true word. ``positions`` label the cells (default 0..n-1).
     """
     n = len(tokens)
+    if columns is None and n > STRIP_WRAP_AT:
+        # A prompt of 16+ tokens in one row leaves ~35 px a cell in half a laptop's width: a word
+        # such as "mountains" then covers its neighbours. Rows of 8 keep every token readable.
+        columns = STRIP_WIDE_COLUMNS
     ticks = list(positions) if positions is not None else list(range(n))
     if len(ticks) != n:
         raise ValueError("tokens and positions must have the same length.")
@@ -1013,7 +1023,7 @@ def generation_strip(
     wrapped = columns is not None and 0 < columns < n
     labels = [safe_label(t, 9 if wrapped else 14) for t in tokens]
     shown = [f"<b>{lbl}</b>" if i == changed else lbl for i, lbl in enumerate(labels)]
-    if not wrapped and n >= 8:
+    if (columns if wrapped else n) >= 8:
         # A row of 8+ cells leaves each about 60 px on a projector: a long token in 15 px text runs
         # into its neighbour ("##alic languages"), so it is set smaller (the hover names it in full).
         shown = [f"<span style='font-size:11px'>{s}</span>" if len(lbl) > 6 else s

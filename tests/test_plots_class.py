@@ -73,6 +73,16 @@ def test_the_generation_strip_wraps_into_rows_on_a_phone():
     assert len(plots.generation_strip(tokens).data[0].z) == 1  # a laptop: one row
 
 
+def test_a_long_sequence_wraps_into_rows_of_eight_with_long_tokens_set_smaller():
+    tokens = ["once", "upon", "a", "time", ",", "a", "man", "once", "lived", "in", "a", "city", "near",
+              "the", "mountains", "."]
+    fig = plots.generation_strip(tokens, changed=14)
+    z, text = fig.data[0].z, fig.data[0].text
+    assert [len(row) for row in z] == [8, 8] and z[1][6] == 2  # "mountains", the token just written
+    assert "mountains" in text[1][6] and "font-size:11px" in text[1][6] and "14" in text[1][6]
+    assert "font-size:11px" not in text[0][0].split("<br>")[0]  # a short token keeps the large type
+
+
 def test_a_long_token_in_a_long_row_is_set_smaller():
     tokens = ["the", "ph", "##ys", "are", "the", "major", "ph", "##alic", "languages", "."]
     text = plots.generation_strip(tokens, changed=8).data[0].text[0]
