@@ -326,3 +326,24 @@ def test_projector_tables_titles_and_footnotes_fit(browser, app_url, width, heig
     right, figure = page.evaluate(TITLE_FIT_JS, "#quiz-bars")
     assert right <= figure, f"the quiz chart's title runs past the figure ({right:.0f} of {figure} px)"
     page.close()
+
+
+@pytest.mark.parametrize("activity", ["write", "compare"])
+def test_a_linked_activity_stays_open_and_the_others_still_open_on_a_click(browser, app_url, activity):
+    # The Class tab's sub-tabs mount on the quiz when the tab is first drawn; that must neither undo
+    # the linked activity (a linked Write once opened on the quiz, unwritten) nor pin it afterwards.
+    page = _open(browser, app_url + f"?tab=class&activity={activity}")
+    name = activity.capitalize()
+    tab = page.get_by_role("tab", name=name, exact=True)
+    sync_api.expect(tab).to_have_attribute("aria-selected", "true")
+    if activity == "write":
+        sync_api.expect(page.locator("#gen-summary")).to_contain_text("wrote")  # written on open
+    page.wait_for_timeout(1500)  # past the mount: still the linked activity
+    sync_api.expect(tab).to_have_attribute("aria-selected", "true")
+    for other in ("Quiz", "Write", "Compare"):
+        page.get_by_role("tab", name=other, exact=True).click()
+        clicked = page.get_by_role("tab", name=other, exact=True)
+        sync_api.expect(clicked).to_have_attribute("aria-selected", "true")
+    page.locator("#copy-link").click()
+    sync_api.expect(_value(page, "link-box")).to_have_value(re.compile(r"activity=compare"))
+    page.close()

@@ -213,3 +213,21 @@ def test_a_compare_link_names_offered_models_only():
         query = link(other, activities.PROBE_PAIRS[0][1])
         mb = [f.name for f in fields].index("mb")
         assert look.parse_link(query, fields, ["class"])[1][mb] == other  # read back as the picker's key
+
+
+def test_the_linked_activity_wins_over_the_sub_tabs_mounting_on_the_quiz_then_lets_go(session):
+    fields = [f for f, _ in _class_links()]
+    values = ["class-write" if f.name == "activity" else None for f in fields]
+    look.remember_linked(session, fields, values)
+    # The sub-tabs mount on the quiz and report it: the link's Write is put back, and still runs.
+    activity, tabs = activities.activity_selected("class-quiz", session)
+    assert activity == "class-write" and tabs.selected == "class-write"
+    args = (activities.START_PROMPT, 10, activities.DEFAULT_PROMPT, "iterative", 3, 1.0, 20, 0, False,
+            session)
+    summary = activities.write_on_link("class-quiz", *args)[1]  # the box still says quiz: the link wins
+    assert "wrote" in summary
+    # Once the linked sub-tab shows, the link lets go: every later click is the user's.
+    assert activities.activity_selected("class-write", session)[0] == "class-write"
+    assert activities.activity_selected("class-quiz", session)[0] == "class-quiz"
+    assert activities.activity_selected("class-compare", session)[0] == "class-compare"
+    assert activities.write_on_link("class-quiz", *args)[1] == gr.skip()  # the quiz is on screen: no write

@@ -10,6 +10,7 @@ model slots of the comparison.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import gradio as gr
@@ -216,7 +217,7 @@ def quiz_on_link(activity: str, source: str, size: float, seed: float, teacher_l
         number = int(float(item))
     except (TypeError, ValueError):
         number = 0
-    if activity != QUIZ_TAB or number < 1:
+    if _linked_activity(activity, session) != QUIZ_TAB or number < 1:
         return tuple(gr.skip() for _ in range(QUIZ_START_OUTPUTS))
     return quiz_start(source, size, seed, teacher_list, session, number)
 
@@ -406,7 +407,7 @@ def generation_step(step: float, session: Session):
 
 def write_on_link(activity: str, *args):
     """A link to the Write activity: write with its settings (seeded, so the class sees the same text)."""
-    if activity != WRITE_TAB:
+    if _linked_activity(activity, args[-1]) != WRITE_TAB:
         return tuple(gr.skip() for _ in range(7))
     return generate_text(*args)
 
@@ -513,7 +514,7 @@ def compare_two_sentences(text_a: str, text_b: str, top_k: float, session: Sessi
 
 def compare_on_link(activity: str, text_a: str, text_b: str, top_k: float, session: Session):
     """A link to the Compare activity: compare its two sentences (one model, two passes)."""
-    if activity != COMPARE_TAB:
+    if _linked_activity(activity, session) != COMPARE_TAB:
         return tuple(gr.skip() for _ in range(3))
     return compare_two_sentences(text_a, text_b, top_k, session)
 
@@ -792,20 +793,33 @@ def _build_compare(session: gr.State, activity: gr.Textbox) -> tuple:
     return model_a, model_b, [fig_models, fig_sents], links, on_link
 
 
-#: When a link sets the activity: click its sub-tab in the browser (no server call). The Class
-#: tab's content may not be drawn yet when the link opens it, so the click is retried for ~3 s.
-SELECT_ACTIVITY_JS = """
-(activity) => {
-  let tries = 0;
-  const go = () => {
-    const button = document.querySelector(`#class-tabs button[role=tab][data-tab-id="${activity}"]`);
-    if (button) { if (button.getAttribute("aria-selected") !== "true") button.click(); }
-    else if (tries++ < 30) setTimeout(go, 100);
-  };
-  go();
-  return activity;
-}
-"""
+def _linked_activity(activity: str, session: Session) -> str:
+    """The activity the page's link opened, else the one on screen.
+
+    The Class tab's content is drawn when it first shows, and its sub-tabs then mount on the quiz
+    and report that selection, which can reach ``activity`` before a linked Write or Compare runs
+    its action; the link's own value is what that action must follow.
+    """
+    linked = look.linked_value(session, "class", "activity")
+    return linked if isinstance(linked, str) else activity
+
+
+def select_activity(activity: str):
+    """The sub-tab ``activity`` names, as the sub-tabs' own ``selected`` value (set on the server,
+    so the sub-tabs mount on it when the Class tab is drawn after the link set it)."""
+    known = {tab for _, tab in ACTIVITIES}
+    return gr.Tabs(selected=activity if activity in known else QUIZ_TAB)
+
+
+def activity_selected(tab_id: str, session: Session):
+    """A sub-tab was selected: it is the activity, unless the sub-tabs merely mounted on the quiz
+    before the sub-tab a link named was shown; that one is then put back, once."""
+    linked = look.linked_value(session, "class", "activity")
+    if isinstance(linked, str) and linked != tab_id:
+        return linked, gr.Tabs(selected=linked)
+    if linked == tab_id:
+        look.consume_linked(session, "class", "activity", tab_id)
+    return tab_id, gr.skip()
 
 
 def build_class_tab(session: gr.State) -> TabParts:
@@ -814,7 +828,7 @@ def build_class_tab(session: gr.State) -> TabParts:
                 "and put two models or two sentences side by side.")
     # Which sub-activity is open, for "Copy link" (set in the browser, no server call).
     activity = gr.Textbox(value=ACTIVITIES[0][1], visible=False, elem_id="class-activity")
-    with gr.Tabs(elem_id="class-tabs", overflow_behavior="wrap"):  # never a "…" menu on a phone
+    with gr.Tabs(elem_id="class-tabs", overflow_behavior="wrap") as class_tabs:  # no "…" menu on a phone
         with gr.Tab("Quiz", id="class-quiz") as quiz_tab:
             figures, quiz_links, quiz_link = _build_quiz(session, activity)
         with gr.Tab("Write", id="class-write") as write_tab:
@@ -824,12 +838,14 @@ def build_class_tab(session: gr.State) -> TabParts:
             model_a, model_b, more, compare_links, compare_link = _build_compare(session, activity)
             figures += more
     for tab in (quiz_tab, write_tab, compare_tab):
-        tab.select(None, None, [activity], js=f"() => {tab.id!r}", api_name=False, queue=False)
+        tab.select(functools.partial(activity_selected, tab.id), [session], [activity, class_tabs],
+                   api_name=False, queue=False, show_progress="hidden")
     compare_tab.select(
         open_compare, [model_a, model_b, session], [model_a, model_b], api_name="compare_choices",
         show_progress="hidden",
     )
-    activity.change(None, [activity], None, js=SELECT_ACTIVITY_JS, api_name=False, queue=False)
+    activity.change(select_activity, [activity], [class_tabs], api_name=False, queue=False,
+                    show_progress="hidden")
     # The activity is always written, as the tab is: it names the view. A link without it opens the quiz.
     links = [(LinkField("activity", "class", "choice", choices=ACTIVITIES, default=QUIZ_TAB, always=True),
               activity),

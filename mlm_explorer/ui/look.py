@@ -104,6 +104,12 @@ def remember_linked(session: Session, fields: Sequence[LinkField], values: Seque
     session.extras[LINKED_KEY] = {(f.tab, f.name): v for f, v in pairs if v is not None}
 
 
+def linked_value(session: Session, tab: str, name: str) -> object | None:
+    """What the page's link put in the input ``name`` of ``tab`` (None: the link did not set it or it
+    was consumed); unlike the input itself, no event in the browser can have changed it since."""
+    return (session.extras.get(LINKED_KEY) or {}).get((tab, name))
+
+
 def consume_linked(session: Session, tab: str, name: str, value: object) -> bool:
     """True (once) when ``value`` is what a link just put in the input ``name`` of ``tab``."""
     linked = session.extras.get(LINKED_KEY) or {}
