@@ -22,7 +22,7 @@ is not a left-to-right generator. Four procedures:
   Sampling uses a ``torch.Generator`` seeded with ``seed``: the same seed gives
   the same trace.
 
-After each sweep (a mask-predict round counts as one) (the fill strategies make one) the sentence's
+After each sweep (a mask-predict round counts as one; the fill strategies make one) the sentence's
 pseudo-log-likelihood is computed with :func:`predict.masked_copy_log_probs`,
 the scorer of the Sentence-score tab. Special tokens and BERT's ``[unusedN]``
 placeholders are never written: choices are restricted to
@@ -113,8 +113,9 @@ class GenerationTrace:
             "model": self.model,
             "strategy": self.strategy,
             "seed": self.seed,
-            "temperature": self.temperature,
-            "top_k": self.top_k,
+            # Sampling settings mean something for Gibbs only; null elsewhere rather than unused values.
+            "temperature": self.temperature if self.strategy == "gibbs" else None,
+            "top_k": self.top_k if self.strategy == "gibbs" else None,
             "sweeps": self.sweeps,
             "start": self.start_text,
             "steps": [
@@ -231,6 +232,11 @@ def generate(
     """
     sweeps = _check_settings(strategy, steps, temperature, top_k, seed)
     start_ids, blanks, message = start_sequence(lm, text_or_length)
+    if strategy == "mask-predict" and sweeps > len(blanks):
+        # Past N rounds for N blanks ⌊N·(T−t)/T⌋ re-masks nothing: rounds that would only repeat.
+        sweeps = len(blanks)
+        message = " ".join(filter(None, [message, f"{len(blanks)} blanks take at most {len(blanks)} "
+                                         "mask-predict rounds; ran that many."]))
     allowed = _allowed(lm)
     generator = torch.Generator().manual_seed(int(seed))
     ids = list(start_ids)

@@ -99,7 +99,8 @@ def parse_value(field: LinkField, raw: str) -> tuple[object, str]:
         return raw[:MAX_LINK_TEXT], note
     if field.kind == "positions":
         parts = [p for p in raw.replace(" ", ",").split(",") if p]
-        if not all(p.isdigit() for p in parts):
+        # str.isdigit() also accepts "²" and other digits int() refuses; 6 digits is past any model.
+        if not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
             return None, f"{field.name}={raw[:20]!r} is not a list of token positions"
         return ", ".join(str(v) for v in sorted({int(p) for p in parts})[:MAX_POSITIONS]), ""
     if field.kind == "bool":

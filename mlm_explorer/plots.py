@@ -1064,9 +1064,12 @@ def generation_strip(
 
 
 def pll_per_sweep_chart(
-    series: Mapping[str, Sequence[float]], title: str | None = "Sentence PLL after each sweep"
+    series: Mapping[str, Sequence[float]], title: str | None = "Sentence PLL after each sweep",
+    unit: str = "sweep",
 ) -> go.Figure:
     """Pseudo-log-likelihood after each sweep, one line per strategy (higher = more natural to the model).
+
+    ``unit`` names the x axis: "sweep" (Gibbs) or "round" (mask-predict).
 
     Strategies are not roles of the colour language: every line is GUESS_COLOR
     (the model's writing), told apart by dash and marker, which survive any
@@ -1088,7 +1091,7 @@ def pll_per_sweep_chart(
                           name=safe_label(name), **style)
 
     fig = _figure([line(i, k, v) for i, (k, v) in enumerate(series.items())])
-    fig.update_xaxes(title="sweep", dtick=1, fixedrange=True)
+    fig.update_xaxes(title=unit, dtick=1, fixedrange=True)
     fig.update_yaxes(title="PLL (nats)", fixedrange=True)
     # Left-aligned under the title (pinned to the top), so the two never overlap on a phone.
     basics = _layout_basics(safe_label(title, 80) if title else None, height=320, above_ticks=True)

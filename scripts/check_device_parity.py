@@ -114,7 +114,7 @@ def check_saliency(cpu: LoadedModel, dev: LoadedModel, r: Report) -> None:
 
 
 def check_generate(cpu: LoadedModel, dev: LoadedModel, r: Report) -> None:
-    for strategy in ("iterative", "left-to-right"):
+    for strategy in ("iterative", "left-to-right", "mask-predict"):  # the deterministic ones
         a, b = (generate(m, 8, strategy=strategy) for m in (cpu, dev))
         r.equal(f"generate {strategy}: text", a.text, b.text)
         r.close(f"generate {strategy}: PLL", a.pll_per_sweep, b.pll_per_sweep, 1e-2)

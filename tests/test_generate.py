@@ -236,3 +236,17 @@ def test_cli_generate_text_output(capsys, tiny_bert_dir):
     assert cli.main(["generate", "--text", "the [MASK] sat .", "--model", str(tiny_bert_dir)]) == 0
     out = capsys.readouterr().out
     assert "step   1" in out and "PLL after sweep 1" in out
+
+
+def test_mask_predict_runs_at_most_a_round_per_blank_and_says_so(lm):
+    trace = generate(lm, 3, "mask-predict", steps=10)
+    assert remask_counts(3, 10)[-1] == 0  # later rounds would re-mask nothing
+    assert trace.sweeps == 3 and len(trace.pll_per_sweep) == 3 and "at most 3" in trace.message
+    assert generate(lm, 3, "mask-predict", steps=3).message == ""
+
+
+def test_the_json_names_sampling_settings_for_gibbs_only(lm):
+    assert generate(lm, 3, "gibbs", steps=1, top_k=5).to_dict()["top_k"] == 5
+    for strategy in ("iterative", "left-to-right", "mask-predict"):
+        out = generate(lm, 3, strategy).to_dict()
+        assert out["temperature"] is None and out["top_k"] is None

@@ -91,3 +91,28 @@ def test_any_garbage_reads_without_raising():
 def test_no_problems_no_message():
     assert problems_message([]) == ""
     assert "and 2 more" in problems_message(["a", "b", "c", "d", "e", "f"])
+
+
+POSITIONS = [LinkField("masks", "fill", "positions"), LinkField("text", "fill", "text")]
+
+
+@pytest.mark.parametrize("raw", ["²", "3,²", "1" * 5000, "٣", "-1", "1.5", "a,b"])
+def test_hand_typed_positions_that_are_not_plain_numbers_are_named_not_raised(raw):
+    # str.isdigit() accepts "²" and Arabic-Indic digits, which int() refuses or reads; 5,000 digits
+    # pass Python's int-from-string limit. Each is a problem line, and the rest of the link still applies.
+    from urllib.parse import quote
+
+    state = read_link(f"?tab=fill&masks={quote(raw)}&text=hello", POSITIONS, TABS)
+    assert state.values == (None, "hello") and any("masks=" in p for p in state.problems)
+
+
+def test_garbage_positions_and_a_condition_with_several_values():
+    rng = random.Random(1)
+    for _ in range(200):
+        raw = "".join(rng.choice("0123456789,²٣ -x") for _ in range(rng.randint(0, 10)))
+        read_link(f"?tab=fill&masks={raw}", POSITIONS, TABS)  # never raises
+    abc = (("a", "a"), ("b", "b"), ("c", "c"))
+    either = [LinkField("strategy", "class", "choice", choices=abc, default="a"),
+              LinkField("n", "class", "int", 1, 9, default=3, when=(("strategy", ("b", "c")),))]
+    assert make_link("class", either, ["c", 5]) == "?tab=class&strategy=c&n=5"
+    assert make_link("class", either, ["a", 5]) == "?tab=class"  # n does not apply to a

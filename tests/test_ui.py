@@ -405,3 +405,18 @@ def test_messages_quote_at_most_a_line_of_the_input(monkeypatch):
         common.check_typed_name("a" * 5000)
     assert len(str(info.value)) < 200
     assert common.parse_positions("3, 1 3") == [1, 3]  # ordinary positions pass untouched
+
+
+def test_a_linked_action_that_cannot_run_says_so_and_the_page_still_opens(monkeypatch):
+    from mlm_explorer.ui import _when_linked
+
+    warned = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: warned.append(message))
+
+    def refuse(*_):
+        raise gr.Error("No mask: type [MASK] where a word should be written.")
+
+    run = _when_linked("class", refuse, 2)
+    assert run("class", "x") == (gr.skip(), gr.skip())
+    assert warned and "could not run: No mask" in warned[0]
+    assert run("fill", "x") == (gr.skip(), gr.skip()) and len(warned) == 1  # another tab: not run at all

@@ -135,6 +135,10 @@ def test_the_write_tab_opens_on_a_prompt_and_runs_mask_predict_in_rounds(client:
     blanks = prompt.count("[MASK]")
     assert len(rows) == blanks + sum(remask_counts(blanks, 4))  # every blank, then the re-masked ones
     assert {r["sweep"] for r in rows} == {1, 2, 3, 4}
+    assert json.loads(pll["plot"])["layout"]["xaxis"]["title"]["text"] == "round"
+    strip, text = client.predict(1, api_name="/generate_step")
+    assert "round 1" in strip["plot"]
+    assert f"Round 1: one pass wrote every blank, {blanks} tokens at once" in text
 
 
 @pytest.mark.parametrize(

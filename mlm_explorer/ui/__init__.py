@@ -303,7 +303,10 @@ def _when_linked(tab_id: str, fn: Callable, n_outputs: int) -> Callable:
             return tuple(gr.skip() for _ in range(n_outputs))
         try:
             return fn(*args)
-        except gr.Error:
+        except gr.Error as err:
+            # The page still opens (an error would mark every output failed), but the class is told
+            # why nothing was drawn: a link whose values parse and cannot run ("prompt=no blanks").
+            gr.Warning(f"This link opened the page, but its action could not run: {err.message}")
             return tuple(gr.skip() for _ in range(n_outputs))
 
     run.__doc__ = f"Run the {tab_id} tab's action when a link opens it."

@@ -25,7 +25,7 @@ from mlm_explorer.compare import (
     compare_models,
     compare_sentences,
 )
-from mlm_explorer.generate import MULTI_SWEEP, GenerationTrace, generate
+from mlm_explorer.generate import MULTI_SWEEP, GenerationTrace, generate, start_sequence
 from mlm_explorer.links import LinkField
 from mlm_explorer.masking import MAX_SEED
 from mlm_explorer.models import ModelLoadError
@@ -93,7 +93,7 @@ WHY_NOT_A_GENERATOR = (
     "for exactly the task of continuing a text, one word after another. Mask-predict writes every blank "
     "in one pass, as non-autoregressive translation does: blanks written without seeing each other "
     "often repeat a word, and the next rounds re-mask the least sure to repair it. "
-    "It opens on a prompt that gives the model something to go on; pick *Only blanks* to watch it "
+    "This tab opens on a prompt that gives the model something to go on; pick *Only blanks* to watch it "
     "write from nothing."
 )
 #: Sub-activity of a state link (``?tab=class&activity=write``) → the sub-tab's id.
@@ -327,7 +327,8 @@ def _trace_step(trace: GenerationTrace, step: int, session: Session):
     keep = [i for i, s in enumerate(trace.special_mask) if not s]
     ids = trace.ids_at(step)
     changed = trace.steps[step - 1].position if step > 0 else None
-    sweep = f", sweep {trace.steps[step - 1].sweep}" if step > 0 else ""
+    unit = "round" if trace.strategy == "mask-predict" else "sweep"
+    sweep = f", {unit} {trace.steps[step - 1].sweep}" if step > 0 else ""
     fig = plots.generation_strip(
         [tokens[i] for i in keep], changed=keep.index(changed) if changed in keep else None,
         blanks=[ids[i] == trace.mask_token_id for i in keep], positions=keep,
@@ -342,6 +343,12 @@ def _trace_step(trace: GenerationTrace, step: int, session: Session):
             f"Step {step}: position {s.position} ← **{md_escape(s.token)}** (model's p = {s.prob:.1%}). "
             f"Sentence now: {md_escape(s.text)}"
         )
+        if trace.strategy == "mask-predict":
+            # Its steps are written one by one here, but a round's tokens all come from one pass.
+            together = sum(1 for t in trace.steps if t.sweep == s.sweep)
+            what = "every blank" if s.sweep == 1 else "the blanks re-masked (the least sure)"
+            text += (f"\n\nRound {s.sweep}: one pass wrote {what}, {together} tokens at once, "
+                     "each without seeing the others of its round; the steps show them one by one.")
     return look.figure(fig, session), text
 
 
@@ -369,9 +376,11 @@ def generate_text(
     else:
         source = _whole(length, "The length", 1, APP_MAX_BLANKS)
     try:
+        # Counted before any pass: a prompt of 50 blanks would otherwise run Gibbs' 500 passes first.
+        blanks = len(start_sequence(lm, source)[1])
+        if blanks > APP_MAX_BLANKS:
+            raise ValueError(f"At most {APP_MAX_BLANKS} blanks here; the prompt has {blanks}.")
         trace = generate(lm, source, key, steps=n_sweeps, temperature=t, top_k=k, seed=s)
-        if len(trace.blanks) > APP_MAX_BLANKS:
-            raise ValueError(f"At most {APP_MAX_BLANKS} blanks here; the prompt has {len(trace.blanks)}.")
         other = None
         if with_left_to_right and key != "left-to-right":
             other = generate(lm, source, "left-to-right")
@@ -392,7 +401,11 @@ def generate_text(
     table = generation_table(trace)
     remember_export(session, "generation", table)
     slider = gr.update(minimum=0, maximum=len(trace.steps), value=len(trace.steps), interactive=True)
-    pll = look.figure(plots.pll_per_sweep_chart(series), session)
+    if key == "mask-predict":
+        pll = look.figure(plots.pll_per_sweep_chart(series, "Sentence PLL after each round", unit="round"),
+                          session)
+    else:
+        pll = look.figure(plots.pll_per_sweep_chart(series), session)
     return session, summary, slider, fig, step_text, pll, look.table(table, session)
 
 
@@ -645,7 +658,7 @@ def _build_write(session: gr.State, activity: gr.Textbox) -> tuple[list, list, O
                                 label="Strategy", elem_id="gen-strategy")
             with gr.Row():
                 sweeps = gr.Slider(1, APP_MAX_SWEEPS, value=3, step=1, min_width=150, elem_id="gen-sweeps",
-                                   label="Sweeps (Gibbs) or rounds (mask-predict)")
+                                   label="Sweeps / rounds")
                 temperature = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Temperature (Gibbs)",
                                         min_width=150, elem_id="gen-temperature")
             with gr.Row():
