@@ -11,20 +11,12 @@ from pathlib import Path
 import pytest
 
 from mlm_explorer import cli, models
+from tests.cli_support import json_cli, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _json(capsys, *argv: str) -> dict:
-    code, out, err = _run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+_run, _json = run_cli, json_cli
 
 
 def test_predict_json(capsys, tiny_model_dir) -> None:

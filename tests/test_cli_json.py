@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from mlm_explorer import cli
+from tests.cli_support import json_cli, run_cli
 
 CANDIDATE_KEYS = {"token", "id", "prob"}
 RETIRED_KEYS = {"base_model", "a", "b", "predictions_repeated"}
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _json(capsys, *argv: str) -> dict:
-    code, out, err = _run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+_run, _json = run_cli, json_cli
 
 
 def _walk(value: object, path: str = ""):
