@@ -322,12 +322,17 @@ def show_list_box(source: str):
 # ---------------------------------------------------------------------------- write
 
 
+def _unit(strategy: str) -> str:
+    """What one pass over the blanks is called: a mask-predict "round", a Gibbs "sweep"."""
+    return "round" if strategy == "mask-predict" else "sweep"
+
+
 def _trace_step(trace: GenerationTrace, step: int, session: Session):
     tokens = trace.tokens_at(step)
     keep = [i for i, s in enumerate(trace.special_mask) if not s]
     ids = trace.ids_at(step)
     changed = trace.steps[step - 1].position if step > 0 else None
-    unit = "round" if trace.strategy == "mask-predict" else "sweep"
+    unit = _unit(trace.strategy)
     sweep = f", {unit} {trace.steps[step - 1].sweep}" if step > 0 else ""
     fig = plots.generation_strip(
         [tokens[i] for i in keep], changed=keep.index(changed) if changed in keep else None,
@@ -388,7 +393,7 @@ def generate_text(
         raise user_error(err) from None
     _extras(session)["trace"] = trace
     series = {STRATEGY_LABELS[key].split(":")[0]: list(trace.pll_per_sweep)}
-    unit = "round" if key == "mask-predict" else "sweep"
+    unit = _unit(key)
     summary = f"**{md_escape(STRATEGY_LABELS[key].split(':')[0])}** wrote: **{md_escape(trace.text)}** " \
               f"(PLL {trace.pll_per_sweep[-1]:.2f} after the last {unit})"
     if other is not None:
@@ -401,11 +406,8 @@ def generate_text(
     table = generation_table(trace)
     remember_export(session, "generation", table)
     slider = gr.update(minimum=0, maximum=len(trace.steps), value=len(trace.steps), interactive=True)
-    if key == "mask-predict":
-        pll = look.figure(plots.pll_per_sweep_chart(series, "Sentence PLL after each round", unit="round"),
-                          session)
-    else:
-        pll = look.figure(plots.pll_per_sweep_chart(series), session)
+    chart = plots.pll_per_sweep_chart(series, f"Sentence PLL after each {unit}", unit=unit)
+    pll = look.figure(chart, session)
     return session, summary, slider, fig, step_text, pll, look.table(table, session)
 
 
